@@ -1,0 +1,534 @@
+"""The ilert OAuth2 backend app: the Flask factory, the routes and their error pages.
+
+Routes stay thin: they read the request, call one step of `ilert_oauth.py` (or
+`token_store.py`, which adds refreshing), update the session and render or
+redirect. `python app.py` runs it on port 4597, with the built-in ilert sandbox
+when no ilert credentials are configured.
+"""
+
+import functools
+import hmac
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+
+import redis
+from dotenv import load_dotenv
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_session import Session
+from werkzeug.exceptions import HTTPException
+
+import config
+import ilert_oauth
+import token_store
+from config import ConfigError
+from ilert_oauth import IlertError
+from token_store import RefreshBusy, SessionEnded, SessionStoreError
+
+PENDING_SIGN_IN_LIMIT = 5
+PENDING_SIGN_IN_LIFETIME = 600
+CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
+_CALLBACK_SECRETS = re.compile(r"([?&](?:code|state)=)[^&\s\"']*")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config=None, *, sandbox_mode=False):
+    """Build the app.
+
+    `test_config` is a mapping of the environment variables in `.env.example`,
+    used instead of the real environment and `.env` (tests pass their own); a
+    bad value then raises ConfigError. Without it (gunicorn, `flask run`) a bad
+    value prints one line and exits with code 3.
+    `sandbox_mode` is set by `python app.py` when it serves the built-in sandbox.
+    """
+    if test_config is None:
+        load_dotenv()
+        try:
+            return create_app(dict(os.environ), sandbox_mode=sandbox_mode)
+        except ConfigError as error:
+            stop_on_config_error(error)
+    settings = config.load(test_config)
+    if settings["ILERT_CLIENT_ID"] is None:
+        raise ConfigError(
+            "ILERT_CLIENT_ID is not set: set ILERT_CLIENT_ID and ILERT_CLIENT_SECRET, or start "
+            "`python -m sandbox` and point the app at it (the built-in sandbox runs only "
+            "with `python app.py`)"
+        )
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(settings)
+    app.config.update(
+        SANDBOX_MODE=sandbox_mode,
+        PERMANENT_SESSION_LIFETIME=settings["SESSION_LIFETIME"],
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    _configure_logging(app)
+    _configure_session_store(app)
+    Session().init_app(app)
+    ilert_oauth.init_app(app)
+    _register_error_handlers(app)
+
+    app.add_url_rule("/", view_func=home)
+    app.add_url_rule("/login", view_func=login)
+    app.add_url_rule(urlsplit(settings["ILERT_REDIRECT_URI"]).path, view_func=authorize_result)
+    app.add_url_rule("/me", view_func=me)
+    app.add_url_rule("/token-info", view_func=token_info)
+    app.add_url_rule("/alert-sources", view_func=alert_sources)
+    app.add_url_rule("/logout", view_func=logout, methods=["POST"])
+    app.add_url_rule("/healthz", view_func=healthz)
+    app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
+    return app
+
+
+def _configure_session_store(app):
+    """Map SESSION_TYPE to Flask-Session and put the token store beside the sessions."""
+    if app.config["SESSION_TYPE"] == "redis":
+        timeout = app.config["HTTP_TIMEOUT"]
+        client = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=client)
+        app.extensions["token_store"] = token_store.RedisTokenStore(client)
+        return
+    folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    # Flask-Session's own "filesystem" type is deprecated, and its default threshold
+    # silently deletes sessions beyond 500: cachelib with threshold=0 never drops any.
+    app.config.update(
+        SESSION_TYPE="cachelib",
+        SESSION_CACHELIB=token_store.StrictFileSystemCache(folder, threshold=0, mode=0o600),
+    )
+    app.extensions["token_store"] = token_store.FileTokenStore(folder)
+
+
+class RedactCallbackParameters(logging.Filter):
+    """Replace the callback's `code` and `state` values in access log lines."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redact(value) for key, value in record.args.items()}
+        return True
+
+
+def _redact(value):
+    return _CALLBACK_SECRETS.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+
+
+def _configure_logging(app):
+    level = app.config["LOG_LEVEL"]
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in (__name__, "ilert_oauth", "token_store"):
+        logging.getLogger(name).setLevel(level)
+    for name in ("werkzeug", "gunicorn.access"):
+        access_log = logging.getLogger(name)
+        if not any(isinstance(f, RedactCallbackParameters) for f in access_log.filters):
+            access_log.addFilter(RedactCallbackParameters())
+
+
+# --- helpers shared by the routes ---------------------------------------------------------
+
+
+def wants_json():
+    """True when the caller's Accept header prefers JSON over HTML."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def signed_in(view):
+    """Send signed-out people to sign in first (JSON callers get a 401)."""
+
+    @functools.wraps(view)
+    def guarded(**kwargs):
+        if "user" not in session:
+            if wants_json():
+                return _json_error(401, "not_signed_in", "Sign in at /login first.")
+            return redirect(url_for("login", next=request.full_path.rstrip("?")))
+        return view(**kwargs)
+
+    return guarded
+
+
+def safe_next(value):
+    """`value` if it is a path on this site, else None (no open redirects)."""
+    if not value or len(value) > 2000:
+        return None
+    for candidate in (value, unquote(value)):
+        if not re.match(r"/(?![/\\])", candidate) or "\\" in candidate:
+            return None
+        if _CONTROL_CHARACTERS.search(candidate):
+            return None
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return None
+    return value
+
+
+def _json_error(status, error, message, headers=None):
+    return jsonify(error=error, message=message), status, headers or {}
+
+
+def _error_page(status, title, message, error="error", headers=None, **context):
+    """The one way every failure is answered: an HTML page, or JSON for JSON callers."""
+    if wants_json():
+        return _json_error(status, error, message, headers)
+    page = render_template("errors/error.html", title=title, message=message, **context)
+    return page, status, headers or {}
+
+
+def _end_session(message=None, category="info"):
+    """Forget the tokens, destroy the session and give the browser a fresh session id."""
+    session.clear()
+    if message:
+        flash(message, category)
+        current_app.session_interface.regenerate(session)
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def home():
+    """A sign-in button, or the signed-in person's name (remembered at sign-in)."""
+    return render_template("home.html", user=session.get("user"))
+
+
+def login():
+    """Start a sign-in: fresh state and PKCE verifier, kept here, then off to ilert."""
+    redirect_origin = urlsplit(current_app.config["ILERT_REDIRECT_URI"])
+    if request.host != redirect_origin.netloc:
+        # The session cookie must be set on the host ilert sends the person back to.
+        return redirect(
+            f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
+        )
+    state = secrets.token_urlsafe(32)
+    verifier, challenge = (None, None)
+    if current_app.config["ILERT_USE_PKCE"]:
+        verifier, challenge = ilert_oauth.new_pkce_pair()
+    pending = session.get("pending_sign_ins", {})
+    pending[state] = {
+        "verifier": verifier,
+        "next": safe_next(request.args.get("next")),
+        "created": time.time(),
+    }
+    newest = sorted(pending.items(), key=lambda item: item[1]["created"])[-PENDING_SIGN_IN_LIMIT:]
+    session["pending_sign_ins"] = dict(newest)
+    return redirect(ilert_oauth.authorize_url(state, challenge))
+
+
+def authorize_result():
+    """ilert sends the person back here: check state, then exchange the code for tokens."""
+    sign_in = _take_pending_sign_in()
+    if sign_in is None:
+        return _error_page(
+            400,
+            "This sign-in link is not valid",
+            "It is unknown, was already used, belongs to another browser, or is older "
+            "than 10 minutes. Nothing was exchanged.",
+            error="invalid_state",
+            retry=True,
+        )
+    error = request.args.get("error")
+    if error:
+        return _consent_error(error, request.args.get("error_description", ""))
+    code = request.args.get("code")
+    if not code or len(request.args.getlist("code")) > 1:
+        return _error_page(
+            400,
+            "ilert sent no code",
+            "The answer from ilert had no usable authorization code.",
+            error="invalid_request",
+            retry=True,
+        )
+    try:
+        tokens = ilert_oauth.exchange_code(code, sign_in["verifier"])
+    except IlertError as error:
+        if error.error != "invalid_grant":
+            raise
+        return _error_page(
+            400,
+            "This sign-in code was not accepted",
+            "Authorization codes live 2 minutes and work once. Please sign in again.",
+            error="invalid_grant",
+            retry=True,
+        )
+    _revoke_quietly(token_store.forget(session.sid))
+    user = _fetch_user(tokens["access_token"])
+    current_app.session_interface.regenerate(session)
+    token_store.keep(session.sid, tokens)
+    session["user"] = user
+    session["csrf_token"] = secrets.token_urlsafe(32)
+    return redirect(sign_in["next"] or url_for("me"))
+
+
+def _take_pending_sign_in():
+    """Remove and return the pending sign-in this callback's state belongs to, if valid."""
+    states = request.args.getlist("state")
+    pending = session.get("pending_sign_ins", {})
+    if len(states) != 1 or not pending:
+        return None
+    for state in list(pending):
+        if hmac.compare_digest(state.encode(), states[0].encode("utf-8", "replace")):
+            sign_in = pending.pop(state)
+            session["pending_sign_ins"] = pending
+            if time.time() - sign_in["created"] > PENDING_SIGN_IN_LIFETIME:
+                return None
+            return sign_in
+    return None
+
+
+def _consent_error(error, description):
+    if error == "access_denied":
+        return _error_page(
+            403,
+            "Access was denied",
+            "You did not allow this app to access your ilert account.",
+            error="access_denied",
+            retry=True,
+        )
+    status = 502 if error in ("server_error", "temporarily_unavailable") else 400
+    return _error_page(
+        status,
+        "ilert could not sign you in",
+        f"ilert answered with {error}: {description}".strip(" :"),
+        error=error,
+        retry=True,
+    )
+
+
+def _fetch_user(access_token):
+    """The person's name and ids, remembered for the home page (None if ilert won't say)."""
+    try:
+        user = ilert_oauth.call_api("GET", "/api/users/current", access_token)
+    except IlertError as error:
+        log.warning("Could not read the signed-in user: %s", error.error)
+        return {}
+    name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
+    return {"id": user.get("id"), "username": user.get("username"), "name": name}
+
+
+def _revoke_quietly(refresh_token):
+    """Revoke a refresh token; True if it worked (or there was none)."""
+    if not refresh_token:
+        return True
+    try:
+        ilert_oauth.revoke(refresh_token)
+        return True
+    except IlertError as error:
+        log.warning("Could not revoke a refresh token: %s", error.error)
+        return False
+
+
+@signed_in
+def me():
+    """The signed-in person's ilert profile (`GET /api/users/current`)."""
+    user = token_store.call_api(session.sid, "GET", "/api/users/current")
+    if wants_json():
+        return jsonify(user)
+    return render_template("me.html", user=user)
+
+
+@signed_in
+def token_info():
+    """What ilert knows about the current access token (never the token itself)."""
+    tokens = token_store.fresh_tokens(session.sid)
+    info = ilert_oauth.token_info(tokens["access_token"])
+    if wants_json():
+        return jsonify(info)
+    expires = datetime.fromtimestamp(tokens["expires_at"], UTC)
+    return render_template("token_info.html", info=info, expires=expires)
+
+
+@signed_in
+def alert_sources():
+    """A second API call through the same helper: the person's alert sources."""
+    try:
+        sources = token_store.call_api(session.sid, "GET", "/api/alert-sources")
+    except IlertError as error:
+        if error.status != 403:
+            raise
+        return _error_page(
+            403,
+            "This app may not read your alert sources",
+            "Reading alert sources needs the scope source:r (or source:w). Add it to "
+            "ILERT_SCOPES and sign in again.",
+            error="missing_scope",
+            retry=True,
+        )
+    if wants_json():
+        return jsonify(sources)
+    return render_template("alert_sources.html", sources=sources)
+
+
+def logout():
+    """Revoke the refresh token at ilert, then destroy the session here."""
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf_token")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return _error_page(
+            400,
+            "This sign-out form has expired",
+            "Nothing was changed. Reload the page and try again.",
+            error="invalid_csrf_token",
+        )
+    revoked = _revoke_quietly(token_store.forget(session.sid))
+    if revoked:
+        _end_session("You are signed out.")
+    else:
+        _end_session(
+            "You are signed out here, but ilert could not be reached to revoke this app's "
+            "access. You can remove it in your ilert profile settings.",
+            "warning",
+        )
+    return redirect(url_for("home"))
+
+
+def healthz():
+    """`{"status": "ok", "session_store": "ok"}`, or 503 with the reason."""
+    try:
+        token_store.store().check()
+    except (SessionStoreError, redis.RedisError) as error:
+        return jsonify(status="unavailable", session_store=str(error)), 503
+    return jsonify(status="ok", session_store="ok")
+
+
+# --- error handlers ------------------------------------------------------------------------
+
+
+def _register_error_handlers(app):
+    @app.errorhandler(IlertError)
+    def upstream_failed(error):
+        log.warning("ilert call failed: %s (%s)", error.error, error.status)
+        headers = {"Retry-After": error.retry_after} if error.retry_after else None
+        titles = {
+            502: "ilert gave an unexpected answer",
+            503: "ilert cannot be reached right now",
+            504: "ilert did not answer in time",
+        }
+        return _error_page(
+            error.status,
+            titles.get(error.status, "ilert refused the request"),
+            f"{error.description} Please try again in a moment.",
+            error=error.error,
+            headers=headers,
+        )
+
+    @app.errorhandler(SessionEnded)
+    def session_ended(error):
+        _end_session(str(error), "warning")
+        if wants_json():
+            return _json_error(401, "session_ended", str(error))
+        return redirect(url_for("home"))
+
+    @app.errorhandler(RefreshBusy)
+    def refresh_busy(error):
+        return _error_page(
+            503,
+            "Please try again",
+            "Your tokens are being refreshed by another request.",
+            error="refresh_busy",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.errorhandler(SessionStoreError)
+    @app.errorhandler(redis.RedisError)
+    def store_unavailable(error):
+        log.error("Session store unavailable: %s", error)
+        return _error_page(
+            503,
+            "Sessions are unavailable",
+            "This app cannot reach its session store. Please try again soon.",
+            error="session_store_unavailable",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return _error_page(
+            error.code, error.name, error.description, error=error.name.lower().replace(" ", "_")
+        )
+
+
+# --- python app.py ------------------------------------------------------------------------
+
+
+def main():
+    """Run the app on HOST:PORT, with the built-in sandbox when no client id is set."""
+    load_dotenv()
+    try:
+        settings = config.load(os.environ)
+        environ = dict(os.environ)
+        sandbox_mode = settings["ILERT_CLIENT_ID"] is None
+        if sandbox_mode:
+            environ.update(_start_sandbox(settings))
+        app = create_app(environ, sandbox_mode=sandbox_mode)
+    except ConfigError as error:
+        stop_on_config_error(error)
+    redirect_uri = urlsplit(app.config["ILERT_REDIRECT_URI"])
+    if (redirect_uri.port or 80) != app.config["PORT"]:
+        print(
+            f"Warning: ILERT_REDIRECT_URI uses port {redirect_uri.port or 80}, but PORT is "
+            f"{app.config['PORT']}: ilert will send people to a port this app is not on."
+        )
+    print(f"Open {redirect_uri.scheme}://{redirect_uri.netloc} in your browser.", flush=True)
+    app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True)
+
+
+def stop_on_config_error(error):
+    """Print the one line that names the bad setting, and exit with code 3."""
+    print(f"Configuration error: {error}", file=sys.stderr, flush=True)
+    sys.exit(CONFIG_ERROR_EXIT_CODE)
+
+
+def _start_sandbox(settings):
+    """Serve the sandbox in a background thread; return the settings that point at it."""
+    import sandbox
+
+    port = settings["SANDBOX_PORT"]
+    state_file = os.path.join(os.path.dirname(__file__), "instance", f"sandbox-{port}.json")
+    os.makedirs(os.path.dirname(state_file), exist_ok=True)
+    upstream = sandbox.create_app(
+        redirect_uris=[settings["ILERT_REDIRECT_URI"]],
+        access_token_ttl=settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"],
+        state_file=state_file,
+    )
+    try:
+        sandbox.serve_in_thread(upstream, "127.0.0.1", port)
+    except OSError as error:
+        raise ConfigError(
+            f"SANDBOX_PORT {port} is busy ({error.strerror}): stop what uses it or set "
+            "SANDBOX_PORT to a free port"
+        ) from None
+    print(
+        f"Sandbox mode: no ILERT_CLIENT_ID is set, so a local stand-in for ilert runs on "
+        f"http://localhost:{port} (nothing here talks to the real ilert).",
+        flush=True,
+    )
+    return {
+        "ILERT_CLIENT_ID": sandbox.CLIENT_ID,
+        "ILERT_CLIENT_SECRET": sandbox.CLIENT_SECRET,
+        "ILERT_AUTH_URL": f"http://localhost:{port}",
+        "ILERT_API_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": settings["SECRET_KEY"] or secrets.token_hex(32),
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Settings, read once at start-up from the environment and `.env`.
+
+Every variable in `.env.example` is read here and checked. A missing or malformed
+value raises `ConfigError`, whose message is the one line `app.py` prints before
+it stops (exit code 3, which also stops gunicorn from restarting workers).
+"""
+
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SESSION_TYPES = ("filesystem", "redis")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
+_TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says what is wrong."""
+
+
+def load(environ):
+    """Return the checked settings from `environ` as a dict for `app.config`.
+
+    Keys are the variable names, values are parsed (URLs, numbers, booleans,
+    durations). `ILERT_CLIENT_ID` is None in sandbox mode, which only
+    `python app.py` can serve: it fills in the sandbox's values itself.
+    """
+
+    def get(name, default=None):
+        value = environ.get(name, "").strip()
+        return value if value else default
+
+    client_id = get("ILERT_CLIENT_ID")
+    redirect_uri = _url("ILERT_REDIRECT_URI", get("ILERT_REDIRECT_URI", DEFAULT_REDIRECT_URI))
+    if client_id is None:
+        for name in ("ILERT_CLIENT_SECRET", "ILERT_TENANT", "ILERT_AUTH_URL", "ILERT_API_URL"):
+            if get(name) is not None:
+                raise ConfigError(
+                    f"{name} is set but ILERT_CLIENT_ID is not: set the app's client id "
+                    f"too, or unset {name} to use the built-in sandbox"
+                )
+    elif get("ILERT_CLIENT_SECRET") is None:
+        raise ConfigError("ILERT_CLIENT_SECRET is missing: it is required with ILERT_CLIENT_ID")
+    if client_id is not None and get("SECRET_KEY") is None:
+        raise ConfigError(
+            "SECRET_KEY is missing: set it to a long random value, e.g. the output of "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+
+    tenant = get("ILERT_TENANT")
+    if tenant is not None and not _TENANT.fullmatch(tenant):
+        raise ConfigError(
+            f"ILERT_TENANT is malformed: {tenant!r} is not an account name like 'acme' "
+            "(the part before .ilert.com)"
+        )
+    auth_url = _url("ILERT_AUTH_URL", get("ILERT_AUTH_URL", "https://app.ilert.com"), origin=True)
+    if tenant is not None:
+        auth_url = f"https://{tenant}.ilert.com"
+
+    scopes = get("ILERT_SCOPES", "profile source:w").split()
+    for scope in scopes:
+        if not _SCOPE.fullmatch(scope):
+            raise ConfigError(
+                f"ILERT_SCOPES is malformed: {scope!r} is not a scope like 'profile' or 'source:w'"
+            )
+
+    session_type = get("SESSION_TYPE", "filesystem")
+    if session_type not in SESSION_TYPES:
+        raise ConfigError(
+            f"SESSION_TYPE is malformed: {session_type!r} is not one of {', '.join(SESSION_TYPES)}"
+        )
+
+    log_level = get("LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"LOG_LEVEL is malformed: {log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+        )
+
+    return {
+        "ILERT_CLIENT_ID": client_id,
+        "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
+        "ILERT_REDIRECT_URI": redirect_uri,
+        "ILERT_SCOPES": " ".join(scopes),
+        "ILERT_TENANT": tenant,
+        "ILERT_AUTH_URL": auth_url,
+        "ILERT_API_URL": _url(
+            "ILERT_API_URL", get("ILERT_API_URL", "https://api.ilert.com"), origin=True
+        ),
+        "ILERT_USE_PKCE": _boolean("ILERT_USE_PKCE", get("ILERT_USE_PKCE", "true")),
+        "SECRET_KEY": get("SECRET_KEY"),
+        "SESSION_TYPE": session_type,
+        "SESSION_FILE_DIR": get("SESSION_FILE_DIR"),
+        "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
+        "SESSION_LIFETIME": _duration("SESSION_LIFETIME", get("SESSION_LIFETIME", "7d")),
+        "SESSION_COOKIE_SECURE": _boolean(
+            "SESSION_COOKIE_SECURE",
+            get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
+        ),
+        "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
+        "HOST": get("HOST", "127.0.0.1"),
+        "PORT": _port("PORT", get("PORT", "4597")),
+        "LOG_LEVEL": log_level,
+        "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
+            "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
+        ),
+        "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", "4598")),
+    }
+
+
+def _url(name, value, origin=False):
+    """An http(s) URL with a host (and, for an origin, no path, query or fragment)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError as error:
+        raise ConfigError(f"{name} is malformed: {value!r} ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} is malformed: {value!r} is not an http or https URL with a host")
+    if origin:
+        if parts.query or parts.fragment or parts.path not in ("", "/"):
+            raise ConfigError(
+                f"{name} is malformed: {value!r} must be an origin like https://api.ilert.com, "
+                "without a path"
+            )
+        return f"{parts.scheme}://{parts.netloc}"
+    if parts.fragment:
+        raise ConfigError(f"{name} is malformed: {value!r} must not have a #fragment")
+    return value
+
+
+def _redis_url(value):
+    scheme = urlsplit(value).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
+        )
+    return value
+
+
+def _boolean(name, value):
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} is malformed: {value!r} is not true or false")
+
+
+def _port(name, value):
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError(f"{name} is malformed: {value!r} is not a port from 1 to 65535")
+    return int(value)
+
+
+def _seconds(name, value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= 600:
+        raise ConfigError(
+            f"{name} is malformed: {value!r} is not a number of seconds from 0 to 600"
+        )
+    return seconds
+
+
+def _whole_seconds(name, value):
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} is malformed: {value!r} is not a whole number of seconds")
+    return int(value)
+
+
+def _duration(name, value):
+    """A duration such as `90s`, `30m`, `12h` or `7d` (a bare number means seconds)."""
+    match = _DURATION.fullmatch(value.lower())
+    if not match or int(match[1]) == 0:
+        raise ConfigError(f"{name} is malformed: {value!r} is not a duration like 30m, 12h or 7d")
+    return timedelta(seconds=int(match[1]) * _DURATION_UNITS[match[2]])

@@ -1,0 +1,228 @@
+"""ilert's OAuth2 "backend app" flow, one function per step of ilert's guide.
+
+1. `authorize_url`: where to send the person to sign in and grant scopes.
+2. `exchange_code`: turn the returned code into tokens, with the client secret.
+3. `call_api`: call the ilert API with `Authorization: Bearer <access token>`.
+4. `refresh`: get a new access token (and a new refresh token) before it expires.
+5. `token_info`: what ilert knows about an access token.
+6. `revoke`: revoke the refresh token, at logout.
+
+Settings come from `current_app.config`; nothing here touches `flask.session`
+(`token_store.py` keeps the tokens). Every upstream call goes through one pooled
+`requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+`IlertError` that says which HTTP status our own answer should have.
+"""
+
+import base64
+import hashlib
+import logging
+import secrets
+import time
+from urllib.parse import urlencode
+
+import requests
+from flask import current_app
+
+AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
+TOKEN_PATH = "/api/developers/oauth2/token"
+TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
+REVOKE_PATH = "/api/developers/oauth2/revoke"
+
+log = logging.getLogger(__name__)
+
+
+class IlertError(Exception):
+    """An upstream call failed.
+
+    `status` is the status our own answer should have (400 a refused request,
+    401 a dead token, 403 a missing scope or consent, 502 a bad answer, 503
+    unreachable or rate limited, 504 a timeout); `error` a short machine code;
+    `description` a sentence for people. `answer_lost` is true when the request
+    may have reached ilert but its answer never came back, so a refresh token
+    sent with it may already be spent.
+    """
+
+    def __init__(self, status, error, description, retry_after=None, answer_lost=False):
+        super().__init__(f"{error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+        self.retry_after = retry_after
+        self.answer_lost = answer_lost
+
+
+def init_app(app):
+    """Give the app the one pooled HTTP session every upstream call goes through."""
+    app.extensions["ilert_http"] = requests.Session()
+
+
+def new_pkce_pair():
+    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(64)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorize_url(state, code_challenge=None):
+    """Step 1: the URL that sends the person to ilert to sign in and grant scopes."""
+    config = current_app.config
+    params = {
+        "client_id": config["ILERT_CLIENT_ID"],
+        "response_type": "code",
+        "redirect_uri": config["ILERT_REDIRECT_URI"],
+        "scope": config["ILERT_SCOPES"],
+        "state": state,
+    }
+    if code_challenge is not None:
+        params["code_challenge"] = code_challenge
+        params["code_challenge_method"] = "S256"
+    return f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}?{urlencode(params)}"
+
+
+def exchange_code(code, code_verifier=None):
+    """Step 2: turn the authorization code into tokens, with the client secret."""
+    config = current_app.config
+    form = {
+        "client_id": config["ILERT_CLIENT_ID"],
+        "client_secret": config["ILERT_CLIENT_SECRET"],
+        "code": code,
+        "grant_type": "authorization_code",
+        "redirect_uri": config["ILERT_REDIRECT_URI"],
+    }
+    if code_verifier is not None:
+        form["code_verifier"] = code_verifier
+    return _token_answer(_post(TOKEN_PATH, form))
+
+
+def call_api(method, path, access_token):
+    """Step 3: call the ilert API on the person's behalf; returns the decoded JSON."""
+    response = _send(method, path, headers={"Authorization": f"Bearer {access_token}"})
+    return _json(response)
+
+
+def refresh(refresh_token):
+    """Step 4: a new access token (and a new refresh token, which replaces the old one)."""
+    config = current_app.config
+    form = {
+        "client_id": config["ILERT_CLIENT_ID"],
+        "client_secret": config["ILERT_CLIENT_SECRET"],
+        "refresh_token": refresh_token,
+        "grant_type": "refresh_token",
+    }
+    return _token_answer(_post(TOKEN_PATH, form))
+
+
+def token_info(access_token):
+    """Step 5: what ilert knows about an access token (active, tenant, user, scope, app)."""
+    return _json(_post(TOKEN_INFO_PATH, {"token": access_token}))
+
+
+def revoke(refresh_token):
+    """Step 6: revoke a refresh token (and the access tokens made with it)."""
+    _post(REVOKE_PATH, {"token": refresh_token})
+
+
+def _token_answer(response):
+    """A token answer, checked, with `expires_at` (epoch seconds) added."""
+    tokens = _json(response)
+    if not isinstance(tokens, dict) or not tokens.get("access_token"):
+        raise IlertError(502, "bad_token_answer", "ilert's token answer had no access token.")
+    try:
+        lifetime = int(tokens.get("expires_in", 3600))
+    except (TypeError, ValueError):
+        raise IlertError(
+            502, "bad_token_answer", "ilert's token answer had a malformed expires_in."
+        ) from None
+    tokens["expires_in"] = lifetime
+    tokens["expires_at"] = time.time() + lifetime
+    return tokens
+
+
+def _post(path, form):
+    return _send("POST", path, data=form)
+
+
+def _send(method, path, **kwargs):
+    """Send one request to ilert's API origin; non-2xx answers raise IlertError."""
+    config = current_app.config
+    url = config["ILERT_API_URL"] + path
+    timeout = config["HTTP_TIMEOUT"]
+    connect_timeout = min(timeout, max(1.0, timeout - 3))
+    started = time.monotonic()
+    try:
+        response = current_app.extensions["ilert_http"].request(
+            method, url, timeout=(connect_timeout, timeout), allow_redirects=False, **kwargs
+        )
+    except requests.Timeout:
+        _log_call(method, url, "timeout", started)
+        raise IlertError(
+            504,
+            "upstream_timeout",
+            f"ilert did not answer within {timeout:g} seconds.",
+            answer_lost=True,
+        ) from None
+    except requests.ConnectionError as error:
+        _log_call(method, url, "unreachable", started)
+        if _never_connected(error):
+            raise IlertError(503, "upstream_unreachable", "ilert could not be reached.") from None
+        raise IlertError(
+            502,
+            "upstream_dropped",
+            "ilert closed the connection without an answer.",
+            answer_lost=True,
+        ) from None
+    _log_call(method, url, response.status_code, started)
+    if not response.ok:
+        raise _error_from(response)
+    return response
+
+
+def _never_connected(error):
+    """True if the request never reached the server (refused, DNS), so nothing was spent."""
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, requests.urllib3.exceptions.NewConnectionError)
+
+
+def _log_call(method, url, outcome, started):
+    """One DEBUG line per upstream call. URLs we build never carry a secret."""
+    log.debug("%s %s -> %s in %.0f ms", method, url, outcome, (time.monotonic() - started) * 1000)
+
+
+def _json(response):
+    try:
+        return response.json()
+    except ValueError:
+        raise IlertError(
+            502, "bad_upstream_answer", f"ilert answered {response.status_code} without valid JSON."
+        ) from None
+
+
+def _error_from(response):
+    """Map an error answer, in ilert's or the standard OAuth shape, to an IlertError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    if "code" in body:  # ilert: {"code": "invalid_grant", "error": "Provided code is unknown"}
+        error, description = body.get("code"), body.get("error")
+    else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}
+        error, description = body.get("error"), body.get("error_description")
+    error = str(error or f"http_{response.status_code}")
+    description = str(description or f"ilert answered with HTTP {response.status_code}.")
+    status = response.status_code
+    if status == 429:
+        retry_after = response.headers.get("Retry-After", "")
+        return IlertError(
+            503,
+            "rate_limited",
+            "ilert asks us to slow down.",
+            retry_after=retry_after if retry_after.isdigit() else None,
+        )
+    if status >= 500 or status < 400:
+        return IlertError(502, error, description)
+    if error in ("invalid_grant", "invalid_token", "UNAUTHORIZED") or status == 401:
+        return IlertError(401 if status == 401 else 400, error, description)
+    return IlertError(status if status in (400, 403, 404) else 400, error, description)

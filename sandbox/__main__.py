@@ -1,0 +1,92 @@
+"""Run the sandbox alone: `python -m sandbox --help`."""
+
+import argparse
+import errno
+import sys
+from urllib.parse import urlsplit
+
+from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, bind, create_app
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "::"}
+
+
+def _seconds(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text):
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be from 0 to 65535")
+    return value
+
+
+def _redirect_uri(text):
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise argparse.ArgumentTypeError("must be an http(s) URL with a host and no #fragment")
+    return text
+
+
+def parse_args(argv=None):
+    """The command line, as `python -m sandbox --help` describes it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox", description="A local stand-in for ilert's OAuth2 server."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=_port, default=4598, help="port to listen on")
+    parser.add_argument("--access-token-ttl", type=_seconds, default=3600, metavar="SECONDS")
+    parser.add_argument("--code-ttl", type=_seconds, default=120, metavar="SECONDS")
+    parser.add_argument(
+        "--redirect-uri",
+        type=_redirect_uri,
+        action="append",
+        metavar="URI",
+        help=f"a redirect URI to accept; repeat for more (default: {DEFAULT_REDIRECT_URI})",
+    )
+    return parser.parse_args(argv)
+
+
+def _url(host, port):
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def main(argv=None):
+    """Serve until Ctrl-C; 1 if the port cannot be had."""
+    args = parse_args(argv)
+    redirect_uris = args.redirect_uri or [DEFAULT_REDIRECT_URI]
+    app = create_app(
+        redirect_uris=redirect_uris,
+        access_token_ttl=args.access_token_ttl,
+        code_ttl=args.code_ttl,
+    )
+    try:
+        server = bind(app, args.host, args.port)
+    except OSError as error:
+        reason = error.strerror or error
+        if error.errno == errno.EADDRINUSE:
+            print(f"port {args.port} is busy: {reason}", file=sys.stderr)
+        else:
+            print(f"cannot listen on {args.host} port {args.port}: {reason}", file=sys.stderr)
+        return 1
+    origin = _url("localhost" if args.host in _LOCAL_HOSTS else args.host, server.port)
+    print(f"ilert sandbox listening on {_url(args.host, server.port)} (Ctrl-C stops it)")
+    print(f"client id: {CLIENT_ID}  client secret: {CLIENT_SECRET}  (public test values)")
+    print(f"redirect URIs: {' '.join(redirect_uris)}")
+    print(
+        f"ILERT_CLIENT_ID={CLIENT_ID} ILERT_CLIENT_SECRET={CLIENT_SECRET} "
+        f"ILERT_AUTH_URL={origin} ILERT_API_URL={origin}",
+        flush=True,
+    )
+    server.serve_forever()  # werkzeug's ends quietly on Ctrl-C
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before serving began
+        sys.exit(130)

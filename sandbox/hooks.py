@@ -1,0 +1,161 @@
+"""Test hooks: call counters and queued faults, read and set under /_sandbox/.
+
+Every ilert endpoint of the sandbox is wrapped in `counted(...)`: the call is counted,
+then the next fault queued for that endpoint (if any) answers instead of the endpoint,
+so a faulted call changes no codes or tokens.
+"""
+
+import json
+import socket
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+GRANTS = ("authorization_code", "refresh_token")
+ENDPOINTS = ("token", "token_info", "revoke", "users_current", "alert_sources", "authorize")
+_FAULT_FIELDS = {"endpoint", "count", "status", "body", "delay", "drop"}
+
+bp = Blueprint("hooks", __name__, url_prefix="/_sandbox")
+
+
+class Hooks:
+    """What the endpoints were asked, and the faults waiting for them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._calls = Counter()
+        self._faults = defaultdict(deque)  # endpoint or grant -> [fault, calls left]
+
+    def reset(self):
+        """Forget the counts and the queued faults."""
+        with self._lock:
+            self._calls.clear()
+            self._faults.clear()
+
+    def stats(self):
+        """The counts in the shape of GET /_sandbox/stats."""
+        with self._lock:
+            stats = {"token": {grant: self._calls[grant] for grant in GRANTS}}
+            stats.update({name: self._calls[name] for name in ENDPOINTS if name != "token"})
+            stats["token_other"] = self._calls["token_other"]
+            return stats
+
+    def queue(self, endpoint, fault, count):
+        """Let `fault` answer the next `count` calls of `endpoint`; return the calls now
+        waiting to be faulted there."""
+        with self._lock:
+            self._faults[endpoint].append([fault, count])
+            return sum(left for _, left in self._faults[endpoint])
+
+    def arrive(self, endpoint, grant=None):
+        """Count a call and take the next fault for it: a token call is counted under its
+        grant and takes a fault queued for that grant before one queued for any token call."""
+        if endpoint == "token":
+            known = grant in GRANTS
+            counter, queues = (grant, (grant, "token")) if known else ("token_other", ("token",))
+        else:
+            counter, queues = endpoint, (endpoint,)
+        with self._lock:
+            self._calls[counter] += 1
+            for name in queues:
+                if self._faults[name]:
+                    entry = self._faults[name][0]
+                    entry[1] -= 1
+                    if entry[1] == 0:
+                        self._faults[name].popleft()
+                    return entry[0]
+            return None
+
+
+def counted(endpoint):
+    """Decorate an endpoint's view so that it is counted and can be faulted."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            grant = request.form.get("grant_type") if endpoint == "token" else None
+            fault = current_app.extensions["sandbox"].hooks.arrive(endpoint, grant)
+            if fault is not None:
+                time.sleep(fault["delay"])
+                if fault["drop"]:
+                    return _drop_connection()
+                if fault["status"] is not None:
+                    return _fault_response(fault)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _drop_connection():
+    """Shut the client's connection without an answer (needs werkzeug's server).
+
+    Writing the response that follows fails with a broken pipe, which werkzeug takes for
+    a client that went away and ignores. The socket is shut down, not closed: werkzeug
+    closes it, and a closed descriptor would make it log an error instead."""
+    request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+    return Response(status=500)
+
+
+def _fault_response(fault):
+    """The queued status and body, labelled JSON if the body parses as JSON."""
+    try:
+        json.loads(fault["body"])
+        mimetype = "application/json"
+    except ValueError:
+        mimetype = "text/html"
+    return Response(fault["body"], status=fault["status"], mimetype=mimetype)
+
+
+def _parse_fault(data):
+    """(endpoint, fault, count) from POST /_sandbox/faults; ValueError names what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("send a JSON object")
+    if set(data) - _FAULT_FIELDS:
+        raise ValueError(f"unknown fields {sorted(set(data) - _FAULT_FIELDS)}")
+    endpoint, count = data.get("endpoint"), data.get("count", 1)
+    status, body = data.get("status"), data.get("body", "")
+    delay, drop = data.get("delay", 0), data.get("drop", False)
+    if endpoint not in ENDPOINTS + GRANTS:
+        raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS + GRANTS)}")
+    if type(count) is not int or count < 1:
+        raise ValueError("count must be a positive integer")
+    if status is not None and (type(status) is not int or not 200 <= status <= 599):
+        raise ValueError("status must be an integer from 200 to 599")
+    if not isinstance(body, str) or (body and status is None):
+        raise ValueError("body must be a string, and comes with a status")
+    if type(delay) not in (int, float) or not 0 <= delay <= 60:
+        raise ValueError("delay must be a number of seconds from 0 to 60")
+    if type(drop) is not bool or (drop and status is not None):
+        raise ValueError("drop must be true or false, and excludes a status")
+    if not (drop or status is not None or delay):
+        raise ValueError("a fault needs a status, a delay or drop")
+    return endpoint, {"status": status, "body": body, "delay": delay, "drop": drop}, count
+
+
+@bp.get("/stats")
+def stats():
+    """How often each endpoint was called, faulted and failed calls included."""
+    return current_app.extensions["sandbox"].hooks.stats()
+
+
+@bp.post("/faults")
+def faults():
+    """Queue a fault for the next calls of an endpoint."""
+    try:
+        endpoint, fault, count = _parse_fault(request.get_json(silent=True))
+    except ValueError as error:
+        return jsonify(code="invalid_request", error=str(error)), 400
+    queued = current_app.extensions["sandbox"].hooks.queue(endpoint, fault, count)
+    return {"endpoint": endpoint, "queued": queued}
+
+
+@bp.post("/reset")
+def reset():
+    """Clear counts and faults; codes and tokens stay."""
+    current_app.extensions["sandbox"].hooks.reset()
+    return {"reset": True}

@@ -1,0 +1,373 @@
+"""The sandbox's Flask app: ilert's OAuth2 endpoints and two API calls, served locally.
+
+It answers on ilert's paths with ilert's shapes, and is as strict as ilert or stricter,
+so that a client that works against it works against ilert.
+"""
+
+import hmac
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from sandbox import hooks
+from sandbox.data import ALERT_SOURCES, PEOPLE, describe_scope, is_scope
+from sandbox.tokens import OAuthError, TokenStore
+
+CLIENT_ID = "sandbox-client-id"
+CLIENT_SECRET = "sandbox-client-secret"  # a public test value, never a real secret
+DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
+APP_NAME = "Sandbox OAuth2 app"
+APP_ID = 250
+TENANT_ID = "sandbox"
+
+_AUTHORIZE_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+_CHALLENGE_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+bp = Blueprint("sandbox", __name__)
+
+
+@dataclass
+class Sandbox:
+    """The state behind one sandbox app, at `app.extensions["sandbox"]`."""
+
+    redirect_uris: list
+    tokens: TokenStore
+    hooks: hooks.Hooks
+
+
+def create_app(redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None):
+    """A sandbox app that accepts `redirect_uris` (default: the app's default one).
+
+    `state_file`, if given, keeps codes and tokens across restarts.
+    """
+    app = Flask(__name__)
+    app.extensions["sandbox"] = Sandbox(
+        redirect_uris=list(redirect_uris or [DEFAULT_REDIRECT_URI]),
+        tokens=TokenStore(access_token_ttl, code_ttl, state_file),
+        hooks=hooks.Hooks(),
+    )
+    app.register_blueprint(bp)
+    app.register_blueprint(hooks.bp)
+    app.after_request(_secure_headers)
+    return app
+
+
+def _state():
+    return current_app.extensions["sandbox"]
+
+
+def _secure_headers(response):
+    """Nothing the sandbox says may be cached, framed, or pull in another resource."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+# --- authorize: the consent page -------------------------------------------------------
+
+
+class _Refused(Exception):
+    """An authorization request answered with `response`: an error page or a redirect."""
+
+    def __init__(self, response):
+        super().__init__()
+        self.response = response
+
+
+@bp.errorhandler(_Refused)
+def _refused(error):
+    return error.response
+
+
+def _error_page(message, status=400):
+    return render_template("error.html", message=message), status
+
+
+def _redirect_back(redirect_uri, **params):
+    """302 to the client's redirect URI with `params` added (None values left out)."""
+    query = urlencode({name: value for name, value in params.items() if value is not None})
+    return redirect(redirect_uri + ("&" if "?" in redirect_uri else "?") + query)
+
+
+def _authorization_request():
+    """The checked query of an authorization request, else raise _Refused.
+
+    The client and its redirect URI are checked first: until both are known, an error
+    may not be sent anywhere, so it is a page. After that, errors go back to the client.
+    """
+    args = request.args
+    if len(args.getlist("client_id")) > 1 or args.get("client_id") != CLIENT_ID:
+        raise _Refused(_error_page("The client_id is unknown: no such app is registered."))
+    redirect_uri = args.get("redirect_uri")
+    if len(args.getlist("redirect_uri")) > 1 or redirect_uri not in _state().redirect_uris:
+        raise _Refused(
+            _error_page("The redirect_uri is not one registered for this app (exact match).")
+        )
+    state = args.get("state")
+
+    def refuse(error, description):
+        response = _redirect_back(
+            redirect_uri, error=error, error_description=description, state=state
+        )
+        return _Refused(response)
+
+    repeated = [name for name in _AUTHORIZE_PARAMS if len(args.getlist(name)) > 1]
+    if repeated:
+        raise refuse("invalid_request", f"Parameters given more than once: {', '.join(repeated)}")
+    if not args.get("response_type"):
+        raise refuse("invalid_request", "response_type is required")
+    if args["response_type"] != "code":
+        raise refuse("unsupported_response_type", "Only response_type=code is supported")
+    scopes = args.get("scope", "").split(" ")
+    if not all(is_scope(scope) for scope in scopes):
+        raise refuse("invalid_scope", "scope must be space-separated ilert scopes")
+    challenge, method = args.get("code_challenge"), args.get("code_challenge_method")
+    if challenge is None and method is not None:
+        raise refuse("invalid_request", "code_challenge_method given without code_challenge")
+    if challenge is not None and method != "S256":
+        raise refuse("invalid_request", "code_challenge_method must be S256 (plain is refused)")
+    if challenge is not None and not (
+        43 <= len(challenge) <= 128 and set(challenge) <= _CHALLENGE_ALPHABET
+    ):
+        raise refuse("invalid_request", "code_challenge must be 43-128 base64url characters")
+    return {"redirect_uri": redirect_uri, "scopes": scopes, "state": state, "challenge": challenge}
+
+
+@bp.route("/api/developers/oauth2/authorize", methods=["GET", "POST"])
+@hooks.counted("authorize")
+def authorize():
+    """Ask which person signs in and whether to grant the scopes (GET); answer the client
+    with a code or `access_denied` (POST). POST checks the query again."""
+    grant = _authorization_request()
+    if request.method == "GET":
+        return render_template(
+            "consent.html",
+            app_name=APP_NAME,
+            scopes=[describe_scope(scope) for scope in grant["scopes"]],
+            people=PEOPLE.values(),
+            redirect_uri=grant["redirect_uri"],
+        )
+    user = request.form.get("user")
+    if user not in PEOPLE:
+        return _error_page("Choose one of the sandbox people to sign in as.")
+    decision = request.form.get("decision")
+    if decision == "allow":
+        code = _state().tokens.issue_code(
+            client_id=CLIENT_ID,
+            redirect_uri=grant["redirect_uri"],
+            scope=" ".join(grant["scopes"]),
+            user=user,
+            challenge=grant["challenge"],
+        )
+        return _redirect_back(grant["redirect_uri"], code=code, state=grant["state"])
+    if decision == "deny":
+        return _redirect_back(
+            grant["redirect_uri"],
+            error="access_denied",
+            error_description="The person did not allow the app access",
+            state=grant["state"],
+        )
+    return _error_page("The decision must be allow or deny.")
+
+
+# --- token, token_info, revoke ---------------------------------------------------------
+
+
+@bp.errorhandler(OAuthError)
+def _oauth_error(error):
+    """ilert's error shape: {"code": "invalid_grant", "error": "Provided code is unknown"}."""
+    response = jsonify(code=error.code, error=error.description)
+    if error.code == "invalid_client":
+        response.headers["WWW-Authenticate"] = 'Basic realm="ilert sandbox"'
+    return response, error.status
+
+
+def _form():
+    """The form-encoded body, each parameter at most once (RFC 6749 3.2)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "Send the body as application/x-www-form-urlencoded")
+    repeated = [name for name in request.form if len(request.form.getlist(name)) > 1]
+    if repeated:
+        raise OAuthError("invalid_request", f"Parameters given more than once: {repeated}")
+    return request.form
+
+
+def _authenticate_client(form):
+    """Check the client's id and secret, from the body or HTTP Basic but not both."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        auth = request.authorization
+        if auth is None or auth.type != "basic" or "client_secret" in form:
+            raise OAuthError(
+                "invalid_client", "Authenticate the client with HTTP Basic or the body"
+            )
+        client_id, secret = auth.username, auth.password
+    else:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+    if client_id != CLIENT_ID or not hmac.compare_digest(
+        (secret or "").encode(), CLIENT_SECRET.encode()
+    ):
+        raise OAuthError("invalid_client", "Client authentication failed")
+
+
+@bp.post("/api/developers/oauth2/token")
+@hooks.counted("token")
+def token():
+    """Turn a code, or a refresh token, into an access token and a new refresh token."""
+    form = _form()
+    _authenticate_client(form)
+    tokens = _state().tokens
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code":
+        if not form.get("code"):
+            raise OAuthError("invalid_request", "code is required")
+        return tokens.exchange_code(
+            client_id=CLIENT_ID,
+            code=form["code"],
+            redirect_uri=form.get("redirect_uri"),
+            verifier=form.get("code_verifier"),
+        )
+    if grant_type == "refresh_token":
+        if not form.get("refresh_token"):
+            raise OAuthError("invalid_request", "refresh_token is required")
+        return tokens.refresh(client_id=CLIENT_ID, refresh_token=form["refresh_token"])
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required")
+    raise OAuthError(
+        "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
+    )
+
+
+@bp.post("/api/developers/oauth2/token_info")
+@hooks.counted("token_info")
+def token_info():
+    """What a live access token grants; `{"active": false}` for anything else."""
+    grant = _state().tokens.access_token(request.form.get("token", ""))
+    if grant is None:
+        return {"active": False}
+    return {
+        "active": True,
+        "tenant_id": TENANT_ID,
+        "username": grant["user"],
+        "scope": grant["scope"],
+        "app_id": APP_ID,
+    }
+
+
+@bp.post("/api/developers/oauth2/revoke")
+@hooks.counted("revoke")
+def revoke():
+    """Revoke a token; unknown tokens too answer 200 (RFC 7009 2.2)."""
+    token = _form().get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required")
+    _state().tokens.revoke(token)
+    return {}
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An API call refused in ilert's shape, e.g. 401 {"code": "UNAUTHORIZED", ...}."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error):
+    response = jsonify(code=error.code, error=error.message)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="ilert sandbox"'
+    return response, error.status
+
+
+def _bearer_grant():
+    """The grant behind the request's `Authorization: Bearer` token, else 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401, "UNAUTHORIZED", "An Authorization: Bearer <access token> header is required"
+        )
+    grant = _state().tokens.access_token(token)
+    if grant is None:
+        raise ApiError(401, "UNAUTHORIZED", "The access token is unknown, expired or revoked")
+    return grant
+
+
+@bp.get("/api/users/current")
+@hooks.counted("users_current")
+def users_current():
+    """The signed-in person's user object."""
+    return PEOPLE[_bearer_grant()["user"]]
+
+
+@bp.get("/api/alert-sources")
+@hooks.counted("alert_sources")
+def alert_sources():
+    """The account's alert sources, for a token with any `source` scope."""
+    scope = _bearer_grant()["scope"]
+    if not any(item.partition(":")[0] == "source" for item in scope.split(" ")):
+        raise ApiError(
+            403,
+            "FORBIDDEN",
+            f"The scope source:r required to read alert sources (or source:w, source:d) "
+            f"is missing: this token has '{scope}'",
+        )
+    return jsonify(ALERT_SOURCES)
+
+
+# --- serving ---------------------------------------------------------------------------
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Logs errors but no request lines, so test output and the app's console stay clean."""
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+def bind(app, host="127.0.0.1", port=0):
+    """A threaded server for `app`, listening on host:port but not serving yet.
+
+    Binding here (not in werkzeug, which prints and exits on a busy port) lets the
+    OSError reach the caller.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, port), family=family) as listener:
+        server = ThreadedWSGIServer(
+            host, listener.getsockname()[1], app, _QuietRequestHandler, fd=listener.fileno()
+        )
+    server.server_port = server.port  # set by HTTPServer.server_bind, skipped for an fd
+    return server
+
+
+def serve_in_thread(app, host="127.0.0.1", port=0):
+    """Listen now (an OSError for a busy port reaches the caller), then serve in a daemon
+    thread. `server.server_port` is the port; `server.shutdown()` stops it."""
+    server = bind(app, host, port)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},  # how long shutdown() may wait
+        name=f"ilert-sandbox-{server.port}",
+        daemon=True,
+    )
+    thread.start()
+    return server

@@ -1,0 +1,160 @@
+"""Shared fixtures. The sandbox runs for real on a free loopback port and is reached
+over HTTP, as the app reaches ilert."""
+
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from app import create_app as create_flask_app
+from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app, serve_in_thread
+
+
+class RunningSandbox:
+    """A sandbox served on a free port, with shortcuts to its test hooks."""
+
+    def __init__(self, **create_app_kwargs):
+        self.app = create_app(**create_app_kwargs)
+        self.server = serve_in_thread(self.app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def state(self):
+        """The sandbox's state object; tests may append to its `redirect_uris`."""
+        return self.app.extensions["sandbox"]
+
+    def stats(self):
+        """What the sandbox was asked so far (GET /_sandbox/stats)."""
+        response = requests.get(f"{self.url}/_sandbox/stats", timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def fault(self, **fields):
+        """Queue a fault (POST /_sandbox/faults), e.g. `fault(endpoint="token", status=500)`."""
+        response = requests.post(f"{self.url}/_sandbox/faults", json=fields, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def start_sandbox():
+    """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`); all of
+    them stop after the test."""
+    started = []
+
+    def start(**create_app_kwargs):
+        create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
+        started.append(RunningSandbox(**create_app_kwargs))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def sandbox(start_sandbox):
+    """A sandbox with the default redirect URI and hour-long access tokens."""
+    return start_sandbox(redirect_uris=[DEFAULT_REDIRECT_URI], access_token_ttl=3600)
+
+
+# --- the app under test, pointed at a sandbox -------------------------------------------
+
+
+class LocalClient(FlaskClient):
+    """A test client whose requests come to the redirect URI's host, as a browser's would."""
+
+    def open(self, *args, **kwargs):
+        if not args or isinstance(args[0], str):
+            kwargs.setdefault("base_url", "http://localhost:4597")
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def make_app(request, tmp_path):
+    """Build the app with environment-style settings, pointed at `sandbox` (by default
+    the `sandbox` fixture), with its sessions in a temporary folder."""
+
+    def make(sandbox=None, **environ):
+        sandbox = sandbox or request.getfixturevalue("sandbox")
+        settings = {
+            "ILERT_CLIENT_ID": CLIENT_ID,
+            "ILERT_CLIENT_SECRET": CLIENT_SECRET,
+            "ILERT_AUTH_URL": sandbox.url,
+            "ILERT_API_URL": sandbox.url,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough",
+            "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+            **environ,
+        }
+        app = create_flask_app({key: value for key, value in settings.items() if value})
+        app.test_client_class = LocalClient
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class SignIn:
+    """Walks a test client through sign-in the way a browser would, consent included."""
+
+    def __init__(self, client, sandbox):
+        self.client = client
+        self.sandbox = sandbox
+
+    def start(self, next=None):
+        """GET /login; returns the authorize URL at the sandbox."""
+        response = self.client.get("/login", query_string={"next": next} if next else None)
+        assert response.status_code == 302
+        return response.headers["Location"]
+
+    def consent(self, authorize_url, decision="allow", user="ada.lovelace"):
+        """Answer the sandbox's consent page; returns the callback's path and query."""
+        response = requests.post(
+            authorize_url, data={"user": user, "decision": decision}, allow_redirects=False,
+            timeout=5,
+        )
+        assert response.status_code == 302, response.text
+        location = urlsplit(response.headers["Location"])
+        return f"{location.path}?{location.query}"
+
+    def sign_in(self, next=None, decision="allow", user="ada.lovelace"):
+        """The whole round trip; returns the app's answer to the callback."""
+        return self.client.get(self.consent(self.start(next), decision, user))
+
+    def tokens(self):
+        """The tokens the app keeps for this client's session (read from its store)."""
+        sid = self.client.get_cookie("session").value
+        return self.client.application.extensions["token_store"].get(sid)
+
+    def log_out(self):
+        with self.client.session_transaction() as session:
+            csrf_token = session["csrf_token"]
+        return self.client.post("/logout", data={"csrf_token": csrf_token})
+
+
+@pytest.fixture
+def auth_for(request):
+    """`auth_for(client, sandbox=None)`: a SignIn for another client or sandbox."""
+
+    def make(client, sandbox=None):
+        return SignIn(client, sandbox or request.getfixturevalue("sandbox"))
+
+    return make
+
+
+@pytest.fixture
+def auth(client, auth_for):
+    return auth_for(client)

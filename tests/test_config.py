@@ -1,0 +1,119 @@
+"""Configuration: defaults, parsing, and one clear line for every bad value."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+import config
+from config import ConfigError
+
+REAL = {
+    "ILERT_CLIENT_ID": "client-id",
+    "ILERT_CLIENT_SECRET": "client-secret",
+    "SECRET_KEY": "x" * 32,
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_defaults_follow_the_spec():
+    settings = config.load({})
+    assert settings["ILERT_CLIENT_ID"] is None
+    assert settings["ILERT_REDIRECT_URI"] == "http://localhost:4597/authorize-result"
+    assert settings["ILERT_SCOPES"] == "profile source:w"
+    assert settings["ILERT_AUTH_URL"] == "https://app.ilert.com"
+    assert settings["ILERT_API_URL"] == "https://api.ilert.com"
+    assert settings["ILERT_USE_PKCE"] is True
+    assert settings["SESSION_TYPE"] == "filesystem"
+    assert settings["REDIS_URL"] == "redis://localhost:6379/0"
+    assert settings["SESSION_LIFETIME"] == timedelta(days=7)
+    assert settings["SESSION_COOKIE_SECURE"] is False
+    assert settings["HTTP_TIMEOUT"] == 10
+    assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", 4597)
+    assert settings["LOG_LEVEL"] == "INFO"
+    assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
+    assert settings["SANDBOX_PORT"] == 4598
+
+
+def test_tenant_wins_over_auth_url():
+    settings = config.load({**REAL, "ILERT_TENANT": "acme", "ILERT_AUTH_URL": "https://x.test"})
+    assert settings["ILERT_AUTH_URL"] == "https://acme.ilert.com"
+
+
+def test_https_redirect_uri_makes_the_cookie_secure():
+    settings = config.load({**REAL, "ILERT_REDIRECT_URI": "https://app.example.com/cb"})
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    settings = config.load({**REAL, "SESSION_COOKIE_SECURE": "true"})
+    assert settings["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("3600", 3600)],
+)
+def test_session_lifetime_takes_durations(value, expected):
+    settings = config.load({"SESSION_LIFETIME": value})
+    assert settings["SESSION_LIFETIME"].total_seconds() == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"ILERT_CLIENT_ID": "id"}, "ILERT_CLIENT_SECRET"),
+        ({"ILERT_CLIENT_ID": "id", "ILERT_CLIENT_SECRET": "s"}, "SECRET_KEY"),
+        ({"ILERT_AUTH_URL": "https://app.ilert.com"}, "ILERT_AUTH_URL"),
+        ({"ILERT_API_URL": "https://api.ilert.com"}, "ILERT_API_URL"),
+        ({**REAL, "ILERT_REDIRECT_URI": "localhost:4597/cb"}, "ILERT_REDIRECT_URI"),
+        ({**REAL, "ILERT_REDIRECT_URI": "ftp://localhost/cb"}, "ILERT_REDIRECT_URI"),
+        ({**REAL, "ILERT_REDIRECT_URI": "http://localhost:99999/cb"}, "ILERT_REDIRECT_URI"),
+        ({**REAL, "ILERT_API_URL": "https://api.ilert.com/api"}, "ILERT_API_URL"),
+        ({**REAL, "ILERT_AUTH_URL": "http://"}, "ILERT_AUTH_URL"),
+        ({**REAL, "ILERT_TENANT": "acme.ilert.com"}, "ILERT_TENANT"),
+        ({**REAL, "ILERT_SCOPES": "profile source:x"}, "ILERT_SCOPES"),
+        ({**REAL, "ILERT_USE_PKCE": "maybe"}, "ILERT_USE_PKCE"),
+        ({**REAL, "SESSION_TYPE": "memcached"}, "SESSION_TYPE"),
+        ({**REAL, "REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
+        ({**REAL, "SESSION_LIFETIME": "a week"}, "SESSION_LIFETIME"),
+        ({**REAL, "SESSION_LIFETIME": "0d"}, "SESSION_LIFETIME"),
+        ({**REAL, "HTTP_TIMEOUT": "ten"}, "HTTP_TIMEOUT"),
+        ({**REAL, "HTTP_TIMEOUT": "-1"}, "HTTP_TIMEOUT"),
+        ({**REAL, "PORT": "0"}, "PORT"),
+        ({**REAL, "PORT": "65536"}, "PORT"),
+        ({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),
+        ({**REAL, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
+    ],
+)
+def test_bad_values_name_the_variable(environ, variable):
+    with pytest.raises(ConfigError) as raised:
+        config.load(environ)
+    message = str(raised.value)
+    assert message.startswith(variable + " ")
+    assert "\n" not in message
+
+
+def _run(command, **environ):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environ}
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_python_app_py_stops_with_one_line_on_a_bad_value():
+    result = _run([sys.executable, "app.py"], PORT="70000")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: PORT is malformed: '70000' is not a port from 1 to 65535"
+    ]
+
+
+def test_gunicorn_without_a_client_id_stops_for_good(tmp_path):
+    result = _run(
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "app:create_app()"],
+        SESSION_FILE_DIR=str(tmp_path),
+    )
+    assert result.returncode == 3
+    assert "ILERT_CLIENT_ID is not set" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,343 @@
+"""The sign-in flow end to end: the app talks to the sandbox over real HTTP."""
+
+import shutil
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from sandbox import DEFAULT_REDIRECT_URI
+
+
+def test_home_offers_sign_in_when_signed_out(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"Sign in with ilert" in response.data
+    assert "Set-Cookie" not in response.headers
+
+
+def test_login_redirects_to_ilert_with_state_and_pkce(client, sandbox):
+    response = client.get("/login")
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == sandbox.url
+    assert location.path == "/api/developers/oauth2/authorize"
+    query = parse_qs(location.query)
+    assert query["client_id"] == ["sandbox-client-id"]
+    assert query["response_type"] == ["code"]
+    assert query["redirect_uri"] == [DEFAULT_REDIRECT_URI]
+    assert query["scope"] == ["profile source:w"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["state"][0]) >= 32
+    assert len(query["code_challenge"][0]) == 43
+    assert "client_secret" not in query and "code_verifier" not in query
+
+
+def test_login_without_pkce_sends_no_challenge(make_app, sandbox):
+    client = make_app(ILERT_USE_PKCE="false").test_client()
+    query = parse_qs(urlsplit(client.get("/login").headers["Location"]).query)
+    assert "code_challenge" not in query and "code_challenge_method" not in query
+
+
+def test_login_starts_at_the_tenant(make_app):
+    client = make_app(ILERT_TENANT="acme", ILERT_AUTH_URL="").test_client()
+    location = client.get("/login").headers["Location"]
+    assert location.startswith("https://acme.ilert.com/api/developers/oauth2/authorize?")
+
+
+def test_login_moves_to_the_redirect_uris_host_first(client):
+    response = client.get("/login?next=/me", base_url="http://127.0.0.1:4597")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "http://localhost:4597/login?next=/me"
+
+
+def test_allow_signs_in_and_shows_the_profile(client, auth, sandbox):
+    response = auth.sign_in()
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/me"
+    profile = client.get("/me")
+    assert profile.status_code == 200
+    assert b"Ada Lovelace" in profile.data
+    assert b"ada.lovelace@example.com" in profile.data
+    home = client.get("/")
+    assert b"Welcome, Ada Lovelace" in home.data
+    stats = sandbox.stats()
+    assert stats["token"]["authorization_code"] == 1
+    assert stats["users_current"] == 2  # once at sign-in for the name, once for /me
+
+
+def test_sign_in_as_another_sandbox_person(client, auth):
+    auth.sign_in(user="grace.hopper")
+    assert b"Grace Hopper" in client.get("/me").data
+
+
+def test_sign_in_gives_the_session_a_new_id(client, auth):
+    client.get("/login")
+    before = client.get_cookie("session").value
+    auth.sign_in()
+    after = client.get_cookie("session").value
+    assert before != after
+
+
+def test_sign_in_returns_to_next(client, auth):
+    response = auth.sign_in(next="/alert-sources?page=2")
+    assert response.headers["Location"] == "/alert-sources?page=2"
+
+
+@pytest.mark.parametrize(
+    "next_value",
+    ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)",
+     "/%2F/evil.example", "/%5Cevil.example", "%2F%2Fevil.example", "/ok\x00"],
+)
+def test_sign_in_ignores_next_that_leaves_the_site(client, auth, next_value):
+    response = auth.sign_in(next=next_value)
+    assert response.headers["Location"] == "/me"
+
+
+def test_deny_gives_a_page_offering_to_try_again(client, auth, sandbox):
+    response = auth.sign_in(decision="deny")
+    assert response.status_code == 403
+    assert b"Access was denied" in response.data
+    assert b'href="/login"' in response.data
+    assert sandbox.stats()["token"]["authorization_code"] == 0
+    assert client.get("/me").status_code == 302
+
+
+def test_callback_without_state_is_refused(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    response = client.get(callback.replace("state=", "nostate="))
+    assert response.status_code == 400
+    assert sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_callback_with_a_wrong_state_is_refused(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    query = parse_qs(urlsplit(callback).query)
+    response = client.get("/authorize-result", query_string={"code": query["code"][0],
+                                                               "state": "x" * 43})
+    assert response.status_code == 400
+    assert b"This sign-in link is not valid" in response.data
+    assert sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_callback_with_a_replayed_state_is_refused(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    assert client.get(callback).status_code == 302
+    replay = client.get(callback)
+    assert replay.status_code == 400
+    assert sandbox.stats()["token"]["authorization_code"] == 1
+
+
+def test_callback_with_a_state_from_another_session_is_refused(app, auth, sandbox):
+    callback = auth.consent(auth.start())
+    other_browser = app.test_client()
+    response = other_browser.get(callback)
+    assert response.status_code == 400
+    assert sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_callback_with_a_state_older_than_ten_minutes_is_refused(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    with client.session_transaction() as session:
+        for pending in session["pending_sign_ins"].values():
+            pending["created"] -= 601
+    response = client.get(callback)
+    assert response.status_code == 400
+    assert sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_two_tabs_can_sign_in_in_either_order(client, auth):
+    first = auth.consent(auth.start(next="/token-info"))
+    second = auth.consent(auth.start(next="/alert-sources"))
+    assert client.get(second).headers["Location"] == "/alert-sources"
+    assert client.get(first).headers["Location"] == "/token-info"
+
+
+def test_unknown_code_explains_that_codes_live_two_minutes(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    query = parse_qs(urlsplit(callback).query)
+    response = client.get(
+        "/authorize-result", query_string={"code": "sbx_code_unknown", "state": query["state"][0]}
+    )
+    assert response.status_code == 400
+    assert b"live 2 minutes and work once" in response.data
+    assert sandbox.stats()["token"]["authorization_code"] == 1
+
+
+def test_me_as_json(client, auth):
+    auth.sign_in()
+    response = client.get("/me", headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    user = response.get_json()
+    assert (user["id"], user["username"]) == (1001, "ada.lovelace")
+
+
+@pytest.mark.parametrize("path", ["/me", "/token-info", "/alert-sources"])
+def test_signed_out_pages_send_people_to_sign_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/login?next={path}"
+    response = client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "not_signed_in"
+    assert response.get_json()["message"]
+
+
+def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, app):
+    auth.sign_in()
+    response = client.get("/token-info")
+    assert response.status_code == 200
+    assert b'<span class="badge">source:w</span>' in response.data
+    assert b"UTC</time>" in response.data
+    tokens = auth.tokens()
+    assert tokens["access_token"].encode() not in response.data
+    info = client.get("/token-info", headers={"Accept": "application/json"}).get_json()
+    assert info["active"] is True
+    assert info["username"] == "ada.lovelace"
+    assert info["scope"] == "profile source:w"
+
+
+def test_alert_sources_are_listed(client, auth, sandbox):
+    auth.sign_in()
+    response = client.get("/alert-sources")
+    assert response.status_code == 200
+    assert b"<table>" in response.data
+    sources = client.get("/alert-sources", headers={"Accept": "application/json"}).get_json()
+    assert sources and {"id", "name", "integrationType", "status"} <= set(sources[0])
+    assert sandbox.stats()["alert_sources"] == 2
+
+
+def test_alert_sources_without_the_scope_explain_which_is_needed(make_app, auth_for):
+    app = make_app(ILERT_SCOPES="profile")
+    client = app.test_client()
+    auth_for(client).sign_in()
+    response = client.get("/alert-sources")
+    assert response.status_code == 403
+    assert b"source:r" in response.data
+    assert client.get("/me").status_code == 200
+
+
+def test_logout_revokes_the_refresh_token_and_destroys_the_session(client, auth, sandbox):
+    auth.sign_in()
+    tokens = auth.tokens()
+    response = auth.log_out()
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert sandbox.stats()["revoke"] == 1
+    info = requests.post(f"{sandbox.url}/api/developers/oauth2/token_info",
+                         data={"token": tokens["access_token"]}, timeout=5).json()
+    assert info == {"active": False}
+    assert b"You are signed out." in client.get("/").data
+    assert client.get("/me").status_code == 302
+
+
+@pytest.mark.parametrize("csrf_token", [None, "", "wrong"])
+def test_logout_without_the_csrf_token_changes_nothing(client, auth, sandbox, csrf_token):
+    auth.sign_in()
+    data = {} if csrf_token is None else {"csrf_token": csrf_token}
+    response = client.post("/logout", data=data)
+    assert response.status_code == 400
+    assert sandbox.stats()["revoke"] == 0
+    assert client.get("/me").status_code == 200
+
+
+def test_get_logout_signs_nobody_out(client, auth):
+    auth.sign_in()
+    assert client.get("/logout").status_code == 405
+    assert client.get("/me").status_code == 200
+
+
+def test_logout_says_so_when_ilert_cannot_be_reached(client, auth, sandbox):
+    auth.sign_in()
+    sandbox.fault(endpoint="revoke", status=500, body="oops")
+    auth.log_out()
+    page = client.get("/").data
+    assert b"could not be reached" in page
+    assert b"profile settings" in page
+    assert client.get("/me").status_code == 302
+
+
+def test_signing_in_again_revokes_the_replaced_refresh_token(client, auth, sandbox):
+    auth.sign_in()
+    first = auth.tokens()
+    auth.sign_in()
+    assert sandbox.stats()["revoke"] == 1
+    info = requests.post(f"{sandbox.url}/api/developers/oauth2/token_info",
+                         data={"token": first["access_token"]}, timeout=5).json()
+    assert info == {"active": False}
+    assert client.get("/me").status_code == 200
+
+
+def test_expired_access_token_is_refreshed_once_and_rotation_is_kept(make_app, start_sandbox,
+                                                                     auth_for):
+    sandbox = start_sandbox(access_token_ttl=2)
+    client = make_app(sandbox=sandbox).test_client()
+    auth_for(client, sandbox).sign_in()
+    time.sleep(2.1)
+    assert client.get("/me").status_code == 200
+    assert client.get("/me").status_code == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+    time.sleep(2.1)
+    assert client.get("/me").status_code == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 2
+
+
+def test_refresh_refused_with_invalid_grant_ends_the_session(make_app, start_sandbox, auth_for):
+    sandbox = start_sandbox(access_token_ttl=2)
+    client = make_app(sandbox=sandbox).test_client()
+    auth = auth_for(client, sandbox)
+    auth.sign_in()
+    requests.post(f"{sandbox.url}/api/developers/oauth2/revoke",
+                  data={"token": auth.tokens()["refresh_token"]}, timeout=5)
+    time.sleep(2.1)
+    response = client.get("/me")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert b"Please sign in again" in client.get("/").data
+    assert client.get("/me").status_code == 302
+
+
+def test_api_401_after_a_refresh_means_access_was_removed(client, auth, sandbox):
+    auth.sign_in()
+    unauthorized = '{"code": "UNAUTHORIZED", "error": "token revoked"}'
+    sandbox.fault(endpoint="users_current", status=401, body=unauthorized, count=2)
+    response = client.get("/me", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "session_ended"
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+    assert client.get("/me").status_code == 302
+
+
+def test_api_401_is_refreshed_once_and_retried(client, auth, sandbox):
+    auth.sign_in()
+    unauthorized = '{"code": "UNAUTHORIZED", "error": "token expired"}'
+    sandbox.fault(endpoint="users_current", status=401, body=unauthorized)
+    assert client.get("/me").status_code == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+
+
+def test_failed_me_does_not_sign_the_person_out(client, auth, sandbox):
+    auth.sign_in()
+    sandbox.fault(endpoint="users_current", status=500, body="<html>down</html>")
+    response = client.get("/me")
+    assert response.status_code == 502
+    assert b"Traceback" not in response.data
+    assert client.get("/me").status_code == 200
+
+
+def test_healthz_reports_ok_without_a_session(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "session_store": "ok"}
+    assert "Set-Cookie" not in response.headers
+
+
+def test_healthz_reports_an_unwritable_session_folder(make_app, tmp_path):
+    folder = tmp_path / "gone"
+    client = make_app(SESSION_FILE_DIR=str(folder)).test_client()
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] != "ok"

@@ -1,0 +1,248 @@
+"""Each session's tokens, kept beside the session rather than inside it.
+
+Flask-Session writes the whole session back at the end of every request, so a
+request that started before a refresh would write the old tokens back if they
+lived in the session. Here they live in their own entry, keyed by the session
+id, read fresh whenever they are needed and replaced in one atomic write.
+
+A refresh runs under a lock per session that holds across threads, worker
+processes (a lock file) and instances (a Redis lock): concurrent requests that
+all find the access token expiring send one refresh to ilert, and the others
+wait and use its result. ilert rotates refresh tokens, so two refreshes racing
+with the same refresh token would lose the session.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+import zlib
+from contextlib import contextmanager
+
+from cachelib.file import FileSystemCache
+from flask import current_app
+
+import ilert_oauth
+
+LOCK_STRIPES = 256
+
+
+class SessionStoreError(Exception):
+    """The session store could not be read or written."""
+
+
+class SessionEnded(Exception):
+    """The person's tokens are gone or no longer accepted; they must sign in again."""
+
+
+class RefreshBusy(Exception):
+    """Another request's refresh of this session took longer than we could wait."""
+
+
+class StrictFileSystemCache(FileSystemCache):
+    """A FileSystemCache whose failed writes raise instead of quietly returning False."""
+
+    def set(self, key, value, timeout=None, mgmt_element=False):
+        if not super().set(key, value, timeout, mgmt_element):
+            raise SessionStoreError(f"could not write to {self._path}")
+        return True
+
+
+class FileTokenStore:
+    """Token entries as files in a folder (one machine, any number of processes)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.entries = StrictFileSystemCache(
+            os.path.join(folder, "tokens"), threshold=0, mode=0o600
+        )
+        self.locks = os.path.join(folder, "locks")
+        os.makedirs(self.locks, mode=0o700, exist_ok=True)
+
+    def get(self, sid):
+        return self.entries.get(sid)
+
+    def put(self, sid, tokens, ttl):
+        self.entries.set(sid, tokens, timeout=max(1, int(ttl)))
+
+    def delete(self, sid):
+        self.entries.delete(sid)
+
+    @contextmanager
+    def lock(self, sid, wait):
+        """Hold this session's lock file; raise RefreshBusy after `wait` seconds.
+
+        Sessions share a fixed set of lock files (a stripe each), so no lock file
+        ever needs deleting, which could let two holders in at once.
+        """
+        stripe = zlib.crc32(sid.encode()) % LOCK_STRIPES
+        with open(os.path.join(self.locks, f"{stripe}.lock"), "a") as handle:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RefreshBusy() from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check(self):
+        """Raise SessionStoreError unless the session folder takes a write."""
+        try:
+            with tempfile.TemporaryFile(dir=self.folder):
+                pass
+        except OSError as error:
+            raise SessionStoreError(f"{self.folder} is not writable: {error.strerror}") from None
+
+
+class RedisTokenStore:
+    """Token entries as Redis keys, shared by every instance that uses the same Redis."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, sid):
+        value = self.client.get(self._key(sid))
+        return json.loads(value) if value is not None else None
+
+    def put(self, sid, tokens, ttl):
+        self.client.set(self._key(sid), json.dumps(tokens), ex=max(1, int(ttl)))
+
+    def delete(self, sid):
+        self.client.delete(self._key(sid))
+
+    @contextmanager
+    def lock(self, sid, wait):
+        """Hold this session's Redis lock; raise RefreshBusy after `wait` seconds."""
+        lock = self.client.lock(self._key(sid) + ":lock", timeout=wait + 5, blocking_timeout=wait)
+        if not lock.acquire():
+            raise RefreshBusy()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def check(self):
+        self.client.ping()
+
+    @staticmethod
+    def _key(sid):
+        return "tokens:" + hashlib.sha256(sid.encode()).hexdigest()
+
+
+def store():
+    """The app's token store, made by `app.py` to match the session store."""
+    return current_app.extensions["token_store"]
+
+
+def keep(sid, tokens):
+    """Keep freshly issued tokens for this session, for as long as they or the session live."""
+    ttl = current_app.config["SESSION_LIFETIME"].total_seconds()
+    refresh_lifetime = tokens.get("refresh_token_expires_in")
+    if tokens.get("refresh_token") and isinstance(refresh_lifetime, int):
+        ttl = min(ttl, refresh_lifetime)
+    entry = {
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens.get("refresh_token"),
+        "expires_at": tokens["expires_at"],
+        "expires_in": tokens["expires_in"],
+        "scope": tokens.get("scope", ""),
+    }
+    store().put(sid, entry, ttl)
+    return entry
+
+
+def tokens_of(sid):
+    """This session's current token entry; SessionEnded if there is none."""
+    entry = store().get(sid)
+    if entry is None:
+        raise SessionEnded("Your sign-in has expired. Please sign in again.")
+    return entry
+
+
+def fresh_tokens(sid):
+    """This session's tokens, refreshed first if the access token is about to expire."""
+    entry = tokens_of(sid)
+    if _expiring(entry):
+        return refreshed_tokens(sid, entry["access_token"])
+    return entry
+
+
+def refreshed_tokens(sid, stale_access_token):
+    """Refresh once, under this session's lock, unless another request already did."""
+    wait = current_app.config["HTTP_TIMEOUT"]
+    with store().lock(sid, wait):
+        entry = tokens_of(sid)
+        if entry["access_token"] != stale_access_token:
+            return entry
+        if not entry.get("refresh_token"):
+            store().delete(sid)
+            raise SessionEnded("Your access to ilert has expired. Please sign in again.")
+        try:
+            tokens = ilert_oauth.refresh(entry["refresh_token"])
+        except ilert_oauth.IlertError as error:
+            if error.error == "invalid_grant":
+                store().delete(sid)
+                raise SessionEnded(
+                    "ilert no longer accepts this sign-in (it expired, was revoked, or was "
+                    "replaced by newer sign-ins). Please sign in again."
+                ) from None
+            if error.answer_lost:
+                # The refresh token may already be spent on ilert's side: never retry blindly.
+                store().delete(sid)
+                raise SessionEnded(
+                    "ilert's answer to a token refresh was lost, so this sign-in can no "
+                    "longer be trusted. Please sign in again."
+                ) from None
+            raise
+        tokens.setdefault("refresh_token", entry["refresh_token"])
+        return keep(sid, tokens)
+
+
+def call_api(sid, method, path):
+    """Call the ilert API for this session.
+
+    The access token is refreshed first if it is about to expire. If ilert still
+    answers 401, refresh once more and retry once; a 401 with a token that was
+    just refreshed means the person removed the app's access.
+    """
+    entry = tokens_of(sid)
+    just_refreshed = _expiring(entry)
+    if just_refreshed:
+        entry = refreshed_tokens(sid, entry["access_token"])
+    try:
+        return ilert_oauth.call_api(method, path, entry["access_token"])
+    except ilert_oauth.IlertError as error:
+        if error.status != 401:
+            raise
+    if not just_refreshed:
+        entry = refreshed_tokens(sid, entry["access_token"])
+        try:
+            return ilert_oauth.call_api(method, path, entry["access_token"])
+        except ilert_oauth.IlertError as error:
+            if error.status != 401:
+                raise
+    store().delete(sid)
+    raise SessionEnded(
+        "ilert no longer accepts this app's access for you (it may have been removed in "
+        "your ilert profile). Please sign in again."
+    )
+
+
+def forget(sid):
+    """Delete this session's tokens and return the refresh token they held, if any."""
+    entry = store().get(sid)
+    store().delete(sid)
+    return entry.get("refresh_token") if entry else None
+
+
+def _expiring(entry):
+    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
+    return entry["expires_at"] - time.time() < min(60, entry["expires_in"] / 10)
