@@ -24,17 +24,18 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_session import Session
 from werkzeug.exceptions import HTTPException
 
 import config
 import ilert_oauth
+import session_store
 import token_store
 from config import ConfigError
 from ilert_oauth import IlertError
@@ -81,8 +82,7 @@ def create_app(test_config=None, *, sandbox_mode=False):
         SESSION_COOKIE_SAMESITE="Lax",
     )
     _configure_logging(app)
-    _configure_session_store(app)
-    Session().init_app(app)
+    session_store.init_app(app, on_store_error=_store_unavailable_page)
     ilert_oauth.init_app(app)
     _register_error_handlers(app)
 
@@ -96,27 +96,6 @@ def create_app(test_config=None, *, sandbox_mode=False):
     app.add_url_rule("/healthz", view_func=healthz)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
     return app
-
-
-def _configure_session_store(app):
-    """Map SESSION_TYPE to Flask-Session and put the token store beside the sessions."""
-    if app.config["SESSION_TYPE"] == "redis":
-        timeout = app.config["HTTP_TIMEOUT"]
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=client)
-        app.extensions["token_store"] = token_store.RedisTokenStore(client)
-        return
-    folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    # Flask-Session's own "filesystem" type is deprecated, and its default threshold
-    # silently deletes sessions beyond 500: cachelib with threshold=0 never drops any.
-    app.config.update(
-        SESSION_TYPE="cachelib",
-        SESSION_CACHELIB=token_store.StrictFileSystemCache(folder, threshold=0, mode=0o600),
-    )
-    app.extensions["token_store"] = token_store.FileTokenStore(folder)
 
 
 class RedactCallbackParameters(logging.Filter):
@@ -413,6 +392,18 @@ def healthz():
 # --- error handlers ------------------------------------------------------------------------
 
 
+def _store_unavailable_page(error):
+    """The answer when the session store cannot be read or written."""
+    return make_response(
+        _error_page(
+            503,
+            "Sessions are unavailable",
+            "This app cannot reach its session store right now. Please try again soon.",
+            error="session_store_unavailable",
+        )
+    )
+
+
 def _register_error_handlers(app):
     @app.errorhandler(IlertError)
     def upstream_failed(error):
@@ -452,12 +443,7 @@ def _register_error_handlers(app):
     @app.errorhandler(redis.RedisError)
     def store_unavailable(error):
         log.error("Session store unavailable: %s", error)
-        return _error_page(
-            503,
-            "Sessions are unavailable",
-            "This app cannot reach its session store. Please try again soon.",
-            error="session_store_unavailable",
-        )
+        return _store_unavailable_page(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error):
@@ -511,10 +497,9 @@ def _start_sandbox(settings):
     )
     try:
         sandbox.serve_in_thread(upstream, "127.0.0.1", port)
-    except OSError as error:
+    except OSError:
         raise ConfigError(
-            f"SANDBOX_PORT {port} is busy ({error.strerror}): stop what uses it or set "
-            "SANDBOX_PORT to a free port"
+            f"SANDBOX_PORT {port} is busy: stop what uses it or set SANDBOX_PORT to a free port"
         ) from None
     print(
         f"Sandbox mode: no ILERT_CLIENT_ID is set, so a local stand-in for ilert runs on "

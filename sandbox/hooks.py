@@ -95,8 +95,8 @@ def _drop_connection():
     """Shut the client's connection without an answer (needs werkzeug's server).
 
     Writing the response that follows fails with a broken pipe, which werkzeug takes for
-    a client that went away and ignores. The socket is shut down, not closed: werkzeug
-    closes it, and a closed descriptor would make it log an error instead."""
+    a client that went away and ignores. The socket is only shut down: werkzeug still
+    holds it and closes it when the request is over."""
     request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
     return Response(status=500)
 

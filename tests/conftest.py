@@ -1,6 +1,9 @@
 """Shared fixtures. The sandbox runs for real on a free loopback port and is reached
 over HTTP, as the app reaches ilert."""
 
+import socket
+import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -123,7 +126,9 @@ class SignIn:
     def consent(self, authorize_url, decision="allow", user="ada.lovelace"):
         """Answer the sandbox's consent page; returns the callback's path and query."""
         response = requests.post(
-            authorize_url, data={"user": user, "decision": decision}, allow_redirects=False,
+            authorize_url,
+            data={"user": user, "decision": decision},
+            allow_redirects=False,
             timeout=5,
         )
         assert response.status_code == 302, response.text
@@ -158,3 +163,71 @@ def auth_for(request):
 @pytest.fixture
 def auth(client, auth_for):
     return auth_for(client)
+
+
+# --- real processes: free ports, Redis ---------------------------------------------------
+
+
+def free_port():
+    """A loopback port that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port, process=None, timeout=15):
+    """Wait until something accepts connections on `port` (fail if `process` exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+class RedisServer:
+    """A real redis-server on a free port, which tests may stop and start again (it saves
+    its data to `folder` when stopped, as a Redis with persistence does)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "3600 1",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A running redis-server (Debian's package; `.ci/run` installs it)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()

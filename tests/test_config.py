@@ -96,9 +96,7 @@ def test_bad_values_name_the_variable(environ, variable):
 
 def _run(command, **environ):
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environ}
-    return subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_python_app_py_stops_with_one_line_on_a_bad_value():

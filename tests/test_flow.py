@@ -87,8 +87,16 @@ def test_sign_in_returns_to_next(client, auth):
 
 @pytest.mark.parametrize(
     "next_value",
-    ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)",
-     "/%2F/evil.example", "/%5Cevil.example", "%2F%2Fevil.example", "/ok\x00"],
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/%2F/evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/ok\x00",
+    ],
 )
 def test_sign_in_ignores_next_that_leaves_the_site(client, auth, next_value):
     response = auth.sign_in(next=next_value)
@@ -114,8 +122,9 @@ def test_callback_without_state_is_refused(client, auth, sandbox):
 def test_callback_with_a_wrong_state_is_refused(client, auth, sandbox):
     callback = auth.consent(auth.start())
     query = parse_qs(urlsplit(callback).query)
-    response = client.get("/authorize-result", query_string={"code": query["code"][0],
-                                                               "state": "x" * 43})
+    response = client.get(
+        "/authorize-result", query_string={"code": query["code"][0], "state": "x" * 43}
+    )
     assert response.status_code == 400
     assert b"This sign-in link is not valid" in response.data
     assert sandbox.stats()["token"]["authorization_code"] == 0
@@ -225,8 +234,11 @@ def test_logout_revokes_the_refresh_token_and_destroys_the_session(client, auth,
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     assert sandbox.stats()["revoke"] == 1
-    info = requests.post(f"{sandbox.url}/api/developers/oauth2/token_info",
-                         data={"token": tokens["access_token"]}, timeout=5).json()
+    info = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/token_info",
+        data={"token": tokens["access_token"]},
+        timeout=5,
+    ).json()
     assert info == {"active": False}
     assert b"You are signed out." in client.get("/").data
     assert client.get("/me").status_code == 302
@@ -263,14 +275,18 @@ def test_signing_in_again_revokes_the_replaced_refresh_token(client, auth, sandb
     first = auth.tokens()
     auth.sign_in()
     assert sandbox.stats()["revoke"] == 1
-    info = requests.post(f"{sandbox.url}/api/developers/oauth2/token_info",
-                         data={"token": first["access_token"]}, timeout=5).json()
+    info = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/token_info",
+        data={"token": first["access_token"]},
+        timeout=5,
+    ).json()
     assert info == {"active": False}
     assert client.get("/me").status_code == 200
 
 
-def test_expired_access_token_is_refreshed_once_and_rotation_is_kept(make_app, start_sandbox,
-                                                                     auth_for):
+def test_expired_access_token_is_refreshed_once_and_rotation_is_kept(
+    make_app, start_sandbox, auth_for
+):
     sandbox = start_sandbox(access_token_ttl=2)
     client = make_app(sandbox=sandbox).test_client()
     auth_for(client, sandbox).sign_in()
@@ -288,8 +304,11 @@ def test_refresh_refused_with_invalid_grant_ends_the_session(make_app, start_san
     client = make_app(sandbox=sandbox).test_client()
     auth = auth_for(client, sandbox)
     auth.sign_in()
-    requests.post(f"{sandbox.url}/api/developers/oauth2/revoke",
-                  data={"token": auth.tokens()["refresh_token"]}, timeout=5)
+    requests.post(
+        f"{sandbox.url}/api/developers/oauth2/revoke",
+        data={"token": auth.tokens()["refresh_token"]},
+        timeout=5,
+    )
     time.sleep(2.1)
     response = client.get("/me")
     assert response.status_code == 302

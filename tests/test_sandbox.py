@@ -4,13 +4,16 @@ import base64
 import hashlib
 import html
 import json
+import logging
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -222,7 +225,8 @@ def test_consent_page_offers_people_and_posts_back_to_itself(sandbox):
     assert '<button name="decision" value="allow">' in page
     assert '<button name="decision" value="deny"' in page
     assert "Set-Cookie" not in response.headers
-    assert "<script" not in page and "style=" not in page and "//" not in page.split("<main>")[0]
+    assert "<script" not in page and "style=" not in page
+    assert re.findall(r'(?:href|src)="([^"]*)"', page) == ["/static/sandbox.css"]
     css = requests.get(f"{sandbox.url}/static/sandbox.css", timeout=5)
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
 
@@ -384,3 +388,372 @@ def test_token_request_must_be_form_encoded(sandbox):
     body = CREDENTIALS | {"grant_type": "authorization_code", "code": get_code(sandbox)}
     response = requests.post(f"{sandbox.url}{TOKEN}", json=body, timeout=5)
     assert_ilert_error(response, 400, "invalid_request")
+
+
+# --- token: refresh_token --------------------------------------------------------------
+
+
+def test_refresh_rotates_and_old_access_token_lives_on(sandbox):
+    first = sign_in(sandbox)
+    response = refresh(sandbox, first["refresh_token"])
+    assert response.status_code == 200
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["scope"] == "profile source:w"
+    assert works(sandbox, first["access_token"]) and works(sandbox, second["access_token"])
+    assert refresh(sandbox, second["refresh_token"]).status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_sign_in(sandbox):
+    first = sign_in(sandbox)
+    second = refresh(sandbox, first["refresh_token"]).json()
+    other = sign_in(sandbox)  # another sign-in of the same person stays
+    assert_ilert_error(refresh(sandbox, first["refresh_token"]), 401, "invalid_grant")
+    assert_ilert_error(refresh(sandbox, second["refresh_token"]), 401, "invalid_grant")
+    assert not works(sandbox, first["access_token"])
+    assert not works(sandbox, second["access_token"])
+    assert works(sandbox, other["access_token"])
+    assert refresh(sandbox, other["refresh_token"]).status_code == 200
+
+
+def test_eleventh_sign_in_revokes_the_oldest(sandbox):
+    sign_ins = [sign_in(sandbox) for _ in range(11)]
+    assert_ilert_error(refresh(sandbox, sign_ins[0]["refresh_token"]), 401, "invalid_grant")
+    assert not works(sandbox, sign_ins[0]["access_token"])
+    assert refresh(sandbox, sign_ins[1]["refresh_token"]).status_code == 200
+    # The limit is per person: another person's sign-in revokes none of Ada's.
+    sign_in(sandbox, user="grace.hopper")
+    assert works(sandbox, sign_ins[2]["access_token"])
+
+
+def test_unknown_refresh_token_is_invalid_grant(sandbox):
+    assert_ilert_error(refresh(sandbox, "sbx_rt_nope"), 401, "invalid_grant")
+
+
+# --- token_info and revoke -------------------------------------------------------------
+
+
+def post_form(sandbox, path, **form):
+    return requests.post(f"{sandbox.url}{path}", data=form, timeout=5)
+
+
+def test_token_info_describes_a_live_access_token(sandbox):
+    tokens = sign_in(sandbox, user="grace.hopper")
+    response = post_form(sandbox, TOKEN_INFO, token=tokens["access_token"])
+    assert response.status_code == 200
+    assert response.json() == {
+        "active": True,
+        "tenant_id": "sandbox",
+        "username": "grace.hopper",
+        "scope": "profile source:w",
+        "app_id": 250,
+    }
+
+
+@pytest.mark.parametrize("which", ["refresh", "unknown", "missing", "revoked"])
+def test_token_info_is_inactive_for_anything_but_a_live_access_token(sandbox, which):
+    tokens = sign_in(sandbox)
+    post_form(sandbox, REVOKE, token=tokens["access_token"])
+    form = {
+        "refresh": {"token": tokens["refresh_token"]},
+        "unknown": {"token": "sbx_at_nope"},
+        "missing": {},
+        "revoked": {"token": tokens["access_token"]},
+    }[which]
+    response = post_form(sandbox, TOKEN_INFO, **form)
+    assert response.status_code == 200
+    assert response.json() == {"active": False}
+
+
+def test_revoking_a_refresh_token_kills_its_sign_in(sandbox):
+    first = sign_in(sandbox)
+    second = refresh(sandbox, first["refresh_token"]).json()
+    other = sign_in(sandbox)
+    response = post_form(sandbox, REVOKE, token=second["refresh_token"])
+    assert response.status_code == 200 and response.json() == {}
+    assert not works(sandbox, first["access_token"])
+    assert not works(sandbox, second["access_token"])
+    assert_ilert_error(refresh(sandbox, second["refresh_token"]), 401, "invalid_grant")
+    assert works(sandbox, other["access_token"])
+
+
+def test_revoking_an_access_token_kills_only_it(sandbox):
+    first = sign_in(sandbox)
+    second = refresh(sandbox, first["refresh_token"]).json()
+    assert post_form(sandbox, REVOKE, token=first["access_token"]).status_code == 200
+    assert not works(sandbox, first["access_token"])
+    assert works(sandbox, second["access_token"])
+    assert refresh(sandbox, second["refresh_token"]).status_code == 200
+
+
+def test_revoking_an_unknown_token_is_fine(sandbox):
+    response = post_form(sandbox, REVOKE, token="sbx_rt_never-issued")
+    assert response.status_code == 200
+    assert response.json() == {}
+
+
+def test_revoke_without_token_is_invalid_request(sandbox):
+    assert_ilert_error(post_form(sandbox, REVOKE), 400, "invalid_request")
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+def test_users_current_returns_the_person(sandbox):
+    response = api(
+        sandbox, "/api/users/current", sign_in(sandbox, user="kenji.tanaka")["access_token"]
+    )
+    assert response.status_code == 200
+    person = response.json()
+    assert person["id"] == 1003 and person["username"] == "kenji.tanaka"
+    for field in ("firstName", "lastName", "email", "timezone", "language", "role"):
+        assert isinstance(person[field], str) and person[field]
+    for field in ("position", "department", "region", "avatarUrl"):
+        assert isinstance(person[field], str)
+    assert person["email"].endswith("@example.com")
+    assert (person["timezone"], person["language"]) == ("Asia/Tokyo", "ja")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic c2FuZGJveDpzZWNyZXQ=",
+        "Bearer sbx_at_unknown",
+        "refresh",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/users/current", "/api/alert-sources"])
+def test_api_without_a_live_access_token_is_401(sandbox, path, authorization):
+    if authorization == "refresh":
+        authorization = "Bearer " + sign_in(sandbox)["refresh_token"]
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = requests.get(f"{sandbox.url}{path}", headers=headers, timeout=5)
+    assert_ilert_error(response, 401, "UNAUTHORIZED")
+
+
+def test_expired_access_token_is_401_but_refreshes(start_sandbox):
+    sandbox = start_sandbox(access_token_ttl=1)
+    tokens = sign_in(sandbox)
+    assert tokens["expires_in"] == 1
+    time.sleep(1.1)
+    assert_ilert_error(
+        api(sandbox, "/api/users/current", tokens["access_token"]), 401, "UNAUTHORIZED"
+    )
+    assert post_form(sandbox, TOKEN_INFO, token=tokens["access_token"]).json() == {"active": False}
+    assert works(sandbox, refresh(sandbox, tokens["refresh_token"]).json()["access_token"])
+
+
+@pytest.mark.parametrize("scope", ["source", "source:r", "profile source:w", "source:d"])
+def test_alert_sources_with_a_source_scope(sandbox, scope):
+    response = api(sandbox, "/api/alert-sources", sign_in(sandbox, scope=scope)["access_token"])
+    assert response.status_code == 200
+    sources = response.json()
+    assert 3 <= len(sources) <= 5
+    for source in sources:
+        assert isinstance(source["id"], int)
+        assert source["name"] and source["integrationType"] and source["status"]
+
+
+@pytest.mark.parametrize("scope", ["profile", "profile alert:w", "offline_access"])
+def test_alert_sources_without_a_source_scope_is_403(sandbox, scope):
+    response = api(sandbox, "/api/alert-sources", sign_in(sandbox, scope=scope)["access_token"])
+    assert_ilert_error(response, 403, "FORBIDDEN")
+    assert "source:r" in response.json()["error"]
+
+
+# --- test hooks ------------------------------------------------------------------------
+
+
+def test_stats_count_every_call_failed_and_faulted_ones_too(sandbox):
+    tokens = sign_in(sandbox)  # authorize POST, authorization_code
+    requests.get(authorize_url(sandbox), timeout=5)
+    requests.get(authorize_url(sandbox, client_id="nope"), timeout=5)
+    token_request(sandbox, grant_type="authorization_code", code="sbx_code_nope")
+    refresh(sandbox, tokens["refresh_token"])
+    sandbox.fault(endpoint="refresh_token", status=503)
+    refresh(sandbox, tokens["refresh_token"])
+    token_request(sandbox, grant_type="password")
+    post_form(sandbox, TOKEN_INFO, token="x")
+    post_form(sandbox, REVOKE, token="x")
+    api(sandbox, "/api/users/current", "nope")
+    api(sandbox, "/api/alert-sources", tokens["access_token"])
+    assert sandbox.stats() == {
+        "token": {"authorization_code": 2, "refresh_token": 2},
+        "token_other": 1,
+        "token_info": 1,
+        "revoke": 1,
+        "users_current": 1,
+        "alert_sources": 1,
+        "authorize": 3,
+    }
+
+
+def test_fault_answers_status_and_body_without_touching_state(sandbox):
+    code = get_code(sandbox)
+    assert sandbox.fault(endpoint="token", status=500, body='{"code": "server_error"}') == {
+        "endpoint": "token",
+        "queued": 1,
+    }
+    response = token_request(sandbox, grant_type="authorization_code", code=code)
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"code": "server_error"}
+    tokens = token_request(sandbox, grant_type="authorization_code", code=code).json()  # unused
+
+    sandbox.fault(endpoint="refresh_token", status=502, body="<h1>Bad gateway</h1>")
+    response = refresh(sandbox, tokens["refresh_token"])
+    assert response.status_code == 502
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.text == "<h1>Bad gateway</h1>"
+    assert refresh(sandbox, tokens["refresh_token"]).status_code == 200  # did not rotate
+
+
+def test_grant_fault_leaves_the_other_grant_alone(sandbox):
+    sandbox.fault(endpoint="refresh_token", status=500)
+    assert sign_in(sandbox)["access_token"]  # authorization_code passes
+    assert sandbox.fault(endpoint="refresh_token", status=500)["queued"] == 2
+
+
+def test_faults_queue_in_order_and_count_down(sandbox):
+    sandbox.fault(endpoint="users_current", status=503, count=2)
+    sandbox.fault(endpoint="users_current", status=429)
+    access_token = sign_in(sandbox)["access_token"]
+    statuses = [api(sandbox, "/api/users/current", access_token).status_code for _ in range(4)]
+    assert statuses == [503, 503, 429, 200]
+
+
+def test_delay_fault_waits_then_answers_normally(sandbox):
+    sandbox.fault(endpoint="token_info", delay=0.3)
+    started = time.monotonic()
+    response = post_form(sandbox, TOKEN_INFO, token="x")
+    assert time.monotonic() - started >= 0.3
+    assert response.json() == {"active": False}
+
+
+def test_drop_fault_closes_the_connection_without_answer(sandbox, caplog, capfd):
+    access_token = sign_in(sandbox)["access_token"]
+    sandbox.fault(endpoint="users_current", drop=True)
+    with pytest.raises(requests.ConnectionError):
+        api(sandbox, "/api/users/current", access_token)
+    assert works(sandbox, access_token)
+    assert sandbox.stats()["users_current"] == 2
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert capfd.readouterr().err == ""  # quietly, for werkzeug too
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"status": 500},
+        {"endpoint": "nowhere", "status": 500},
+        {"endpoint": "token", "status": "500"},
+        {"endpoint": "token", "status": 99},
+        {"endpoint": "token", "status": 500, "count": 0},
+        {"endpoint": "token", "status": 500, "count": True},
+        {"endpoint": "token", "delay": -1},
+        {"endpoint": "token", "drop": "yes"},
+        {"endpoint": "token", "drop": True, "status": 500},
+        {"endpoint": "token", "body": "x"},
+        {"endpoint": "token"},
+        {"endpoint": "token", "status": 500, "colour": "red"},
+    ],
+)
+def test_bad_fault_is_400(sandbox, body):
+    response = requests.post(f"{sandbox.url}/_sandbox/faults", json=body, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+def test_reset_clears_stats_and_faults_but_keeps_tokens(sandbox):
+    access_token = sign_in(sandbox)["access_token"]
+    sandbox.fault(endpoint="users_current", status=500)
+    response = requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5)
+    assert response.status_code == 200
+    assert works(sandbox, access_token)
+    assert sandbox.stats()["users_current"] == 1
+    assert sandbox.stats()["token"] == {"authorization_code": 0, "refresh_token": 0}
+
+
+# --- state file ------------------------------------------------------------------------
+
+
+def test_state_file_keeps_sign_ins_across_a_restart(start_sandbox, tmp_path):
+    state_file = tmp_path / "instance" / "sandbox.json"
+    before = start_sandbox(state_file=str(state_file))
+    tokens = sign_in(before)
+    code = get_code(before)
+    before.stop()
+    assert stat.S_IMODE(os.stat(state_file).st_mode) == 0o600
+    assert "sbx_" not in state_file.read_text()  # digests only
+    assert [path.name for path in state_file.parent.iterdir()] == ["sandbox.json"]
+
+    after = start_sandbox(state_file=str(state_file))
+    assert works(after, tokens["access_token"])
+    assert refresh(after, tokens["refresh_token"]).status_code == 200
+    assert token_request(after, grant_type="authorization_code", code=code).status_code == 200
+
+
+def test_broken_state_file_starts_empty(start_sandbox, tmp_path, caplog):
+    state_file = tmp_path / "sandbox.json"
+    state_file.write_text('{"codes": []')
+    sandbox = start_sandbox(state_file=str(state_file))
+    assert "unreadable" in caplog.text
+    assert sign_in(sandbox)["access_token"]
+    assert json.loads(state_file.read_text())["chains"]
+
+
+# --- python -m sandbox -----------------------------------------------------------------
+
+
+def run_cli(*args, **popen_kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen_kwargs,
+    )
+
+
+def test_cli_on_a_busy_port_says_so_in_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with run_cli("--host", "127.0.0.1", "--port", str(port)) as process:
+            stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 1
+    assert stdout == ""
+    assert stderr.startswith(f"port {port} is busy: ")
+    assert stderr.count("\n") == 1
+
+
+def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = "http://localhost:5000/callback"
+    args = ("--port", str(port), "--redirect-uri", uri, "--redirect-uri", DEFAULT_REDIRECT_URI)
+    with run_cli(*args) as process:
+        try:
+            lines = [process.stdout.readline() for _ in range(4)]
+            assert f"http://127.0.0.1:{port}" in lines[0]
+            assert CLIENT_ID in lines[1] and CLIENT_SECRET in lines[1]
+            assert uri in lines[2] and DEFAULT_REDIRECT_URI in lines[2]
+            assert lines[3] == (
+                f"ILERT_CLIENT_ID={CLIENT_ID} ILERT_CLIENT_SECRET={CLIENT_SECRET} "
+                f"ILERT_AUTH_URL=http://localhost:{port} ILERT_API_URL=http://localhost:{port}\n"
+            )
+            cli = SimpleNamespace(url=f"http://127.0.0.1:{port}")
+            assert consent(cli, redirect_uri=uri).status_code == 302
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            process.kill()
+    assert process.returncode == 0
+    assert (stdout, stderr) == ("", "")

@@ -1,0 +1,131 @@
+"""`python app.py` with no ilert account: the built-in sandbox, clicked through over HTTP."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+from conftest import free_port, wait_for_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class AppProcess:
+    """`python app.py` in sandbox mode on free ports, its output collected."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.sandbox_port = free_port()
+        self.url = f"http://localhost:{self.port}"
+        self.environ = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "PORT": str(self.port),
+            "SANDBOX_PORT": str(self.sandbox_port),
+            "ILERT_REDIRECT_URI": f"{self.url}/authorize-result",
+            "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+        }
+        self.output = tmp_path / "app.log"
+        self.process = None
+
+    def start(self):
+        with self.output.open("a") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py"],
+                cwd=ROOT,
+                env=self.environ,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, self.process)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def log(self):
+        return self.output.read_text()
+
+
+@pytest.fixture
+def app_py(tmp_path):
+    running = AppProcess(tmp_path)
+    running.start()
+    yield running
+    running.stop()
+    state_file = os.path.join(ROOT, "instance", f"sandbox-{running.sandbox_port}.json")
+    if os.path.exists(state_file):
+        os.remove(state_file)
+
+
+def click_through_sign_in(browser, app_url):
+    """Home -> Sign in -> consent -> Allow, as a browser would (cookies, redirects)."""
+    home = browser.get(app_url + "/")
+    assert 'href="/login"' in home.text
+    consent = browser.get(app_url + "/login")
+    assert consent.status_code == 200
+    assert 'name="decision"' in consent.text
+    return browser.post(consent.url, data={"user": "ada.lovelace", "decision": "allow"})
+
+
+def csrf_token(page):
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_sandbox_mode_can_be_clicked_through(app_py):
+    browser = requests.Session()
+    profile = click_through_sign_in(browser, app_py.url)
+    assert profile.url == app_py.url + "/me"
+    assert "Ada Lovelace" in profile.text
+    assert "Sandbox mode" in profile.text
+    assert "ada.lovelace" in browser.get(app_py.url + "/token-info").text
+    assert "<table>" in browser.get(app_py.url + "/alert-sources").text
+    signed_out = browser.post(app_py.url + "/logout", data={"csrf_token": csrf_token(profile.text)})
+    assert signed_out.url == app_py.url + "/"
+    assert "You are signed out." in signed_out.text
+    log = app_py.log()
+    assert f"Open {app_py.url} in your browser." in log
+    assert "Sandbox mode" in log
+
+
+def test_error_pages_show_the_sandbox_banner(app_py):
+    response = requests.get(app_py.url + "/authorize-result?state=forged&code=x")
+    assert response.status_code == 400
+    assert "Sandbox mode" in response.text
+
+
+def test_restarting_app_py_signs_nobody_out(app_py):
+    browser = requests.Session()
+    click_through_sign_in(browser, app_py.url)
+    app_py.stop()
+    app_py.start()
+    profile = browser.get(app_py.url + "/me")
+    assert profile.status_code == 200
+    assert "Ada Lovelace" in profile.text
+
+
+def test_callback_code_and_state_are_redacted_in_the_access_log(app_py):
+    requests.get(app_py.url + "/authorize-result?code=sbx_code_secret&state=secretstate")
+    log = app_py.log()
+    assert "/authorize-result?code=[redacted]&state=[redacted]" in log
+    assert "sbx_code_secret" not in log and "secretstate" not in log
+
+
+def test_busy_sandbox_port_stops_with_one_line(app_py, tmp_path):
+    second = AppProcess(tmp_path)
+    second.environ["SANDBOX_PORT"] = str(app_py.sandbox_port)
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=second.environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: SANDBOX_PORT {app_py.sandbox_port} is busy: stop what uses it "
+        "or set SANDBOX_PORT to a free port"
+    ]
