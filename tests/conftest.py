@@ -1,6 +1,7 @@
 """Shared fixtures. The sandbox runs for real on a free loopback port and is reached
 over HTTP, as the app reaches ilert."""
 
+import os
 import socket
 import subprocess
 import time
@@ -230,4 +231,61 @@ def redis_server(tmp_path):
     server.start()
     yield server
     if server.process.poll() is None:
+        server.stop()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def process_environ(**variables):
+    """A clean environment for a child process: no `.env`, no developer settings."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHON_DOTENV_DISABLED": "1",
+        **{name: str(value) for name, value in variables.items()},
+    }
+
+
+class ServerProcess:
+    """A server started as a child process in the project folder, its output in a file."""
+
+    def __init__(self, command, environ, port, output):
+        self.command = command
+        self.environ = environ
+        self.port = port
+        self.url = f"http://localhost:{port}"
+        self.output = output
+        self.process = None
+
+    def start(self):
+        with self.output.open("a") as output:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.environ, stdout=output, stderr=subprocess.STDOUT
+            )
+        wait_for_port(self.port, self.process)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    def log(self):
+        return self.output.read_text()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start `ServerProcess`es (`start_server(command, environ, port)`); all stop after the
+    test."""
+    started = []
+
+    def start(command, environ, port):
+        server = ServerProcess(command, environ, port, tmp_path / f"server-{len(started)}.log")
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
         server.stop()

@@ -7,55 +7,21 @@ import sys
 
 import pytest
 import requests
-from conftest import free_port, wait_for_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class AppProcess:
-    """`python app.py` in sandbox mode on free ports, its output collected."""
-
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.sandbox_port = free_port()
-        self.url = f"http://localhost:{self.port}"
-        self.environ = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PORT": str(self.port),
-            "SANDBOX_PORT": str(self.sandbox_port),
-            "ILERT_REDIRECT_URI": f"{self.url}/authorize-result",
-            "SESSION_FILE_DIR": str(tmp_path / "sessions"),
-        }
-        self.output = tmp_path / "app.log"
-        self.process = None
-
-    def start(self):
-        with self.output.open("a") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "app.py"],
-                cwd=ROOT,
-                env=self.environ,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, self.process)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def log(self):
-        return self.output.read_text()
+from conftest import ROOT, free_port, process_environ
 
 
 @pytest.fixture
-def app_py(tmp_path):
-    running = AppProcess(tmp_path)
-    running.start()
-    yield running
-    running.stop()
-    state_file = os.path.join(ROOT, "instance", f"sandbox-{running.sandbox_port}.json")
+def app_py(start_server, tmp_path):
+    """`python app.py` in sandbox mode on free ports."""
+    port, sandbox_port = free_port(), free_port()
+    environ = process_environ(
+        PORT=port,
+        SANDBOX_PORT=sandbox_port,
+        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        SESSION_FILE_DIR=tmp_path / "sessions",
+    )
+    yield start_server([sys.executable, "app.py"], environ, port)
+    state_file = os.path.join(ROOT, "instance", f"sandbox-{sandbox_port}.json")
     if os.path.exists(state_file):
         os.remove(state_file)
 
@@ -113,19 +79,18 @@ def test_callback_code_and_state_are_redacted_in_the_access_log(app_py):
     assert "sbx_code_secret" not in log and "secretstate" not in log
 
 
-def test_busy_sandbox_port_stops_with_one_line(app_py, tmp_path):
-    second = AppProcess(tmp_path)
-    second.environ["SANDBOX_PORT"] = str(app_py.sandbox_port)
+def test_busy_sandbox_port_stops_with_one_line(app_py):
+    sandbox_port = app_py.environ["SANDBOX_PORT"]
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
-        env=second.environ,
+        env=process_environ(PORT=free_port(), SANDBOX_PORT=sandbox_port),
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
-        f"Configuration error: SANDBOX_PORT {app_py.sandbox_port} is busy: stop what uses it "
+        f"Configuration error: SANDBOX_PORT {sandbox_port} is busy: stop what uses it "
         "or set SANDBOX_PORT to a free port"
     ]

@@ -1,11 +1,11 @@
 """Configuration: defaults, parsing, and one clear line for every bad value."""
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
+from conftest import ROOT, process_environ
 
 import config
 from config import ConfigError
@@ -15,7 +15,6 @@ REAL = {
     "ILERT_CLIENT_SECRET": "client-secret",
     "SECRET_KEY": "x" * 32,
 }
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_defaults_follow_the_spec():
@@ -95,8 +94,14 @@ def test_bad_values_name_the_variable(environ, variable):
 
 
 def _run(command, **environ):
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environ}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env=process_environ(**environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_python_app_py_stops_with_one_line_on_a_bad_value():

@@ -327,6 +327,18 @@ def test_pkce_verifier_must_match_the_challenge(sandbox, verifier, status):
         assert response.json()["code"] == "invalid_grant"
 
 
+def test_failed_exchange_uses_the_code_up(sandbox):
+    code = get_code(sandbox, code_challenge=challenge_of(VERIFIER), code_challenge_method="S256")
+    wrong = token_request(
+        sandbox, grant_type="authorization_code", code=code, code_verifier="w" * 43
+    )
+    assert_ilert_error(wrong, 401, "invalid_grant")
+    right = token_request(
+        sandbox, grant_type="authorization_code", code=code, code_verifier=VERIFIER
+    )
+    assert_ilert_error(right, 401, "invalid_grant")
+
+
 def test_verifier_for_a_code_without_challenge_is_refused(sandbox):
     response = token_request(
         sandbox, grant_type="authorization_code", code=get_code(sandbox), code_verifier=VERIFIER

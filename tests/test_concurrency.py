@@ -1,0 +1,136 @@
+"""Tokens under concurrency: real gunicorn workers, real Redis, one refresh at a time."""
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from conftest import free_port, process_environ
+
+ACCESS_TOKEN_TTL = 3
+CONCURRENT_REQUESTS = 50
+
+
+def gunicorn(start_server, sandbox, port, **settings):
+    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox`."""
+    environ = process_environ(
+        ILERT_CLIENT_ID="sandbox-client-id",
+        ILERT_CLIENT_SECRET="sandbox-client-secret",
+        ILERT_AUTH_URL=sandbox.url,
+        ILERT_API_URL=sandbox.url,
+        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        SECRET_KEY="concurrency-test-secret-key-0123456789",
+        **settings,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "2",
+        "--threads",
+        "8",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "app:create_app()",
+    ]
+    return start_server(command, environ, port)
+
+
+def sign_in(app_url):
+    """Sign in through the sandbox's consent page; returns the session cookie."""
+    browser = requests.Session()
+    consent = browser.get(f"{app_url}/login", timeout=10)
+    profile = browser.post(
+        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
+    )
+    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
+    return browser.cookies.get("session")
+
+
+def burst(urls, cookie):
+    """CONCURRENT_REQUESTS concurrent GET /me, spread over `urls`; returns the statuses."""
+
+    def get(index):
+        url = urls[index % len(urls)]
+        response = requests.get(
+            f"{url}/me",
+            cookies={"session": cookie},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
+        return list(pool.map(get, range(CONCURRENT_REQUESTS)))
+
+
+def wait_for_expiry():
+    time.sleep(ACCESS_TOKEN_TTL)
+
+
+@pytest.fixture
+def short_lived_sandbox(start_sandbox):
+    return start_sandbox(access_token_ttl=ACCESS_TOKEN_TTL)
+
+
+def test_burst_at_expiry_refreshes_once_across_gunicorn_workers(
+    start_server, short_lived_sandbox, tmp_path
+):
+    sandbox = short_lived_sandbox
+    port = free_port()
+    sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+    app = gunicorn(start_server, sandbox, port, SESSION_FILE_DIR=tmp_path / "sessions")
+    cookie = sign_in(app.url)
+    for expected_refreshes in (1, 2):
+        wait_for_expiry()
+        assert burst([app.url], cookie) == [200] * CONCURRENT_REQUESTS
+        assert sandbox.stats()["token"]["refresh_token"] == expected_refreshes
+
+
+def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
+    start_server, short_lived_sandbox, redis_server
+):
+    sandbox = short_lived_sandbox
+    ports = [free_port(), free_port()]
+    for port in ports:
+        sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+    instances = [
+        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+        for port in ports
+    ]
+    cookie = sign_in(instances[0].url)
+    urls = [instance.url for instance in instances]
+    for expected_refreshes in (1, 2):
+        wait_for_expiry()
+        assert burst(urls, cookie) == [200] * CONCURRENT_REQUESTS
+        assert sandbox.stats()["token"]["refresh_token"] == expected_refreshes
+
+
+def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redis_server):
+    ports = [free_port(), free_port()]
+    for port in ports:
+        sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+    first, second = (
+        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+        for port in ports
+    )
+    cookie = sign_in(first.url)
+    page = requests.get(f"{second.url}/me", cookies={"session": cookie}, timeout=10)
+    assert page.status_code == 200
+    csrf_token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    logout = requests.post(
+        f"{second.url}/logout",
+        data={"csrf_token": csrf_token},
+        cookies={"session": cookie},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert logout.status_code == 302
+    assert sandbox.stats()["revoke"] == 1
+    after = requests.get(
+        f"{first.url}/me", cookies={"session": cookie}, allow_redirects=False, timeout=10
+    )
+    assert after.status_code == 302
+    assert after.headers["Location"].startswith("/login")
