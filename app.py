@@ -43,6 +43,10 @@ from token_store import RefreshBusy, SessionEnded, SessionStoreError
 
 PENDING_SIGN_IN_LIMIT = 5
 PENDING_SIGN_IN_LIFETIME = 600
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
 _CALLBACK_SECRETS = re.compile(r"([?&](?:code|state)=)[^&\s\"']*")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -95,7 +99,19 @@ def create_app(test_config=None, *, sandbox_mode=False):
     app.add_url_rule("/logout", view_func=logout, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
+    app.after_request(set_security_headers)
     return app
+
+
+def set_security_headers(response):
+    """No inline code, no framing, no referrer (the callback URL carries the code), and
+    no caching of pages that show account data."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class RedactCallbackParameters(logging.Filter):
@@ -175,7 +191,8 @@ def _error_page(status, title, message, error="error", headers=None, **context):
 
 
 def _end_session(message=None, category="info"):
-    """Forget the tokens, destroy the session and give the browser a fresh session id."""
+    """Destroy the session. With a message, the browser gets a fresh session id that
+    carries only the message."""
     session.clear()
     if message:
         flash(message, category)
@@ -240,15 +257,7 @@ def authorize_result():
     try:
         tokens = ilert_oauth.exchange_code(code, sign_in["verifier"])
     except IlertError as error:
-        if error.error != "invalid_grant":
-            raise
-        return _error_page(
-            400,
-            "This sign-in code was not accepted",
-            "Authorization codes live 2 minutes and work once. Please sign in again.",
-            error="invalid_grant",
-            retry=True,
-        )
+        return _exchange_failed(error)
     _revoke_quietly(token_store.forget(session.sid))
     user = _fetch_user(tokens["access_token"])
     current_app.session_interface.regenerate(session)
@@ -256,6 +265,30 @@ def authorize_result():
     session["user"] = user
     session["csrf_token"] = secrets.token_urlsafe(32)
     return redirect(sign_in["next"] or url_for("me"))
+
+
+def _exchange_failed(error):
+    """The page for a code exchange that failed; the code is spent, so: sign in again."""
+    log.warning("Code exchange failed: %s (%s)", error.error, error.status)
+    if error.error == "invalid_grant":
+        return _error_page(
+            400,
+            "This sign-in code was not accepted",
+            "Authorization codes live 2 minutes and work once. Please sign in again.",
+            error="invalid_grant",
+            retry=True,
+        )
+    if error.error == "invalid_client":
+        message = (
+            "ilert did not accept this app's client id and secret. Check ILERT_CLIENT_ID "
+            "and ILERT_CLIENT_SECRET against the app's settings in ilert."
+        )
+    else:
+        message = f"{error.description} Please sign in again."
+    status = error.status if error.status in (502, 503, 504) else 502
+    return _error_page(
+        status, "ilert could not complete your sign-in", message, error=error.error, retry=True
+    )
 
 
 def _take_pending_sign_in():
@@ -424,6 +457,12 @@ def _register_error_handlers(app):
 
     @app.errorhandler(SessionEnded)
     def session_ended(error):
+        if error.status is not None:
+            log.warning("Session ended after an upstream failure (%s)", error.status)
+            _end_session()
+            return _error_page(
+                error.status, "Please sign in again", str(error), error="session_ended", retry=True
+            )
         _end_session(str(error), "warning")
         if wants_json():
             return _json_error(401, "session_ended", str(error))

@@ -153,6 +153,13 @@ def _send(method, path, **kwargs):
         response = current_app.extensions["ilert_http"].request(
             method, url, timeout=(connect_timeout, timeout), allow_redirects=False, **kwargs
         )
+    except requests.ConnectTimeout:
+        _log_call(method, url, "connect timeout", started)
+        raise IlertError(
+            504,
+            "upstream_timeout",
+            f"ilert could not be reached within {connect_timeout:g} seconds.",
+        ) from None
     except requests.Timeout:
         _log_call(method, url, "timeout", started)
         raise IlertError(
@@ -190,11 +197,16 @@ def _log_call(method, url, outcome, started):
 
 
 def _json(response):
+    """The answer's JSON. A 2xx answer we cannot read counts as lost: for a refresh, ilert
+    may already have replaced the refresh token we sent."""
     try:
         return response.json()
     except ValueError:
         raise IlertError(
-            502, "bad_upstream_answer", f"ilert answered {response.status_code} without valid JSON."
+            502,
+            "bad_upstream_answer",
+            f"ilert answered {response.status_code} without valid JSON.",
+            answer_lost=True,
         ) from None
 
 

@@ -77,9 +77,11 @@ class GuardedSessionInterface(SessionInterface):
             self.inner.save_session(app, session, response)
         except STORE_ERRORS as error:
             log.error("Could not save a session: %s", error)
+            # The response is final by now: turn it into the error answer in place.
             failed = self.on_store_error(error)
             response.status_code = failed.status_code
-            response.headers = failed.headers
+            response.content_type = failed.content_type
+            response.headers.pop("Location", None)
             response.set_data(failed.get_data())
 
     def regenerate(self, session):

@@ -34,7 +34,15 @@ class SessionStoreError(Exception):
 
 
 class SessionEnded(Exception):
-    """The person's tokens are gone or no longer accepted; they must sign in again."""
+    """The person's tokens are gone or no longer accepted; they must sign in again.
+
+    `status` is set when the cause was an upstream failure (502, 504) that the error
+    page should report; otherwise the person is sent home with the message.
+    """
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class RefreshBusy(Exception):
@@ -198,8 +206,9 @@ def refreshed_tokens(sid, stale_access_token):
                 # The refresh token may already be spent on ilert's side: never retry blindly.
                 store().delete(sid)
                 raise SessionEnded(
-                    "ilert's answer to a token refresh was lost, so this sign-in can no "
-                    "longer be trusted. Please sign in again."
+                    f"{error.description} It was renewing your access, so the sign-in "
+                    "cannot be trusted any more. Please sign in again.",
+                    status=error.status,
                 ) from None
             raise
         tokens.setdefault("refresh_token", entry["refresh_token"])

@@ -94,8 +94,9 @@ def _refused(error):
     return error.response
 
 
-def _error_page(message, status=400):
-    return render_template("error.html", message=message), status
+def _error_page(message):
+    """A 400 page for a request that cannot be answered with a redirect."""
+    return render_template("error.html", message=message), 400
 
 
 def _redirect_back(redirect_uri, **params):
@@ -203,7 +204,9 @@ def _form():
         raise OAuthError("invalid_request", "Send the body as application/x-www-form-urlencoded")
     repeated = [name for name in request.form if len(request.form.getlist(name)) > 1]
     if repeated:
-        raise OAuthError("invalid_request", f"Parameters given more than once: {repeated}")
+        raise OAuthError(
+            "invalid_request", f"Parameters given more than once: {', '.join(repeated)}"
+        )
     return request.form
 
 

@@ -41,7 +41,13 @@ class RunningSandbox:
         return response.json()
 
     def stop(self):
+        """Stop serving and close the port: connections are refused until `start_again`."""
         self.server.shutdown()
+        self.server.server_close()
+
+    def start_again(self):
+        """Serve the same sandbox (same state, same port) again after `stop`."""
+        self.server = serve_in_thread(self.app, "127.0.0.1", self.server.server_port)
 
 
 @pytest.fixture

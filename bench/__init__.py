@@ -1,0 +1,1 @@
+"""Benchmarks of the app (not tests): `python bench/run.py` from the repo root."""

@@ -1,0 +1,161 @@
+"""Every upstream call under every fault: a clear page, a fitting status, nothing lost.
+
+The sandbox's fault hook makes the next call of an endpoint fail; "refused" stops the
+sandbox altogether. HTTP_TIMEOUT is 1 second, so a 1.5 second delay is a timeout.
+"""
+
+import time
+
+import pytest
+
+TIMEOUT = 1
+ACCESS_TOKEN_TTL = 2
+SERVER_ERROR = '{"code": "server_error", "error": "Something broke"}'
+
+FAULTS = {
+    "http_500": ({"status": 500, "body": SERVER_ERROR}, 502),
+    "http_502_html": ({"status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>"}, 502),
+    "invalid_json": ({"status": 200, "body": "{this is not json"}, 502),
+    "timeout": ({"delay": TIMEOUT + 0.5}, 504),
+    "dropped": ({"drop": True}, 502),
+    "refused": (None, 503),
+}
+# Faults after which ilert may have spent the refresh token we sent: the session must end.
+ANSWER_LOST = {"invalid_json", "timeout", "dropped"}
+
+
+@pytest.fixture
+def upstream(start_sandbox):
+    return start_sandbox(access_token_ttl=ACCESS_TOKEN_TTL)
+
+
+@pytest.fixture
+def client(make_app, upstream):
+    return make_app(sandbox=upstream, HTTP_TIMEOUT=str(TIMEOUT)).test_client()
+
+
+@pytest.fixture
+def auth(client, auth_for, upstream):
+    return auth_for(client, upstream)
+
+
+def inject(upstream, endpoint, fault):
+    """Make the next call of `endpoint` fail, or stop the sandbox for "refused"."""
+    fields, _ = FAULTS[fault]
+    if fields is None:
+        upstream.stop()
+    else:
+        upstream.fault(endpoint=endpoint, **fields)
+
+
+def recover(upstream, fault):
+    if FAULTS[fault][0] is None:
+        upstream.start_again()
+
+
+def assert_clear_page(response, status):
+    assert response.status_code == status
+    assert b"<h1>" in response.data
+    assert b"Traceback" not in response.data
+
+
+def assert_signed_in(client):
+    assert client.get("/me").status_code == 200
+
+
+def assert_signed_out(client):
+    response = client.get("/me")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_code_exchange_fault(client, auth, upstream, fault):
+    callback = auth.consent(auth.start())
+    inject(upstream, "authorization_code", fault)
+    response = client.get(callback)
+    recover(upstream, fault)
+    assert_clear_page(response, FAULTS[fault][1])
+    assert b"Sign in again" in response.data
+    assert_signed_out(client)
+    assert auth.sign_in().status_code == 302
+    assert_signed_in(client)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_refresh_fault(client, auth, upstream, fault):
+    auth.sign_in()
+    time.sleep(ACCESS_TOKEN_TTL)
+    inject(upstream, "refresh_token", fault)
+    response = client.get("/me")
+    recover(upstream, fault)
+    assert_clear_page(response, FAULTS[fault][1])
+    if fault in ANSWER_LOST:
+        assert b"Please sign in again" in response.data
+        assert_signed_out(client)
+    else:
+        assert_signed_in(client)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [("/me", "users_current"), ("/token-info", "token_info"), ("/alert-sources", "alert_sources")],
+)
+def test_api_call_fault_keeps_the_session(client, auth, upstream, path, endpoint, fault):
+    auth.sign_in()
+    inject(upstream, endpoint, fault)
+    response = client.get(path)
+    recover(upstream, fault)
+    assert_clear_page(response, FAULTS[fault][1])
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_api_call_fault_as_json(client, auth, upstream, fault):
+    auth.sign_in()
+    inject(upstream, "users_current", fault)
+    response = client.get("/me", headers={"Accept": "application/json"})
+    recover(upstream, fault)
+    assert response.status_code == FAULTS[fault][1]
+    body = response.get_json()
+    assert set(body) == {"error", "message"}
+    assert_signed_in(client)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_revoke_fault_still_signs_out_and_says_so(client, auth, upstream, fault):
+    auth.sign_in()
+    inject(upstream, "revoke", fault)
+    response = auth.log_out()
+    recover(upstream, fault)
+    assert response.status_code == 302
+    home = client.get("/").data
+    if fault == "invalid_json":
+        # RFC 7009: a 200 means the token is revoked; the body does not matter.
+        assert b"You are signed out." in home
+    else:
+        assert b"could not be reached" in home
+        assert b"profile settings" in home
+    assert_signed_out(client)
+
+
+def test_rate_limit_answers_503_with_retry_after(client, auth, upstream):
+    auth.sign_in()
+    upstream.fault(endpoint="users_current", status=429, body='{"code": "rate_limited"}')
+    response = client.get("/me")
+    assert_clear_page(response, 503)
+    assert_signed_in(client)
+
+
+def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path):
+    folder = tmp_path / "store"
+    client = make_app(sandbox=upstream, SESSION_FILE_DIR=str(folder)).test_client()
+    for child in sorted(folder.rglob("*"), reverse=True):
+        child.rmdir() if child.is_dir() else child.unlink()
+    folder.rmdir()
+    folder.write_text("a file where the session folder was")
+    response = client.get("/login")
+    assert_clear_page(response, 503)
+    assert b"Sessions are unavailable" in response.data
+    assert "Location" not in response.headers
