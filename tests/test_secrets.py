@@ -1,0 +1,134 @@
+"""Tokens, codes, verifiers and the client secret never leave the server; headers and
+cookies are locked down."""
+
+import logging
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from conftest import free_port
+from werkzeug.serving import make_server
+
+from sandbox import CLIENT_SECRET
+
+TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
+
+
+@pytest.fixture
+def served_app(make_app, start_sandbox):
+    """The app at DEBUG on a real werkzeug server (with its access log), against a sandbox
+    with 2-second access tokens."""
+    port = free_port()
+    redirect_uri = f"http://localhost:{port}/authorize-result"
+    sandbox = start_sandbox(access_token_ttl=2, redirect_uris=[redirect_uri])
+    app = make_app(sandbox=sandbox, LOG_LEVEL="DEBUG", ILERT_REDIRECT_URI=redirect_uri)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield app, f"http://localhost:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+def stored_session(app, browser):
+    return app.session_interface.inner.cache.get("session:" + browser.cookies["session"])
+
+
+def is_the_test_browsers_own(record):
+    """urllib3's DEBUG line for a request the test's browser made to the app (localhost);
+    the app's own upstream calls go to the sandbox at 127.0.0.1."""
+    return record.name.startswith("urllib3") and "localhost" in record.args
+
+
+def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
+    caplog.set_level(logging.DEBUG)
+    app, url = served_app
+    answers = []
+    browser = requests.Session()
+    browser.hooks["response"].append(
+        lambda response, **_: answers.append(response) if response.url.startswith(url) else None
+    )
+    secrets = {CLIENT_SECRET}
+
+    consent = browser.get(f"{url}/login?next=/token-info")
+    pending = stored_session(app, browser)["pending_sign_ins"]
+    secrets |= {sign_in["verifier"] for sign_in in pending.values()}
+    granted = browser.post(
+        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, allow_redirects=False
+    )
+    secrets.add(parse_qs(urlsplit(granted.headers["Location"]).query)["code"][0])
+    assert browser.get(granted.headers["Location"]).status_code == 200
+
+    def remember_tokens():
+        tokens = app.extensions["token_store"].get(browser.cookies["session"])
+        secrets.update((tokens["access_token"], tokens["refresh_token"]))
+
+    remember_tokens()
+    for path in ("/", "/me", "/alert-sources"):
+        assert browser.get(url + path).status_code == 200
+    assert browser.get(f"{url}/me", headers={"Accept": "application/json"}).status_code == 200
+    time.sleep(2)
+    assert browser.get(f"{url}/me").status_code == 200  # refreshed
+    remember_tokens()
+    assert len(secrets) == 7
+    csrf_token = stored_session(app, browser)["csrf_token"]
+    assert browser.post(f"{url}/logout", data={"csrf_token": csrf_token}).status_code == 200
+
+    # Everything the app said: bodies, headers (Location, Set-Cookie), and every log line.
+    outputs = [response.text for response in answers]
+    outputs += [str(response.headers) for response in answers]
+    outputs += [
+        caplog.handler.format(record)
+        for record in caplog.records
+        if not is_the_test_browsers_own(record)
+    ]
+    assert len(answers) >= 10
+    assert "/authorize-result?code=[redacted]&state=[redacted]" in caplog.text
+    assert "POST http://127.0.0.1:" in caplog.text  # upstream calls are logged at DEBUG
+    for output in outputs:
+        for secret in secrets:
+            assert secret not in output
+        for prefix in TOKEN_PREFIXES:
+            assert prefix not in output
+
+
+def test_session_cookie_is_httponly_and_lax(client):
+    cookie = client.get("/login").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+@pytest.mark.parametrize(
+    ("settings", "secure"),
+    [
+        ({"ILERT_REDIRECT_URI": "https://localhost:4597/authorize-result"}, True),
+        ({"SESSION_COOKIE_SECURE": "true"}, True),
+        ({"SESSION_COOKIE_SECURE": "false"}, False),
+    ],
+)
+def test_session_cookie_is_secure_with_https(make_app, settings, secure):
+    client = make_app(**settings).test_client()
+    cookie = client.get("/login").headers["Set-Cookie"]
+    assert ("Secure" in cookie) is secure
+
+
+@pytest.mark.parametrize("path", ["/", "/me", "/token-info", "/authorize-result", "/nowhere"])
+def test_pages_send_security_headers(client, auth, path):
+    auth.sign_in()
+    response = client.get(path)
+    policy = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_may_be_cached(client):
+    with client.get("/static/style.css") as response:
+        assert response.status_code == 200
+        assert response.headers.get("Cache-Control") != "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
