@@ -59,6 +59,12 @@ def assert_clear_page(response, status):
     assert b"Traceback" not in response.data
 
 
+def assert_never_retried(upstream, grant, fault):
+    """A code exchange or refresh is never sent twice: the first may have been spent."""
+    reached = 0 if fault == "refused" else 1
+    assert upstream.stats()["token"][grant] == reached
+
+
 def assert_signed_in(client):
     assert client.get("/me").status_code == 200
 
@@ -77,6 +83,7 @@ def test_code_exchange_fault(client, auth, upstream, fault):
     recover(upstream, fault)
     assert_clear_page(response, FAULTS[fault][1])
     assert b"Sign in again" in response.data
+    assert_never_retried(upstream, "authorization_code", fault)
     assert_signed_out(client)
     assert auth.sign_in().status_code == 302
     assert_signed_in(client)
@@ -90,6 +97,7 @@ def test_refresh_fault(client, auth, upstream, fault):
     response = client.get("/me")
     recover(upstream, fault)
     assert_clear_page(response, FAULTS[fault][1])
+    assert_never_retried(upstream, "refresh_token", fault)
     if fault in ANSWER_LOST:
         assert b"Please sign in again" in response.data
         assert_signed_out(client)
