@@ -97,7 +97,7 @@ def load(environ):
         "SESSION_TYPE": session_type,
         "SESSION_FILE_DIR": get("SESSION_FILE_DIR"),
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
-        "SESSION_LIFETIME": _duration("SESSION_LIFETIME", get("SESSION_LIFETIME", "7d")),
+        "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_COOKIE_SECURE": _boolean(
             "SESSION_COOKIE_SECURE",
             get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
@@ -173,6 +173,16 @@ def _whole_seconds(name, value):
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{name} is malformed: {value!r} is not a whole number of seconds")
     return int(value)
+
+
+def _session_lifetime(value):
+    """An idle lifetime no longer than an ilert refresh token lives (a year)."""
+    lifetime = _duration("SESSION_LIFETIME", value)
+    if lifetime > timedelta(days=365):
+        raise ConfigError(
+            f"SESSION_LIFETIME is malformed: {value!r} is longer than a refresh token lives (365d)"
+        )
+    return lifetime
 
 
 def _duration(name, value):

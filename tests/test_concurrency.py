@@ -134,3 +134,25 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
     )
     assert after.status_code == 302
     assert after.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("store", ["filesystem", "redis"])
+def test_waiting_too_long_for_another_refresh_answers_503(
+    request, make_app, start_sandbox, auth_for, store
+):
+    sandbox = start_sandbox(access_token_ttl=2)
+    settings = {"HTTP_TIMEOUT": "1", "SESSION_TYPE": store}
+    if store == "redis":
+        settings["REDIS_URL"] = request.getfixturevalue("redis_server").url
+    app = make_app(sandbox=sandbox, **settings)
+    client = app.test_client()
+    auth_for(client, sandbox).sign_in()
+    time.sleep(2)
+    sid = client.get_cookie("session").value
+    with app.extensions["token_store"].lock(sid, wait=1):  # another request is refreshing
+        response = client.get("/me")
+    assert response.status_code == 503
+    assert b"Please try again" in response.data
+    assert response.headers["Retry-After"] == "1"
+    assert sandbox.stats()["token"]["refresh_token"] == 0
+    assert client.get("/me").status_code == 200

@@ -76,6 +76,7 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
         ({**REAL, "SESSION_LIFETIME": "a week"}, "SESSION_LIFETIME"),
         ({**REAL, "SESSION_LIFETIME": "0d"}, "SESSION_LIFETIME"),
+        ({**REAL, "SESSION_LIFETIME": "366d"}, "SESSION_LIFETIME"),
         ({**REAL, "HTTP_TIMEOUT": "ten"}, "HTTP_TIMEOUT"),
         ({**REAL, "HTTP_TIMEOUT": "-1"}, "HTTP_TIMEOUT"),
         ({**REAL, "PORT": "0"}, "PORT"),

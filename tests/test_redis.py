@@ -41,3 +41,15 @@ def test_redis_down_gives_503_and_recovers(redis_app, auth_for, redis_server):
     redis_server.start()
     assert client.get("/healthz").status_code == 200
     assert client.get("/me").status_code == 200
+
+
+def test_sessions_and_tokens_expire_with_the_idle_lifetime(make_app, redis_server, auth_for):
+    app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url, SESSION_LIFETIME="1h")
+    client = app.test_client()
+    auth_for(client).sign_in()
+    redis = app.config["SESSION_REDIS"]
+    session_keys = redis.keys("session:*")
+    token_keys = [key for key in redis.keys("tokens:*") if not key.endswith(b":lock")]
+    assert len(session_keys) == 1 and len(token_keys) == 1
+    assert 3500 < redis.ttl(session_keys[0]) <= 3600
+    assert 3500 < redis.ttl(token_keys[0]) <= 3600
