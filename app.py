@@ -23,6 +23,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     jsonify,
     make_response,
     redirect,
@@ -43,6 +44,7 @@ from token_store import RefreshBusy, SessionEnded, SessionStoreError
 
 PENDING_SIGN_IN_LIMIT = 5
 PENDING_SIGN_IN_LIFETIME = 600
+FLOW_INSPECTOR_LIMIT = 20
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -81,6 +83,7 @@ def create_app(test_config=None, *, sandbox_mode=False):
     app.config.update(settings)
     app.config.update(
         SANDBOX_MODE=sandbox_mode,
+        FLOW_INSPECTOR=settings["FLOW_INSPECTOR"] or sandbox_mode,
         PERMANENT_SESSION_LIFETIME=settings["SESSION_LIFETIME"],
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -98,6 +101,9 @@ def create_app(test_config=None, *, sandbox_mode=False):
     app.add_url_rule("/alert-sources", view_func=alert_sources)
     app.add_url_rule("/logout", view_func=logout, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz)
+    if app.config["FLOW_INSPECTOR"]:
+        app.add_url_rule("/flow-inspector", view_func=flow_inspector)
+        app.after_request(remember_ilert_calls)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
     app.after_request(set_security_headers)
     return app
@@ -194,6 +200,7 @@ def _end_session(message=None, category="info"):
     """Destroy the session. With a message, the browser gets a fresh session id that
     carries only the message."""
     session.clear()
+    g.session_ended = True
     if message:
         flash(message, category)
         current_app.session_interface.regenerate(session)
@@ -411,6 +418,26 @@ def logout():
             "warning",
         )
     return redirect(url_for("home"))
+
+
+def flow_inspector():
+    """This session's last sign-in and API calls, step by step, every secret hidden."""
+    calls = session.get("flow", [])
+    if wants_json():
+        return jsonify(calls)
+    return render_template("flow_inspector.html", calls=calls)
+
+
+def remember_ilert_calls(response):
+    """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow; a
+    new sign-in starts a new flow."""
+    calls = g.get("ilert_calls")
+    if calls and not current_app.session_interface.is_null_session(session):
+        earlier = [] if request.endpoint == "login" else session.get("flow", [])
+        session["flow"] = (earlier + calls)[-FLOW_INSPECTOR_LIMIT:]
+        if g.get("session_ended"):
+            current_app.session_interface.regenerate(session)  # the old id stays dead
+    return response
 
 
 def healthz():

@@ -11,6 +11,9 @@ Settings come from `current_app.config`; nothing here touches `flask.session`
 (`token_store.py` keeps the tokens). Every upstream call goes through one pooled
 `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
+
+With `FLOW_INSPECTOR` on, each step is also noted in `flask.g.ilert_calls`, with
+every secret hidden, for the flow inspector page.
 """
 
 import base64
@@ -21,12 +24,16 @@ import time
 from urllib.parse import urlencode
 
 import requests
-from flask import current_app
+from flask import current_app, g
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
 TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
 REVOKE_PATH = "/api/developers/oauth2/revoke"
+
+HIDDEN = "[hidden]"
+SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "access_token", "refresh_token"}
+SHORTENED_FIELDS = {"state", "code_challenge"}
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,9 @@ def authorize_url(state, code_challenge=None):
     if code_challenge is not None:
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
-    return f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}?{urlencode(params)}"
+    url = f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}"
+    _note({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
+    return f"{url}?{urlencode(params)}"
 
 
 def exchange_code(code, code_verifier=None):
@@ -91,13 +100,13 @@ def exchange_code(code, code_verifier=None):
     }
     if code_verifier is not None:
         form["code_verifier"] = code_verifier
-    return _token_answer(_post(TOKEN_PATH, form))
+    return _token_answer(_send("POST", TOKEN_PATH, "2. Turn the code into tokens", data=form))
 
 
 def call_api(method, path, access_token):
     """Step 3: call the ilert API on the person's behalf; returns the decoded JSON."""
-    response = _send(method, path, headers={"Authorization": f"Bearer {access_token}"})
-    return _json(response)
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return _json(_send(method, path, "3. Call the ilert API", headers=headers))
 
 
 def refresh(refresh_token):
@@ -109,17 +118,18 @@ def refresh(refresh_token):
         "refresh_token": refresh_token,
         "grant_type": "refresh_token",
     }
-    return _token_answer(_post(TOKEN_PATH, form))
+    return _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
 
 
 def token_info(access_token):
     """Step 5: what ilert knows about an access token (active, tenant, user, scope, app)."""
-    return _json(_post(TOKEN_INFO_PATH, {"token": access_token}))
+    form = {"token": access_token}
+    return _json(_send("POST", TOKEN_INFO_PATH, "5. Ask about the access token", data=form))
 
 
 def revoke(refresh_token):
     """Step 6: revoke a refresh token (and the access tokens made with it)."""
-    _post(REVOKE_PATH, {"token": refresh_token})
+    _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data={"token": refresh_token})
 
 
 def _token_answer(response):
@@ -138,30 +148,33 @@ def _token_answer(response):
     return tokens
 
 
-def _post(path, form):
-    return _send("POST", path, data=form)
-
-
-def _send(method, path, **kwargs):
+def _send(method, path, step, data=None, headers=None):
     """Send one request to ilert's API origin; non-2xx answers raise IlertError."""
     config = current_app.config
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
-    started = time.monotonic()
+    call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
+    if headers:
+        call["sent"] = {"Authorization": "Bearer " + HIDDEN}
     try:
         response = current_app.extensions["ilert_http"].request(
-            method, url, timeout=(connect_timeout, timeout), allow_redirects=False, **kwargs
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=(connect_timeout, timeout),
+            allow_redirects=False,
         )
     except requests.ConnectTimeout:
-        _log_call(method, url, "connect timeout", started)
+        _finish(call, "connect timeout")
         raise IlertError(
             504,
             "upstream_timeout",
             f"ilert could not be reached within {connect_timeout:g} seconds.",
         ) from None
     except requests.Timeout:
-        _log_call(method, url, "timeout", started)
+        _finish(call, "timeout")
         raise IlertError(
             504,
             "upstream_timeout",
@@ -169,7 +182,7 @@ def _send(method, path, **kwargs):
             answer_lost=True,
         ) from None
     except requests.ConnectionError as error:
-        _log_call(method, url, "unreachable", started)
+        _finish(call, "unreachable")
         if _never_connected(error):
             raise IlertError(503, "upstream_unreachable", "ilert could not be reached.") from None
         raise IlertError(
@@ -178,7 +191,7 @@ def _send(method, path, **kwargs):
             "ilert closed the connection without an answer.",
             answer_lost=True,
         ) from None
-    _log_call(method, url, response.status_code, started)
+    _finish(call, response.status_code, response)
     if not response.ok:
         raise _error_from(response)
     return response
@@ -191,9 +204,60 @@ def _never_connected(error):
     return isinstance(reason, requests.urllib3.exceptions.NewConnectionError)
 
 
-def _log_call(method, url, outcome, started):
-    """One DEBUG line per upstream call. URLs we build never carry a secret."""
-    log.debug("%s %s -> %s in %.0f ms", method, url, outcome, (time.monotonic() - started) * 1000)
+def _finish(call, outcome, response=None):
+    """Log the call at DEBUG (URLs we build never carry a secret) and note it for the
+    flow inspector."""
+    call["ms"] = round((time.time() - call["started"]) * 1000)
+    call["status"] = outcome
+    log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
+    if response is not None and _inspecting():
+        call["answer"] = _shape(response)
+    _note(call)
+
+
+def _inspecting():
+    return current_app.config.get("FLOW_INSPECTOR", False)
+
+
+def _note(call):
+    """Keep a step for the flow inspector, with secrets hidden and long values shortened."""
+    if _inspecting():
+        call["sent"] = _masked(call["sent"])
+        g.setdefault("ilert_calls", []).append(call)
+
+
+def _masked(fields):
+    masked = {}
+    for name, value in fields.items():
+        if name in SECRET_FIELDS:
+            value = HIDDEN
+        elif name in SHORTENED_FIELDS:
+            value = f"{value[:6]}…"
+        masked[name] = value
+    return masked
+
+
+def _shape(response):
+    """What an answer looked like: its fields with secrets hidden, or its type and size."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type")
+        return f"{kind}, {len(response.content)} bytes"
+    if isinstance(body, list):
+        return f"a list of {len(body)} items"
+    if not isinstance(body, dict):
+        return type(body).__name__
+    return _masked({name: _summary(value) for name, value in body.items()})
+
+
+def _summary(value):
+    if isinstance(value, list):
+        return f"[{len(value)} items]"
+    if isinstance(value, dict):
+        return "{…}"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def _json(response):

@@ -18,12 +18,14 @@ TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
 
 @pytest.fixture
 def served_app(make_app, start_sandbox):
-    """The app at DEBUG on a real werkzeug server (with its access log), against a sandbox
-    with 2-second access tokens."""
+    """The app at DEBUG with the flow inspector on a real werkzeug server (with its access
+    log), against a sandbox with 2-second access tokens."""
     port = free_port()
     redirect_uri = f"http://localhost:{port}/authorize-result"
     sandbox = start_sandbox(access_token_ttl=2, redirect_uris=[redirect_uri])
-    app = make_app(sandbox=sandbox, LOG_LEVEL="DEBUG", ILERT_REDIRECT_URI=redirect_uri)
+    app = make_app(
+        sandbox=sandbox, LOG_LEVEL="DEBUG", ILERT_REDIRECT_URI=redirect_uri, FLOW_INSPECTOR="true"
+    )
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield app, f"http://localhost:{port}"
@@ -65,12 +67,14 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
         secrets.update((tokens["access_token"], tokens["refresh_token"]))
 
     remember_tokens()
-    for path in ("/", "/me", "/alert-sources"):
+    for path in ("/", "/me", "/alert-sources", "/flow-inspector"):
         assert browser.get(url + path).status_code == 200
     assert browser.get(f"{url}/me", headers={"Accept": "application/json"}).status_code == 200
     time.sleep(2)
     assert browser.get(f"{url}/me").status_code == 200  # refreshed
     remember_tokens()
+    inspector = browser.get(f"{url}/flow-inspector", headers={"Accept": "application/json"})
+    assert "4. Refresh the access token" in inspector.text
     assert len(secrets) == 7
     csrf_token = stored_session(app, browser)["csrf_token"]
     assert browser.post(f"{url}/logout", data={"csrf_token": csrf_token}).status_code == 200

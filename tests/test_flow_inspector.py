@@ -1,0 +1,66 @@
+"""The flow inspector: each step of the last sign-in and API calls, secrets hidden."""
+
+from sandbox import CLIENT_SECRET
+
+
+def test_inspector_is_off_unless_enabled(client):
+    assert client.get("/flow-inspector").status_code == 404
+    assert b"Flow inspector" not in client.get("/").data
+
+
+def test_inspector_shows_a_sign_in_and_a_me_call_without_secrets(make_app, auth_for):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    assert client.get("/me").status_code == 200
+    tokens = auth.tokens()
+    page = client.get("/flow-inspector")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    for step in (
+        "1. Send the person to ilert",
+        "2. Turn the code into tokens",
+        "3. Call the ilert API",
+    ):
+        assert step in text
+    assert "/api/users/current" in text
+    assert "code_challenge_method" in text and "S256" in text
+    assert "[hidden]" in text
+    for secret in (CLIENT_SECRET, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in text
+    for prefix in ("sbx_at_", "sbx_rt_", "sbx_code_"):
+        assert prefix not in text
+
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "3.", "3."]
+    exchange = calls[1]
+    assert exchange["status"] == 200
+    assert exchange["sent"]["client_secret"] == "[hidden]"
+    assert exchange["sent"]["code"] == "[hidden]"
+    assert exchange["sent"]["code_verifier"] == "[hidden]"
+    assert exchange["sent"]["grant_type"] == "authorization_code"
+    assert exchange["answer"]["access_token"] == "[hidden]"
+    assert exchange["answer"]["refresh_token"] == "[hidden]"
+    assert exchange["answer"]["expires_in"] == "3600"
+    assert calls[0]["sent"]["state"].endswith("…") and len(calls[0]["sent"]["state"]) == 7
+
+
+def test_inspector_shows_a_failed_exchange(make_app, auth_for, sandbox):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="authorization_code", status=502, body="<html>bad gateway</html>")
+    assert client.get(callback).status_code == 502
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert calls[-1]["status"] == 502
+    assert calls[-1]["answer"].endswith("bytes")
+
+
+def test_a_new_sign_in_starts_a_new_flow(make_app, auth_for):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    client.get("/me")
+    auth.start()
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert [call["step"] for call in calls] == ["1. Send the person to ilert"]
