@@ -50,7 +50,7 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
-_CALLBACK_SECRETS = re.compile(r"([?&](?:code|state)=)[^&\s\"']*")
+_CALLBACK_SECRETS = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s\"']*")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ ACCESS_TOKEN_TTL = 3
 CONCURRENT_REQUESTS = 50
 
 
-def gunicorn(start_server, sandbox, port, **settings):
+def gunicorn(start_server, sandbox, port, *options, **settings):
     """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox`."""
     environ = process_environ(
         ILERT_CLIENT_ID="sandbox-client-id",
@@ -33,6 +33,7 @@ def gunicorn(start_server, sandbox, port, **settings):
         "8",
         "--bind",
         f"127.0.0.1:{port}",
+        *options,
         "app:create_app()",
     ]
     return start_server(command, environ, port)
@@ -156,3 +157,26 @@ def test_waiting_too_long_for_another_refresh_answers_503(
     assert response.headers["Retry-After"] == "1"
     assert sandbox.stats()["token"]["refresh_token"] == 0
     assert client.get("/me").status_code == 200
+
+
+def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, sandbox, tmp_path):
+    port = free_port()
+    log_format = "%(r)s | %(q)s | %(U)s"
+    app = gunicorn(
+        start_server,
+        sandbox,
+        port,
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        log_format,
+        SESSION_FILE_DIR=tmp_path / "sessions",
+    )
+    requests.get(f"{app.url}/authorize-result?code=sbx_code_secret&state=secretstate", timeout=10)
+    deadline = time.monotonic() + 5
+    while "authorize-result" not in app.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = app.log()
+    assert "/authorize-result?code=[redacted]&state=[redacted]" in log
+    assert "| code=[redacted]&state=[redacted] |" in log
+    assert "sbx_code_secret" not in log and "secretstate" not in log

@@ -1,5 +1,6 @@
 """The sign-in flow end to end: the app talks to the sandbox over real HTTP."""
 
+import json
 import shutil
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -360,3 +361,68 @@ def test_healthz_reports_an_unwritable_session_folder(make_app, tmp_path):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["status"] != "ok"
+
+
+def test_healthz_leaves_an_existing_session_alone(client, auth):
+    auth.sign_in()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+
+
+def real_tokens_without_refresh_token(sandbox):
+    """Sign in at the sandbox directly (no app) and drop the refresh token from the answer."""
+    authorize = (
+        requests.Request(
+            "GET",
+            f"{sandbox.url}/api/developers/oauth2/authorize",
+            params={
+                "client_id": "sandbox-client-id",
+                "response_type": "code",
+                "redirect_uri": DEFAULT_REDIRECT_URI,
+                "scope": "profile source:r",
+            },
+        )
+        .prepare()
+        .url
+    )
+    granted = requests.post(
+        authorize,
+        data={"user": "ada.lovelace", "decision": "allow"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    code = parse_qs(urlsplit(granted.headers["Location"]).query)["code"][0]
+    tokens = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/token",
+        data={
+            "client_id": "sandbox-client-id",
+            "client_secret": "sandbox-client-secret",
+            "code": code,
+            "grant_type": "authorization_code",
+        },
+        timeout=5,
+    ).json()
+    return {key: tokens[key] for key in ("token_type", "access_token", "scope")}
+
+
+def test_token_answer_without_refresh_token_works_until_expiry(client, auth, sandbox):
+    answer = {**real_tokens_without_refresh_token(sandbox), "expires_in": 2}
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200
+    time.sleep(2)
+    response = client.get("/me")
+    assert response.status_code == 302
+    assert b"Please sign in again" in client.get("/").data
+    assert sandbox.stats()["token"]["refresh_token"] == 0
+
+
+def test_logout_without_refresh_token_revokes_nothing(client, auth, sandbox):
+    answer = {**real_tokens_without_refresh_token(sandbox), "expires_in": 3600}
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    auth.sign_in()
+    assert auth.log_out().status_code == 302
+    assert sandbox.stats()["revoke"] == 0
+    assert b"You are signed out." in client.get("/").data
