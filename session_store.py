@@ -8,6 +8,7 @@ answers 503 with a page, never a 500 with a traceback.
 
 import logging
 import os
+import time
 
 import redis
 from flask import request
@@ -45,6 +46,9 @@ def init_app(app, on_store_error):
             SESSION_CACHELIB=token_store.StrictFileSystemCache(folder, threshold=0, mode=0o600),
         )
         app.extensions["token_store"] = token_store.FileTokenStore(folder)
+    # Writing every session back on every request is what SESSION_REFRESH_EACH_REQUEST
+    # would do; GuardedSessionInterface renews idle sessions far less often instead.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     Session().init_app(app)
     app.session_interface = GuardedSessionInterface(app.session_interface, on_store_error)
 
@@ -55,9 +59,15 @@ def init_app(app, on_store_error):
             raise SessionStoreError(str(error))
 
 
+def _renew_interval(app):
+    """How often an idle session's lifetime is renewed: a tenth of it, at most an hour."""
+    return min(3600, app.permanent_session_lifetime.total_seconds() / 10)
+
+
 class GuardedSessionInterface(SessionInterface):
-    """Flask-Session's interface, with a health check that opens no session, and store
-    failures turned into a 503 answer instead of an exception outside any handler."""
+    """Flask-Session's interface, with a health check that opens no session, store
+    failures turned into a 503 answer instead of an exception outside any handler, and
+    idle sessions renewed only every so often rather than written on every request."""
 
     def __init__(self, inner, on_store_error):
         self.inner = inner
@@ -67,10 +77,13 @@ class GuardedSessionInterface(SessionInterface):
         if request.path == "/healthz":
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
-            return self.inner.open_session(app, request)
+            session = self.inner.open_session(app, request)
         except STORE_ERRORS as error:
             request.environ["app.session_store_error"] = error
             return None
+        if session and time.time() - session.get("renewed_at", 0) > _renew_interval(app):
+            session["renewed_at"] = time.time()  # saved with a fresh lifetime and cookie
+        return session
 
     def save_session(self, app, session, response):
         try:
