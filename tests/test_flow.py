@@ -426,3 +426,15 @@ def test_logout_without_refresh_token_revokes_nothing(client, auth, sandbox):
     assert auth.log_out().status_code == 302
     assert sandbox.stats()["revoke"] == 0
     assert b"You are signed out." in client.get("/").data
+
+
+def test_idle_sessions_are_renewed_now_and_then_not_on_every_request(client, auth):
+    auth.sign_in()
+    response = client.get("/me")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers  # nothing changed: no session write
+    with client.session_transaction() as session:
+        session["renewed_at"] -= 3601
+    renewed = client.get("/me")
+    assert "Set-Cookie" in renewed.headers
+    assert "Set-Cookie" not in client.get("/me").headers
