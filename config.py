@@ -10,7 +10,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SESSION_TYPES = ("filesystem", "redis")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -76,7 +76,7 @@ def load(environ):
             f"SESSION_TYPE is malformed: {session_type!r} is not one of {', '.join(SESSION_TYPES)}"
         )
 
-    log_level = get("LOG_LEVEL", "INFO").upper()
+    log_level = get("LOG_LEVEL", "info").lower()
     if log_level not in LOG_LEVELS:
         raise ConfigError(
             f"LOG_LEVEL is malformed: {log_level!r} is not one of {', '.join(LOG_LEVELS)}"
@@ -105,7 +105,7 @@ def load(environ):
         "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
         "HOST": get("HOST", "127.0.0.1"),
         "PORT": _port("PORT", get("PORT", "4597")),
-        "LOG_LEVEL": log_level,
+        "LOG_LEVEL": log_level.upper(),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
