@@ -356,6 +356,69 @@ def _revoke_quietly(refresh_token):
         return False
 
 
+RESOURCE_SCOPES = {
+    "policy": "escalation policies",
+    "schedule": "on-call schedules",
+    "source": "alert sources",
+    "monitor": "monitors",
+    "action": "alert actions",
+    "connector": "connectors",
+    "maintenance": "maintenance windows",
+    "report": "reports",
+    "template": "templates",
+    "service": "services",
+    "status_page": "status pages",
+    "team": "teams",
+    "user": "users",
+    "alert": "alerts",
+    "incident": "incidents",
+}
+_SCOPE_ACCESS = {
+    "r": "See your {}",
+    "w": "See and change your {}",
+    "d": "See, change and delete your {}",
+}
+
+
+def describe_scope(scope):
+    """A granted ilert scope in plain words, for the token info page (as ilert's consent
+    page words it)."""
+    if scope == "profile":
+        return "See your name, email address, role and other profile details"
+    if scope == "offline_access":
+        return "Keep access while you are away (the app may refresh its tokens)"
+    resource, _, access = scope.partition(":")
+    if resource in RESOURCE_SCOPES and access in ("", *_SCOPE_ACCESS):
+        return _SCOPE_ACCESS[access or "r"].format(RESOURCE_SCOPES[resource])
+    return "A scope this app does not know"
+
+
+def _in_words(seconds):
+    """`seconds` from now in words: "in 59 minutes", "in 30 seconds", "now"."""
+    if seconds <= 0:
+        return "now"
+    if seconds < 90:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"in {minutes} minutes"
+    return f"in about {round(minutes / 60)} hours"
+
+
+def _missing_scope_hint(granted):
+    """The next step on the alert-sources 403 page, from the scopes this sign-in got."""
+    if any(scope.startswith("source") for scope in granted.split()):
+        return (
+            f"This sign-in already has {granted}, so ilert refused for another reason: your "
+            "ilert role may not allow reading alert sources. Ask an ilert admin."
+        )
+    return (
+        f"This sign-in was granted: {granted or 'no scopes'}. Add source:r to ILERT_SCOPES in "
+        ".env (for example ILERT_SCOPES=profile source:r), restart the app, then sign in again "
+        "and allow the new scope."
+    )
+
+
 @signed_in
 def me():
     """The signed-in person's ilert profile (`GET /api/users/current`)."""
@@ -373,7 +436,14 @@ def token_info():
     if wants_json():
         return jsonify(info)
     expires = datetime.fromtimestamp(tokens["expires_at"], UTC)
-    return render_template("token_info.html", info=info, expires=expires)
+    return render_template(
+        "token_info.html",
+        info=info,
+        expires=expires,
+        expires_in_words=_in_words(int(tokens["expires_at"] - time.time())),
+        refreshes=bool(tokens.get("refresh_token")),
+        scopes=[(scope, describe_scope(scope)) for scope in (info.get("scope") or "").split()],
+    )
 
 
 @signed_in
@@ -391,6 +461,7 @@ def alert_sources():
             "ILERT_SCOPES and sign in again.",
             error="missing_scope",
             retry=True,
+            hint=_missing_scope_hint(token_store.tokens_of(session.sid).get("scope") or ""),
         )
     if wants_json():
         return jsonify(sources)

@@ -1,0 +1,336 @@
+"""A person clicks through the app in a real browser (Debian's Chromium, driven by
+Playwright), on a desktop and on a phone, against the sandbox over real HTTP.
+
+Every test fails on a browser console error, a failed request, or a page asset
+(stylesheet, image, font, favicon) answered with an error status. Chromium logs a
+deliberate error page's own 4xx as a console error; a test that expects one says so
+with `expect_error_page`, and only that message for that document is let through.
+"""
+
+import threading
+
+import pytest
+import requests
+from conftest import free_port
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from app import create_app
+from sandbox import CLIENT_ID, CLIENT_SECRET
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+VIEWPORTS = {"on_a_desktop": DESKTOP, "on_a_phone": PHONE}
+ASSETS = ("stylesheet", "image", "font")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for the whole module; a missing browser fails, never skips."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class LiveApp:
+    """The app in sandbox mode on a real port, as `python app.py` serves it."""
+
+    def __init__(self, app, url, sandbox):
+        self.app, self.url, self.sandbox = app, url, sandbox
+
+    def forget_tokens(self, sid):
+        """End a session's sign-in on the server, as an expired session would."""
+        self.app.extensions["token_store"].delete(sid)
+
+
+@pytest.fixture
+def live_app(start_sandbox, tmp_path):
+    """`live_app(**environ)`: serve the app on a free port against a sandbox that knows
+    `http://localhost:<port>/authorize-result`; the browser uses `http://localhost:<port>`."""
+    servers = []
+
+    def serve(**environ):
+        port = free_port()
+        redirect_uri = f"http://localhost:{port}/authorize-result"
+        sandbox = start_sandbox(redirect_uris=[redirect_uri], access_token_ttl=3600)
+        settings = {
+            "ILERT_CLIENT_ID": CLIENT_ID,
+            "ILERT_CLIENT_SECRET": CLIENT_SECRET,
+            "ILERT_AUTH_URL": sandbox.url,
+            "ILERT_API_URL": sandbox.url,
+            "ILERT_REDIRECT_URI": redirect_uri,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough",
+            "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+            **environ,
+        }
+        app = create_app(settings, sandbox_mode=True)
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return LiveApp(app, f"http://localhost:{port}", sandbox)
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class Person:
+    """A person at a browser tab, and everything that went wrong in it."""
+
+    def __init__(self, page, viewport):
+        self.page = page
+        self.viewport = viewport
+        self.console_errors = []
+        self.failed_requests = []
+        self.error_documents = []
+        self.expected_error_pages = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console_errors.append((str(error), "")))
+        page.on("requestfailed", self._on_request_failed)
+        page.on("response", self._on_response)
+
+    def _on_console(self, message):
+        if message.type == "error":
+            self.console_errors.append((message.text, message.location.get("url", "")))
+
+    def _on_request_failed(self, request):
+        if request.failure == "net::ERR_ABORTED":
+            return  # the next navigation cancelled it (Chromium loads the favicon late)
+        self.failed_requests.append(f"{request.resource_type} {request.url}: {request.failure}")
+
+    def _on_response(self, response):
+        request = response.request
+        if response.status < 400:
+            return
+        if request.resource_type == "document" and request.frame == self.page.main_frame:
+            self.error_documents.append((response.status, response.url))
+        elif request.resource_type in ASSETS or "favicon" in request.url:
+            self.failed_requests.append(f"{response.status} {request.resource_type} {request.url}")
+
+    def expect_error_page(self, status):
+        """The next page is a deliberate error page with this status."""
+        self.expected_error_pages.append(status)
+
+    def problems(self):
+        """What went wrong that the test did not ask for."""
+        errors = list(self.console_errors)
+        for status, url in self.error_documents:
+            own = f"Failed to load resource: the server responded with a status of {status} "
+            mine = [error for error in errors if error[0].startswith(own) and error[1] == url]
+            if mine and status in self.expected_error_pages:
+                errors.remove(mine[0])
+        problems = [f"console: {text} ({url})" for text, url in errors]
+        problems += [f"request: {failure}" for failure in self.failed_requests]
+        error_pages = [status for status, _ in self.error_documents]
+        if error_pages != self.expected_error_pages:
+            problems.append(f"error pages: got {error_pages}, expected {self.expected_error_pages}")
+        return problems
+
+    # --- what a person does and sees --------------------------------------------------
+
+    def open(self, url):
+        self.page.goto(url)
+
+    def click_link(self, name):
+        self.page.get_by_role("link", name=name, exact=True).first.click()
+
+    def click_button(self, name):
+        self.page.get_by_role("button", name=name, exact=True).click()
+
+    def sees_page(self, heading):
+        """The page's one h1 reads `heading`, it fits the viewport, and it looks styled."""
+        expect(self.page.locator("h1")).to_have_count(1)
+        expect(self.page.locator("h1")).to_have_text(heading)
+        page_width = self.page.evaluate("document.documentElement.scrollWidth")
+        assert page_width <= self.viewport["width"], f"{self.page.url} scrolls sideways"
+        assert self.page.locator("img:not([alt])").count() == 0
+
+    def sees(self, text):
+        expect(self.page.get_by_text(text, exact=False).first).to_be_visible()
+
+    def sign_in(self, decision="Allow"):
+        """From the home page through the sandbox's consent page."""
+        self.click_link("Sign in with ilert")
+        expect(self.page.locator("h1")).to_contain_text("wants to access your ilert account")
+        self.click_button(decision)
+
+    def session_id(self):
+        cookies = self.page.context.cookies()
+        return next(cookie["value"] for cookie in cookies if cookie["name"] == "session")
+
+
+@pytest.fixture(params=list(VIEWPORTS.values()), ids=list(VIEWPORTS))
+def person(request, chromium):
+    """A fresh browser context at a desktop or a phone viewport; checked for problems."""
+    context = chromium.new_context(viewport=request.param)
+    context.set_default_timeout(10_000)
+    someone = Person(context.new_page(), request.param)
+    yield someone
+    context.close()
+    assert not someone.problems(), "\n".join(someone.problems())
+
+
+@pytest.fixture
+def desktop_person(chromium):
+    """Like `person`, on a desktop only."""
+    context = chromium.new_context(viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    someone = Person(context.new_page(), DESKTOP)
+    yield someone
+    context.close()
+    assert not someone.problems(), "\n".join(someone.problems())
+
+
+# --- the tests --------------------------------------------------------------------------
+
+
+def test_sign_in_browse_and_log_out(person, live_app):
+    served = live_app()
+    person.open(served.url)
+    person.sees_page("Sign in with ilert")
+    person.sees("Sandbox mode")
+    assert person.page.evaluate("getComputedStyle(document.body).display") == "flex"  # CSS on
+
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    person.sees_page("Ada Lovelace")
+    person.sees("ada.lovelace@example.com")
+    person.sees("Europe/London")
+    expect(person.page.locator(".avatar")).to_have_text("AL")
+    expect(person.page.get_by_role("link", name="Profile")).to_have_attribute(
+        "aria-current", "page"
+    )
+
+    person.click_link("Token info")
+    person.sees_page("Token info")
+    expect(person.page.locator(".scopes .badge")).to_have_text(["profile", "source:w"])
+    person.sees("See and change your alert sources")
+    expect(person.page.locator("time")).to_contain_text("UTC")
+    person.sees("Expires in 60 minutes")
+
+    person.click_link("Alert sources")
+    person.sees_page("Alert sources")
+    rows = person.page.locator("tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.first).to_contain_text("Payments API")
+    expect(rows.first.locator(".badge")).to_have_text("All accepted")
+    expect(person.page.get_by_text("Pending alerts")).to_be_visible()
+
+    person.click_button("Log out")
+    person.page.wait_for_url(f"{served.url}/")
+    person.sees_page("Sign in with ilert")
+    person.sees("You are signed out.")
+    expect(person.page.get_by_role("button", name="Log out")).to_have_count(0)
+    assert served.app.extensions["token_store"].get(person.session_id()) is None
+
+
+def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
+    served = live_app()
+    person.open(served.url)
+    person.expect_error_page(403)
+    person.sign_in(decision="Deny")
+    person.sees_page("Access was denied")
+    person.sees("You did not allow this app")
+
+    person.click_link("Sign in again")
+    person.click_button("Allow")
+    person.page.wait_for_url(f"{served.url}/me")
+    person.sees_page("Ada Lovelace")
+
+
+def test_forged_callback_shows_a_clear_400_page(person, live_app):
+    served = live_app()
+    person.expect_error_page(400)
+    response = person.page.goto(f"{served.url}/authorize-result?state=forged&code=x")
+    assert response.status == 400
+    person.sees_page("This sign-in link is not valid")
+    person.sees("Nothing was exchanged")
+    expect(person.page.get_by_role("link", name="Sign in again")).to_be_visible()
+    assert served.sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_expired_session_asks_to_sign_in_again(person, live_app):
+    served = live_app()
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    served.forget_tokens(person.session_id())
+
+    person.open(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}/")
+    person.sees_page("Sign in with ilert")
+    person.sees("Your sign-in has expired. Please sign in again.")
+    expect(person.page.get_by_role("link", name="Profile")).to_have_count(0)
+
+
+def test_keyboard_alone_signs_in_and_out_with_visible_focus(desktop_person, live_app):
+    served = live_app()
+    page = desktop_person.page
+    desktop_person.open(served.url)
+
+    def tab_to(name):
+        for _ in range(15):
+            page.keyboard.press("Tab")
+            focused = page.evaluate("document.activeElement.textContent.trim()")
+            if focused == name:
+                outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                assert outline not in ("", "none"), f"{name} has no visible focus"
+                return
+        raise AssertionError(f"Tab never reached {name!r}")
+
+    tab_to("Skip to content")
+    tab_to("Sign in with ilert")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text("wants to access your ilert account")
+    tab_to("Allow")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served.url}/me")
+    tab_to("Log out")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served.url}/")
+    desktop_person.sees("You are signed out.")
+
+
+def test_no_alert_sources_show_an_empty_state(person, live_app):
+    served = live_app()
+    served.sandbox.fault(endpoint="alert_sources", status=200, body="[]")
+    person.open(f"{served.url}/alert-sources")
+    person.click_button("Allow")
+    person.page.wait_for_url(f"{served.url}/alert-sources")
+    person.sees_page("Alert sources")
+    person.sees("No alert sources yet")
+    expect(person.page.get_by_role("link", name="Check again")).to_be_visible()
+
+
+def test_missing_scope_names_the_scope_to_add(desktop_person, live_app):
+    served = live_app(ILERT_SCOPES="profile")
+    desktop_person.open(served.url)
+    desktop_person.sign_in()
+    desktop_person.page.wait_for_url(f"{served.url}/me")
+    desktop_person.expect_error_page(403)
+    desktop_person.click_link("Alert sources")
+    desktop_person.sees_page("This app may not read your alert sources")
+    desktop_person.sees("This sign-in was granted: profile.")
+    desktop_person.sees("ILERT_SCOPES=profile source:r")
+
+
+def test_favicon_and_stylesheet_are_served(desktop_person, live_app):
+    served = live_app()
+    desktop_person.open(served.url)
+    for selector in ('link[rel="icon"]', 'link[rel="stylesheet"]'):
+        href = desktop_person.page.locator(selector).get_attribute("href")
+        answer = requests.get(served.url + href, timeout=5)
+        assert answer.status_code == 200, href
