@@ -40,6 +40,7 @@ import session_store
 import token_store
 from config import ConfigError
 from ilert_oauth import IlertError
+from ilert_scopes import describe_scope
 from token_store import RefreshBusy, SessionEnded, SessionStoreError
 
 PENDING_SIGN_IN_LIMIT = 5
@@ -354,43 +355,6 @@ def _revoke_quietly(refresh_token):
     except IlertError as error:
         log.warning("Could not revoke a refresh token: %s", error.error)
         return False
-
-
-RESOURCE_SCOPES = {
-    "policy": "escalation policies",
-    "schedule": "on-call schedules",
-    "source": "alert sources",
-    "monitor": "monitors",
-    "action": "alert actions",
-    "connector": "connectors",
-    "maintenance": "maintenance windows",
-    "report": "reports",
-    "template": "templates",
-    "service": "services",
-    "status_page": "status pages",
-    "team": "teams",
-    "user": "users",
-    "alert": "alerts",
-    "incident": "incidents",
-}
-_SCOPE_ACCESS = {
-    "r": "See your {}",
-    "w": "See and change your {}",
-    "d": "See, change and delete your {}",
-}
-
-
-def describe_scope(scope):
-    """A granted ilert scope in plain words, for the token info page (as ilert's consent
-    page words it)."""
-    if scope == "profile":
-        return "See your name, email address, role and other profile details"
-    if scope == "offline_access":
-        return "Keep access while you are away (the app may refresh its tokens)"
-    resource, _, access = scope.partition(":")
-    if resource in RESOURCE_SCOPES and access in ("", *_SCOPE_ACCESS):
-        return _SCOPE_ACCESS[access or "r"].format(RESOURCE_SCOPES[resource])
-    return "A scope this app does not know"
 
 
 def _in_words(seconds):

@@ -1,7 +1,4 @@
-"""The made-up ilert account behind the sandbox: its people, its alert sources, and
-ilert's scopes in plain words."""
-
-import re
+"""The made-up ilert account behind the sandbox: its people and its alert sources."""
 
 # Keyed by username, in the order the consent page offers them (the first is preselected).
 PEOPLE = {
@@ -85,40 +82,3 @@ ALERT_SOURCES = [
         "alertPriorityRule": "LOW",
     },
 ]
-
-# ilert's resource scopes and what each one covers.
-RESOURCES = {
-    "policy": "escalation policies",
-    "schedule": "on-call schedules",
-    "source": "alert sources",
-    "monitor": "monitors",
-    "action": "alert actions",
-    "connector": "connectors",
-    "maintenance": "maintenance windows",
-    "report": "reports",
-    "template": "templates",
-    "service": "services",
-    "status_page": "status pages",
-    "team": "teams",
-    "user": "users",
-    "alert": "alerts",
-    "incident": "incidents",
-}
-_ACCESS = {"r": "See your {}", "w": "See and change your {}", "d": "See, change and delete your {}"}
-_SCOPE = re.compile(rf"profile|offline_access|(?:{'|'.join(RESOURCES)})(?::[rwd])?")
-
-
-def is_scope(scope):
-    """Whether `scope` is one ilert knows: `profile`, `offline_access` or a resource
-    with an optional `:r`, `:w` or `:d`."""
-    return _SCOPE.fullmatch(scope) is not None
-
-
-def describe_scope(scope):
-    """The consent page's words for a valid scope (a bare resource means read)."""
-    if scope == "profile":
-        return "See your name, email address, role and other profile details"
-    if scope == "offline_access":
-        return "Keep access while you are away (the app may refresh its tokens)"
-    resource, _, access = scope.partition(":")
-    return _ACCESS[access or "r"].format(RESOURCES[resource])

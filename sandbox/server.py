@@ -13,8 +13,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from ilert_scopes import describe_scope, is_scope
 from sandbox import hooks
-from sandbox.data import ALERT_SOURCES, PEOPLE, describe_scope, is_scope
+from sandbox.data import ALERT_SOURCES, PEOPLE
 from sandbox.tokens import OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"

@@ -9,6 +9,7 @@ from conftest import ROOT, process_environ
 
 import config
 from config import ConfigError
+from ilert_scopes import describe_scope
 
 REAL = {
     "ILERT_CLIENT_ID": "client-id",
@@ -121,3 +122,18 @@ def test_gunicorn_without_a_client_id_stops_for_good(tmp_path):
     assert result.returncode == 3
     assert "ILERT_CLIENT_ID is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("scope", "words"),
+    [
+        ("profile", "See your name, email address, role and other profile details"),
+        ("source", "See your alert sources"),
+        ("source:w", "See and change your alert sources"),
+        ("status_page:d", "See, change and delete your status pages"),
+        ("source:x", "A scope this app does not know"),
+        ("sources", "A scope this app does not know"),
+    ],
+)
+def test_scopes_are_described_in_plain_words(scope, words):
+    assert describe_scope(scope) == words
