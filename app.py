@@ -249,6 +249,9 @@ def authorize_result():
             "than 10 minutes. Nothing was exchanged.",
             error="invalid_state",
             retry=True,
+            hint="Sign in again from this browser. If this keeps happening, open the app at "
+            "the same address as ILERT_REDIRECT_URI (localhost and 127.0.0.1 keep separate "
+            "cookies), and allow cookies for it.",
         )
     error = request.args.get("error")
     if error:
@@ -285,17 +288,24 @@ def _exchange_failed(error):
             "Authorization codes live 2 minutes and work once. Please sign in again.",
             error="invalid_grant",
             retry=True,
+            hint="A code fails when the sign-in took longer than 2 minutes, when the page "
+            "was reloaded or opened twice, or when ILERT_REDIRECT_URI differs from the "
+            "redirect URL in the ilert app's settings.",
         )
+    hint = "Sign in again in a moment."
     if error.error == "invalid_client":
-        message = (
-            "ilert did not accept this app's client id and secret. Check ILERT_CLIENT_ID "
-            "and ILERT_CLIENT_SECRET against the app's settings in ilert."
+        hint = (
+            "ilert did not accept this app's client id and secret: compare ILERT_CLIENT_ID "
+            "and ILERT_CLIENT_SECRET with the app's settings in ilert."
         )
-    else:
-        message = f"{error.description} Please sign in again."
     status = error.status if error.status in (502, 503, 504) else 502
     return _error_page(
-        status, "ilert could not complete your sign-in", message, error=error.error, retry=True
+        status,
+        "ilert could not complete your sign-in",
+        error.description,
+        error=error.error,
+        retry=True,
+        hint=hint,
     )
 
 
@@ -315,7 +325,17 @@ def _take_pending_sign_in():
     return None
 
 
+CONSENT_ERROR_HINTS = {
+    "invalid_scope": "ILERT_SCOPES asks for a scope ilert does not know: use profile, "
+    "offline_access, or a resource scope such as source:r, source:w or incident:r.",
+    "unauthorized_client": "The ilert app may not use this flow: check its settings in ilert.",
+    "server_error": "ilert had a problem. Try again in a moment.",
+    "temporarily_unavailable": "ilert is busy. Try again in a moment.",
+}
+
+
 def _consent_error(error, description):
+    """The page for an `error` that ilert sent back instead of a code."""
     if error == "access_denied":
         return _error_page(
             403,
@@ -323,6 +343,7 @@ def _consent_error(error, description):
             "You did not allow this app to access your ilert account.",
             error="access_denied",
             retry=True,
+            hint="Changed your mind? Sign in again and choose Allow.",
         )
     status = 502 if error in ("server_error", "temporarily_unavailable") else 400
     return _error_page(
@@ -331,6 +352,7 @@ def _consent_error(error, description):
         f"ilert answered with {error}: {description}".strip(" :"),
         error=error,
         retry=True,
+        hint=CONSENT_ERROR_HINTS.get(error),
     )
 
 
@@ -495,8 +517,36 @@ def _store_unavailable_page(error):
             "Sessions are unavailable",
             "This app cannot reach its session store right now. Please try again soon.",
             error="session_store_unavailable",
+            hint="If you run this app: check that Redis answers at REDIS_URL, or that "
+            "SESSION_FILE_DIR is a writable folder. /healthz names the problem.",
         )
     )
+
+
+UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
+    502: (
+        "ilert gave an unexpected answer",
+        "Try again in a moment. You are still signed in.",
+    ),
+    503: (
+        "ilert is unavailable right now",
+        "Try again in a minute. You are still signed in. If you run this app, check that this "
+        "server can reach ILERT_API_URL.",
+    ),
+    504: (
+        "ilert did not answer in time",
+        "Try again in a moment. If it keeps happening, HTTP_TIMEOUT may be too short for "
+        "this server's connection to ilert.",
+    ),
+    None: (
+        "ilert refused the request",
+        "Your ilert role, or the scopes this app was granted, may not allow this.",
+    ),
+}
+HTTP_ERRORS = {
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not allowed", "This page does not take that kind of request."),
+}
 
 
 def _register_error_handlers(app):
@@ -504,17 +554,14 @@ def _register_error_handlers(app):
     def upstream_failed(error):
         log.warning("ilert call failed: %s (%s)", error.error, error.status)
         headers = {"Retry-After": error.retry_after} if error.retry_after else None
-        titles = {
-            502: "ilert gave an unexpected answer",
-            503: "ilert cannot be reached right now",
-            504: "ilert did not answer in time",
-        }
+        title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
         return _error_page(
             error.status,
-            titles.get(error.status, "ilert refused the request"),
-            f"{error.description} Please try again in a moment.",
+            title,
+            error.description,
             error=error.error,
             headers=headers,
+            hint=hint,
         )
 
     @app.errorhandler(SessionEnded)
@@ -548,9 +595,8 @@ def _register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return _error_page(
-            error.code, error.name, error.description, error=error.name.lower().replace(" ", "_")
-        )
+        title, message = HTTP_ERRORS.get(error.code, (error.name, error.description))
+        return _error_page(error.code, title, message, error=error.name.lower().replace(" ", "_"))
 
 
 # --- python app.py ------------------------------------------------------------------------

@@ -289,14 +289,12 @@ def _error_from(response):
     error = str(error or f"http_{response.status_code}")
     description = str(description or f"ilert answered with HTTP {response.status_code}.")
     status = response.status_code
+    retry_after = response.headers.get("Retry-After", "")
+    retry_after = retry_after if retry_after.isdigit() else None
     if status == 429:
-        retry_after = response.headers.get("Retry-After", "")
-        return IlertError(
-            503,
-            "rate_limited",
-            "ilert asks us to slow down.",
-            retry_after=retry_after if retry_after.isdigit() else None,
-        )
+        return IlertError(503, "rate_limited", "ilert asks us to slow down.", retry_after)
+    if status == 503:
+        return IlertError(503, error, "ilert is temporarily unavailable.", retry_after)
     if status >= 500 or status < 400:
         return IlertError(502, error, description)
     if error in ("invalid_grant", "invalid_token", "UNAUTHORIZED") or status == 401:

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 GRANTS = ("authorization_code", "refresh_token")
 ENDPOINTS = ("token", "token_info", "revoke", "users_current", "alert_sources", "authorize")
+FAULT_RETRY_AFTER = 2
 _FAULT_FIELDS = {"endpoint", "count", "status", "body", "delay", "drop"}
 
 bp = Blueprint("hooks", __name__, url_prefix="/_sandbox")
@@ -102,13 +103,17 @@ def _drop_connection():
 
 
 def _fault_response(fault):
-    """The queued status and body, labelled JSON if the body parses as JSON."""
+    """The queued status and body, labelled JSON if the body parses as JSON. A 429 or 503
+    also says when to retry, as a rate-limited or overloaded server does."""
     try:
         json.loads(fault["body"])
         mimetype = "application/json"
     except ValueError:
         mimetype = "text/html"
-    return Response(fault["body"], status=fault["status"], mimetype=mimetype)
+    response = Response(fault["body"], status=fault["status"], mimetype=mimetype)
+    if fault["status"] in (429, 503):
+        response.headers["Retry-After"] = str(FAULT_RETRY_AFTER)
+    return response
 
 
 def _parse_fault(data):

@@ -153,6 +153,7 @@ def test_rate_limit_answers_503_with_retry_after(client, auth, upstream):
     upstream.fault(endpoint="users_current", status=429, body='{"code": "rate_limited"}')
     response = client.get("/me")
     assert_clear_page(response, 503)
+    assert response.headers["Retry-After"] == "2"
     assert_signed_in(client)
 
 
@@ -167,3 +168,36 @@ def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path):
     assert_clear_page(response, 503)
     assert b"Sessions are unavailable" in response.data
     assert "Location" not in response.headers
+
+
+def test_upstream_503_answers_503_with_retry_after(client, auth, upstream):
+    auth.sign_in()
+    upstream.fault(endpoint="users_current", status=503, body='{"code": "unavailable"}')
+    response = client.get("/me")
+    assert_clear_page(response, 503)
+    assert response.headers["Retry-After"] == "2"
+    assert b"ilert is unavailable right now" in response.data
+    assert_signed_in(client)
+
+
+def test_rejected_client_credentials_say_which_settings_to_check(client, auth, upstream):
+    callback = auth.consent(auth.start())
+    body = '{"code": "invalid_client", "error": "Client authentication failed"}'
+    upstream.fault(endpoint="authorization_code", status=401, body=body)
+    response = client.get(callback)
+    assert_clear_page(response, 502)
+    assert b"ILERT_CLIENT_ID" in response.data and b"ILERT_CLIENT_SECRET" in response.data
+    assert b"sandbox-client-secret" not in response.data
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_unknown_pages_get_a_clear_404(client, accept):
+    response = client.get("/no/such/page", headers={"Accept": accept})
+    assert response.status_code == 404
+    if accept == "application/json":
+        assert response.get_json() == {
+            "error": "not_found",
+            "message": "There is no page at this address.",
+        }
+    else:
+        assert b"Page not found" in response.data
