@@ -357,12 +357,13 @@ def _consent_error(error, description):
 
 
 def _fetch_user(access_token):
-    """The person's name and ids, remembered for the home page (None if ilert won't say)."""
+    """The person's id, username and name, remembered for the home page. If ilert won't
+    say, sign-in still succeeds and the values stay empty."""
     try:
         user = ilert_oauth.call_api("GET", "/api/users/current", access_token)
     except IlertError as error:
         log.warning("Could not read the signed-in user: %s", error.error)
-        return {}
+        user = {}
     name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
     return {"id": user.get("id"), "username": user.get("username"), "name": name}
 

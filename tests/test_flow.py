@@ -438,3 +438,13 @@ def test_idle_sessions_are_renewed_now_and_then_not_on_every_request(client, aut
     renewed = client.get("/me")
     assert "Set-Cookie" in renewed.headers
     assert "Set-Cookie" not in client.get("/me").headers
+
+
+def test_sign_in_succeeds_when_the_name_cannot_be_read(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="users_current", status=500, body="oops")
+    assert client.get(callback).status_code == 302
+    home = client.get("/").data
+    assert b"Log out" in home
+    assert b"Sign in with ilert</a>" not in home
+    assert client.get("/me").status_code == 200
