@@ -104,6 +104,7 @@ def create_app(test_config=None, *, sandbox_mode=False):
     app.add_url_rule("/healthz", view_func=healthz)
     if app.config["FLOW_INSPECTOR"]:
         app.add_url_rule("/flow-inspector", view_func=flow_inspector)
+        app.before_request(note_session_id)
         app.after_request(remember_ilert_calls)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
     app.after_request(set_security_headers)
@@ -201,7 +202,6 @@ def _end_session(message=None, category="info"):
     """Destroy the session. With a message, the browser gets a fresh session id that
     carries only the message."""
     session.clear()
-    g.session_ended = True
     if message:
         flash(message, category)
         current_app.session_interface.regenerate(session)
@@ -480,21 +480,26 @@ def logout():
 
 def flow_inspector():
     """This session's last sign-in and API calls, step by step, every secret hidden."""
-    calls = session.get("flow", [])
+    calls = token_store.flow_of(session.sid)
     if wants_json():
         return jsonify(calls)
     return render_template("flow_inspector.html", calls=calls)
 
 
+def note_session_id():
+    """The session id this request started with: sign-in gives the session a new one."""
+    if not current_app.session_interface.is_null_session(session):
+        g.first_session_id = session.sid
+
+
 def remember_ilert_calls(response):
-    """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow; a
-    new sign-in starts a new flow."""
+    """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow,
+    kept beside the session; a new sign-in starts a new flow."""
     calls = g.get("ilert_calls")
-    if calls and not current_app.session_interface.is_null_session(session):
-        earlier = [] if request.endpoint == "login" else session.get("flow", [])
-        session["flow"] = (earlier + calls)[-FLOW_INSPECTOR_LIMIT:]
-        if g.get("session_ended"):
-            current_app.session_interface.regenerate(session)  # the old id stays dead
+    first_session_id = g.get("first_session_id")
+    if calls and first_session_id and session:
+        earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
+        token_store.keep_flow(session.sid, (earlier + calls)[-FLOW_INSPECTOR_LIMIT:])
     return response
 
 

@@ -10,6 +10,9 @@ processes (a lock file) and instances (a Redis lock): concurrent requests that
 all find the access token expiring send one refresh to ilert, and the others
 wait and use its result. ilert rotates refresh tokens, so two refreshes racing
 with the same refresh token would lose the session.
+
+The flow inspector's notes live beside the session the same way, so that writing
+them never writes the session (and never loses what another request put there).
 """
 
 import fcntl
@@ -59,7 +62,8 @@ class StrictFileSystemCache(FileSystemCache):
 
 
 class FileTokenStore:
-    """Token entries as files in a folder (one machine, any number of processes)."""
+    """Entries beside the sessions, as files in a folder (one machine, any number of
+    processes). Keys are session ids, or a session id with a prefix such as `flow:`."""
 
     def __init__(self, folder):
         self.folder = folder
@@ -69,14 +73,14 @@ class FileTokenStore:
         self.locks = os.path.join(folder, "locks")
         os.makedirs(self.locks, mode=0o700, exist_ok=True)
 
-    def get(self, sid):
-        return self.entries.get(sid)
+    def get(self, key):
+        return self.entries.get(key)
 
-    def put(self, sid, tokens, ttl):
-        self.entries.set(sid, tokens, timeout=max(1, int(ttl)))
+    def put(self, key, value, ttl):
+        self.entries.set(key, value, timeout=max(1, int(ttl)))
 
-    def delete(self, sid):
-        self.entries.delete(sid)
+    def delete(self, key):
+        self.entries.delete(key)
 
     @contextmanager
     def lock(self, sid, wait):
@@ -111,20 +115,21 @@ class FileTokenStore:
 
 
 class RedisTokenStore:
-    """Token entries as Redis keys, shared by every instance that uses the same Redis."""
+    """Entries beside the sessions as Redis keys (`beside-session:<hash of the key>`),
+    shared by every instance that uses the same Redis."""
 
     def __init__(self, client):
         self.client = client
 
-    def get(self, sid):
-        value = self.client.get(self._key(sid))
+    def get(self, key):
+        value = self.client.get(self._key(key))
         return json.loads(value) if value is not None else None
 
-    def put(self, sid, tokens, ttl):
-        self.client.set(self._key(sid), json.dumps(tokens), ex=max(1, int(ttl)))
+    def put(self, key, value, ttl):
+        self.client.set(self._key(key), json.dumps(value), ex=max(1, int(ttl)))
 
-    def delete(self, sid):
-        self.client.delete(self._key(sid))
+    def delete(self, key):
+        self.client.delete(self._key(key))
 
     @contextmanager
     def lock(self, sid, wait):
@@ -141,8 +146,8 @@ class RedisTokenStore:
         self.client.ping()
 
     @staticmethod
-    def _key(sid):
-        return "tokens:" + hashlib.sha256(sid.encode()).hexdigest()
+    def _key(key):
+        return "beside-session:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def store():
@@ -243,6 +248,15 @@ def call_api(sid, method, path):
         "ilert no longer accepts this app's access for you (it may have been removed in "
         "your ilert profile). Please sign in again."
     )
+
+
+def flow_of(sid):
+    """The flow inspector's notes for this session (its last sign-in and API calls)."""
+    return store().get("flow:" + sid) or []
+
+
+def keep_flow(sid, calls):
+    store().put("flow:" + sid, calls, current_app.config["SESSION_LIFETIME"].total_seconds())
 
 
 def forget(sid):

@@ -4,12 +4,14 @@ over HTTP, as the app reaches ilert."""
 import os
 import socket
 import subprocess
+import threading
 import time
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app, serve_in_thread
@@ -89,7 +91,7 @@ def make_app(request, tmp_path):
     """Build the app with environment-style settings, pointed at `sandbox` (by default
     the `sandbox` fixture), with its sessions in a temporary folder."""
 
-    def make(sandbox=None, **environ):
+    def make(sandbox=None, sandbox_mode=False, **environ):
         sandbox = sandbox or request.getfixturevalue("sandbox")
         settings = {
             "ILERT_CLIENT_ID": CLIENT_ID,
@@ -100,11 +102,48 @@ def make_app(request, tmp_path):
             "SESSION_FILE_DIR": str(tmp_path / "sessions"),
             **environ,
         }
-        app = create_flask_app({key: value for key, value in settings.items() if value})
+        settings = {key: value for key, value in settings.items() if value}
+        app = create_flask_app(settings, sandbox_mode=sandbox_mode)
         app.test_client_class = LocalClient
         return app
 
     return make
+
+
+class LiveApp:
+    """The app served on a real port, with the sandbox it talks to."""
+
+    def __init__(self, app, url, sandbox):
+        self.app, self.url, self.sandbox = app, url, sandbox
+
+    def forget_tokens(self, sid):
+        """End a session's sign-in on the server, as an expired session would."""
+        self.app.extensions["token_store"].delete(sid)
+
+
+@pytest.fixture
+def live_app(make_app, start_sandbox):
+    """`live_app(access_token_ttl=3600, sandbox_mode=False, **environ)`: serve the app on a
+    free port (werkzeug, threaded, with its access log) against a new sandbox that knows
+    `http://localhost:<port>/authorize-result`; browsers use `http://localhost:<port>`."""
+    servers = []
+
+    def serve(access_token_ttl=3600, sandbox_mode=False, **environ):
+        port = free_port()
+        redirect_uri = f"http://localhost:{port}/authorize-result"
+        sandbox = start_sandbox(redirect_uris=[redirect_uri], access_token_ttl=access_token_ttl)
+        app = make_app(
+            sandbox=sandbox, sandbox_mode=sandbox_mode, ILERT_REDIRECT_URI=redirect_uri, **environ
+        )
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return LiveApp(app, f"http://localhost:{port}", sandbox)
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -7,16 +7,11 @@ deliberate error page's own 4xx as a console error; a test that expects one says
 with `expect_error_page`, and only that message for that document is let through.
 """
 
-import threading
+import functools
 
 import pytest
 import requests
-from conftest import free_port
 from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
-
-from app import create_app
-from sandbox import CLIENT_ID, CLIENT_SECRET
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
 CHROMIUM_ARGS = [
@@ -44,47 +39,10 @@ def chromium():
         browser.close()
 
 
-class LiveApp:
-    """The app in sandbox mode on a real port, as `python app.py` serves it."""
-
-    def __init__(self, app, url, sandbox):
-        self.app, self.url, self.sandbox = app, url, sandbox
-
-    def forget_tokens(self, sid):
-        """End a session's sign-in on the server, as an expired session would."""
-        self.app.extensions["token_store"].delete(sid)
-
-
 @pytest.fixture
-def live_app(start_sandbox, tmp_path):
-    """`live_app(**environ)`: serve the app on a free port against a sandbox that knows
-    `http://localhost:<port>/authorize-result`; the browser uses `http://localhost:<port>`."""
-    servers = []
-
-    def serve(**environ):
-        port = free_port()
-        redirect_uri = f"http://localhost:{port}/authorize-result"
-        sandbox = start_sandbox(redirect_uris=[redirect_uri], access_token_ttl=3600)
-        settings = {
-            "ILERT_CLIENT_ID": CLIENT_ID,
-            "ILERT_CLIENT_SECRET": CLIENT_SECRET,
-            "ILERT_AUTH_URL": sandbox.url,
-            "ILERT_API_URL": sandbox.url,
-            "ILERT_REDIRECT_URI": redirect_uri,
-            "SECRET_KEY": "test-secret-key-that-is-long-enough",
-            "SESSION_FILE_DIR": str(tmp_path / "sessions"),
-            **environ,
-        }
-        app = create_app(settings, sandbox_mode=True)
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return LiveApp(app, f"http://localhost:{port}", sandbox)
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def live_app(live_app):
+    """The app in sandbox mode, as `python app.py` serves it."""
+    return functools.partial(live_app, sandbox_mode=True)
 
 
 class Person:

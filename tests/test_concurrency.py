@@ -180,3 +180,30 @@ def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, s
     assert "/authorize-result?code=[redacted]&state=[redacted]" in log
     assert "| code=[redacted]&state=[redacted] |" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
+
+
+def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):
+    """A request writes the session only when it changed it: a slow /me that ends after a
+    second tab started signing in must not write back its older copy of the session."""
+    served = live_app(FLOW_INSPECTOR="true")
+    browser = requests.Session()
+    consent = browser.get(f"{served.url}/login", timeout=10)
+    browser.post(consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10)
+    served.sandbox.fault(endpoint="users_current", delay=1)
+    cookie = browser.cookies.get("session")
+    with ThreadPoolExecutor(1) as pool:
+        slow_me = pool.submit(
+            requests.get, f"{served.url}/me", cookies={"session": cookie}, timeout=10
+        )
+        time.sleep(0.3)
+        second_tab = browser.get(f"{served.url}/login", allow_redirects=False, timeout=10)
+        granted = requests.post(
+            second_tab.headers["Location"],
+            data={"user": "ada.lovelace", "decision": "allow"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert slow_me.result().status_code == 200
+    callback = browser.get(granted.headers["Location"], allow_redirects=False, timeout=10)
+    assert callback.status_code == 302
+    assert callback.headers["Location"] == "/me"

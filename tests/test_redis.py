@@ -49,7 +49,7 @@ def test_sessions_and_tokens_expire_with_the_idle_lifetime(make_app, redis_serve
     auth_for(client).sign_in()
     redis = app.config["SESSION_REDIS"]
     session_keys = redis.keys("session:*")
-    token_keys = [key for key in redis.keys("tokens:*") if not key.endswith(b":lock")]
+    token_keys = [key for key in redis.keys("beside-session:*") if not key.endswith(b":lock")]
     assert len(session_keys) == 1 and len(token_keys) == 1
     assert 3500 < redis.ttl(session_keys[0]) <= 3600
     assert 3500 < redis.ttl(token_keys[0]) <= 3600

@@ -2,14 +2,11 @@
 cookies are locked down."""
 
 import logging
-import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import free_port
-from werkzeug.serving import make_server
 
 from sandbox import CLIENT_SECRET
 
@@ -17,20 +14,11 @@ TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
 
 
 @pytest.fixture
-def served_app(make_app, start_sandbox):
-    """The app at DEBUG with the flow inspector on a real werkzeug server (with its access
+def served_app(live_app):
+    """The app at DEBUG with the flow inspector, on a real werkzeug server (with its access
     log), against a sandbox with 2-second access tokens."""
-    port = free_port()
-    redirect_uri = f"http://localhost:{port}/authorize-result"
-    sandbox = start_sandbox(access_token_ttl=2, redirect_uris=[redirect_uri])
-    app = make_app(
-        sandbox=sandbox, LOG_LEVEL="DEBUG", ILERT_REDIRECT_URI=redirect_uri, FLOW_INSPECTOR="true"
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield app, f"http://localhost:{port}"
-    server.shutdown()
-    server.server_close()
+    served = live_app(access_token_ttl=2, LOG_LEVEL="DEBUG", FLOW_INSPECTOR="true")
+    return served.app, served.url
 
 
 def stored_session(app, browser):
