@@ -36,11 +36,11 @@ from werkzeug.exceptions import HTTPException
 
 import config
 import ilert_oauth
+import presentation
 import session_store
 import token_store
 from config import ConfigError
 from ilert_oauth import IlertError
-from ilert_scopes import describe_scope
 from token_store import RefreshBusy, SessionEnded, SessionStoreError
 
 PENDING_SIGN_IN_LIMIT = 5
@@ -380,39 +380,13 @@ def _revoke_quietly(refresh_token):
         return False
 
 
-def _in_words(seconds):
-    """`seconds` from now in words: "in 59 minutes", "in 30 seconds", "now"."""
-    if seconds <= 0:
-        return "now"
-    if seconds < 90:
-        return f"in {seconds} second{'s' if seconds != 1 else ''}"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"in {minutes} minutes"
-    return f"in about {round(minutes / 60)} hours"
-
-
-def _missing_scope_hint(granted):
-    """The next step on the alert-sources 403 page, from the scopes this sign-in got."""
-    if any(scope.startswith("source") for scope in granted.split()):
-        return (
-            f"This sign-in already has {granted}, so ilert refused for another reason: your "
-            "ilert role may not allow reading alert sources. Ask an ilert admin."
-        )
-    return (
-        f"This sign-in was granted: {granted or 'no scopes'}. Add source:r to ILERT_SCOPES in "
-        ".env (for example ILERT_SCOPES=profile source:r), restart the app, then sign in again "
-        "and allow the new scope."
-    )
-
-
 @signed_in
 def me():
     """The signed-in person's ilert profile (`GET /api/users/current`)."""
     user = token_store.call_api(session.sid, "GET", "/api/users/current")
     if wants_json():
         return jsonify(user)
-    return render_template("me.html", user=user)
+    return render_template("me.html", profile=presentation.profile(user))
 
 
 @signed_in
@@ -427,9 +401,9 @@ def token_info():
         "token_info.html",
         info=info,
         expires=expires,
-        expires_in_words=_in_words(int(tokens["expires_at"] - time.time())),
+        expires_in_words=presentation.in_words(int(tokens["expires_at"] - time.time())),
         refreshes=bool(tokens.get("refresh_token")),
-        scopes=[(scope, describe_scope(scope)) for scope in (info.get("scope") or "").split()],
+        scopes=presentation.scopes(info.get("scope")),
     )
 
 
@@ -448,7 +422,9 @@ def alert_sources():
             "ILERT_SCOPES and sign in again.",
             error="missing_scope",
             retry=True,
-            hint=_missing_scope_hint(token_store.tokens_of(session.sid).get("scope") or ""),
+            hint=presentation.missing_scope_hint(
+                token_store.tokens_of(session.sid).get("scope") or ""
+            ),
         )
     if wants_json():
         return jsonify(sources)

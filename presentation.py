@@ -1,0 +1,101 @@
+"""How the pages show ilert's answers: the plain words and the layout data the templates
+need, worked out here so that templates stay simple (and fast) loops."""
+
+from ilert_scopes import describe_scope
+
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "ja": "Japanese"}
+PROFILE_FIELDS = {
+    "id", "username", "firstName", "lastName", "email", "mobile", "landline", "role",
+    "position", "department", "region", "timezone", "language", "avatarUrl",
+}  # fmt: skip
+
+
+def profile(user):
+    """The profile page's content from a `users/current` answer."""
+    name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
+    username = user.get("username")
+    avatar = user.get("avatarUrl")
+    role = _words(user.get("role"))
+    language = user.get("language")
+    if language in LANGUAGES:
+        language = f"{LANGUAGES[language]} ({language})"
+    others = [
+        (key, _text(value))
+        for key, value in sorted(user.items())
+        if key not in PROFILE_FIELDS and value not in (None, "")
+    ]
+    return {
+        "name": name or username or "Your profile",
+        "initials": ("".join(part[0] for part in name.split()[:2]) or (username or "?")[0]).upper(),
+        "avatar": avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
+        "subtitle": " · ".join(filter(None, (user.get("position"), user.get("department")))),
+        "role": role,
+        "username": username,
+        "sections": [
+            ("Contact", [
+                ("Email", user.get("email")),
+                ("Mobile", _phone(user.get("mobile"))),
+                ("Landline", _phone(user.get("landline"))),
+            ]),
+            ("Work", [
+                ("Role", role),
+                ("Position", user.get("position")),
+                ("Department", user.get("department")),
+                ("Region", user.get("region")),
+            ]),
+            ("Preferences", [("Timezone", user.get("timezone")), ("Language", language)]),
+            ("Account", [("Username", username), ("User id", user.get("id")), *others]),
+        ],
+    }  # fmt: skip
+
+
+def scopes(granted):
+    """(scope, what it allows) for each scope in a space-separated `granted` string."""
+    return [(scope, describe_scope(scope)) for scope in (granted or "").split()]
+
+
+def in_words(seconds):
+    """`seconds` from now in words: "in 59 minutes", "in 30 seconds", "now"."""
+    if seconds <= 0:
+        return "now"
+    if seconds < 90:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"in {minutes} minutes"
+    return f"in about {round(minutes / 60)} hours"
+
+
+def missing_scope_hint(granted):
+    """The next step on the alert-sources 403 page, from the scopes this sign-in got."""
+    if any(scope.startswith("source") for scope in granted.split()):
+        return (
+            f"This sign-in already has {granted}, so ilert refused for another reason: your "
+            "ilert role may not allow reading alert sources. Ask an ilert admin."
+        )
+    return (
+        f"This sign-in was granted: {granted or 'no scopes'}. Add source:r to ILERT_SCOPES in "
+        ".env (for example ILERT_SCOPES=profile source:r), restart the app, then sign in again "
+        "and allow the new scope."
+    )
+
+
+def _words(value):
+    """`STATUS_PAGE_ADMIN` as "Status page admin"."""
+    return value.replace("_", " ").capitalize() if isinstance(value, str) and value else None
+
+
+def _phone(value):
+    """ilert's `{"regionCode": "GB", "number": "+44..."}` as "+44... (GB)"."""
+    if isinstance(value, dict):
+        number, region = value.get("number"), value.get("regionCode")
+        return f"{number} ({region})" if number and region else number
+    return value
+
+
+def _text(value):
+    if isinstance(value, dict):
+        return ", ".join(str(item) for item in value.values())
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return value
