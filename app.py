@@ -443,6 +443,7 @@ def logout():
             error="invalid_csrf_token",
         )
     revoked = _revoke_quietly(token_store.forget(session.sid))
+    token_store.forget_flow(session.sid)
     if revoked:
         _end_session("You are signed out.")
     else:
@@ -470,11 +471,16 @@ def note_session_id():
 
 def remember_ilert_calls(response):
     """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow,
-    kept beside the session; a new sign-in starts a new flow."""
-    calls = g.get("ilert_calls")
+    kept beside the session. A new sign-in starts a new flow; when the session got a new
+    id, its flow moves along."""
     first_session_id = g.get("first_session_id")
-    if calls and first_session_id and session:
-        earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
+    calls = g.get("ilert_calls", [])
+    if first_session_id is None or not (calls or session.sid != first_session_id):
+        return response
+    earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
+    if session.sid != first_session_id:
+        token_store.forget_flow(first_session_id)
+    if session and (earlier or calls):
         token_store.keep_flow(session.sid, (earlier + calls)[-FLOW_INSPECTOR_LIMIT:])
     return response
 

@@ -259,6 +259,10 @@ def keep_flow(sid, calls):
     store().put("flow:" + sid, calls, current_app.config["SESSION_LIFETIME"].total_seconds())
 
 
+def forget_flow(sid):
+    store().delete("flow:" + sid)
+
+
 def forget(sid):
     """Delete this session's tokens and return the refresh token they held, if any."""
     entry = store().get(sid)

@@ -64,3 +64,28 @@ def test_a_new_sign_in_starts_a_new_flow(make_app, auth_for):
     auth.start()
     calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
     assert [call["step"] for call in calls] == ["1. Send the person to ilert"]
+
+
+def test_logout_clears_the_flow_but_shows_the_revoke(make_app, auth_for, app):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    client.get("/me")
+    old_session_id = client.get_cookie("session").value
+    auth.log_out()
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert [call["step"] for call in calls] == ["6. Revoke the refresh token"]
+    store = client.application.extensions["token_store"]
+    assert store.get("flow:" + old_session_id) is None
+
+
+def test_the_flow_moves_with_the_new_session_id_at_sign_in(make_app, auth_for):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    auth.start()
+    first_session_id = client.get_cookie("session").value
+    auth.sign_in()
+    store = client.application.extensions["token_store"]
+    assert store.get("flow:" + first_session_id) is None
+    calls = store.get("flow:" + client.get_cookie("session").value)
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "3."]
