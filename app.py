@@ -603,10 +603,12 @@ def main():
     except ConfigError as error:
         stop_on_config_error(error)
     redirect_uri = urlsplit(app.config["ILERT_REDIRECT_URI"])
-    if (redirect_uri.port or 80) != app.config["PORT"]:
+    redirect_port = redirect_uri.port or (443 if redirect_uri.scheme == "https" else 80)
+    if redirect_port != app.config["PORT"]:
         print(
-            f"Warning: ILERT_REDIRECT_URI uses port {redirect_uri.port or 80}, but PORT is "
-            f"{app.config['PORT']}: ilert will send people to a port this app is not on."
+            f"Warning: ILERT_REDIRECT_URI uses port {redirect_port}, but PORT is "
+            f"{app.config['PORT']}: ilert will send people to a port this app is not on "
+            "(fine only behind a proxy that forwards it here)."
         )
     print(f"Open {redirect_uri.scheme}://{redirect_uri.netloc} in your browser.", flush=True)
     app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True)
@@ -620,7 +622,7 @@ def stop_on_config_error(error):
 
 def _start_sandbox(settings):
     """Serve the sandbox in a background thread; return the settings that point at it."""
-    import sandbox
+    import sandbox  # only sandbox mode needs it: the app itself never depends on it
 
     port = settings["SANDBOX_PORT"]
     state_file = os.path.join(os.path.dirname(__file__), "instance", f"sandbox-{port}.json")

@@ -1,29 +1,37 @@
 """`python app.py` with no ilert account: the built-in sandbox, clicked through over HTTP."""
 
-import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 from conftest import ROOT, free_port, process_environ
 
 
+@pytest.fixture(autouse=True)
+def remove_sandbox_state_files():
+    """`python app.py` keeps the sandbox's state in instance/sandbox-<port>.json: remove
+    the ones a test made."""
+    folder = Path(ROOT, "instance")
+    before = set(folder.glob("sandbox-*.json"))
+    yield
+    for state_file in set(folder.glob("sandbox-*.json")) - before:
+        state_file.unlink()
+
+
 @pytest.fixture
 def app_py(start_server, tmp_path):
     """`python app.py` in sandbox mode on free ports."""
-    port, sandbox_port = free_port(), free_port()
+    port = free_port()
     environ = process_environ(
         PORT=port,
-        SANDBOX_PORT=sandbox_port,
+        SANDBOX_PORT=free_port(),
         ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
         SESSION_FILE_DIR=tmp_path / "sessions",
     )
-    yield start_server([sys.executable, "app.py"], environ, port)
-    state_file = os.path.join(ROOT, "instance", f"sandbox-{sandbox_port}.json")
-    if os.path.exists(state_file):
-        os.remove(state_file)
+    return start_server([sys.executable, "app.py"], environ, port)
 
 
 def click_through_sign_in(browser, app_url):
@@ -94,3 +102,13 @@ def test_busy_sandbox_port_stops_with_one_line(app_py):
         f"Configuration error: SANDBOX_PORT {sandbox_port} is busy: stop what uses it "
         "or set SANDBOX_PORT to a free port"
     ]
+
+
+def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
+    port = free_port()
+    environ = process_environ(
+        PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path / "sessions"
+    )
+    server = start_server([sys.executable, "app.py"], environ, port)
+    assert "Warning: ILERT_REDIRECT_URI uses port 4597, but PORT is" in server.log()
+    assert "Open http://localhost:4597 in your browser." in server.log()
