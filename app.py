@@ -46,6 +46,15 @@ from token_store import RefreshBusy, SessionEnded, SessionStoreError
 PENDING_SIGN_IN_LIMIT = 5
 PENDING_SIGN_IN_LIFETIME = 600
 FLOW_INSPECTOR_LIMIT = 20
+LOGOUT_NOTICE_COOKIE = "logout_notice"
+LOGOUT_NOTICES = {
+    "revoked": ("info", "You are signed out."),
+    "not_revoked": (
+        "warning",
+        "You are signed out here, but ilert could not be reached to revoke this app's "
+        "access. You can remove it in your ilert profile settings.",
+    ),
+}
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -212,7 +221,13 @@ def _end_session(message=None, category="info"):
 
 def home():
     """A sign-in button, or the signed-in person's name (remembered at sign-in)."""
-    return render_template("home.html", user=session.get("user"))
+    notice = LOGOUT_NOTICES.get(request.cookies.get(LOGOUT_NOTICE_COOKIE))
+    response = make_response(
+        render_template("home.html", user=session.get("user"), logout_notice=notice)
+    )
+    if notice:
+        response.delete_cookie(LOGOUT_NOTICE_COOKIE)
+    return response
 
 
 def login():
@@ -444,15 +459,19 @@ def logout():
         )
     revoked = _revoke_quietly(token_store.forget(session.sid))
     token_store.forget_flow(session.sid)
-    if revoked:
-        _end_session("You are signed out.")
-    else:
-        _end_session(
-            "You are signed out here, but ilert could not be reached to revoke this app's "
-            "access. You can remove it in your ilert profile settings.",
-            "warning",
-        )
-    return redirect(url_for("home"))
+    session.clear()  # Flask-Session deletes the stored session and clears the cookie
+    response = redirect(url_for("home"))
+    # The session is gone, so the home page learns how logout went from a short-lived
+    # cookie that says only that.
+    response.set_cookie(
+        LOGOUT_NOTICE_COOKIE,
+        "revoked" if revoked else "not_revoked",
+        max_age=300,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return response
 
 
 def flow_inspector():

@@ -228,12 +228,18 @@ def test_alert_sources_without_the_scope_explain_which_is_needed(make_app, auth_
     assert client.get("/me").status_code == 200
 
 
-def test_logout_revokes_the_refresh_token_and_destroys_the_session(client, auth, sandbox):
+def test_logout_revokes_the_refresh_token_and_destroys_the_session(app, client, auth, sandbox):
     auth.sign_in()
     tokens = auth.tokens()
+    session_id = client.get_cookie("session").value
     response = auth.log_out()
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+    cookies = response.headers.getlist("Set-Cookie")
+    assert any(c.startswith("session=;") and "Expires=Thu, 01 Jan 1970" in c for c in cookies)
+    assert client.get_cookie("session") is None
+    assert app.session_interface.inner.cache.get("session:" + session_id) is None
+    assert app.extensions["token_store"].get(session_id) is None
     assert sandbox.stats()["revoke"] == 1
     info = requests.post(
         f"{sandbox.url}/api/developers/oauth2/token_info",
@@ -242,6 +248,7 @@ def test_logout_revokes_the_refresh_token_and_destroys_the_session(client, auth,
     ).json()
     assert info == {"active": False}
     assert b"You are signed out." in client.get("/").data
+    assert b"You are signed out." not in client.get("/").data  # said once
     assert client.get("/me").status_code == 302
 
 
