@@ -187,12 +187,14 @@ def test_sign_in_browse_and_log_out(person, live_app):
     expect(rows.first.locator(".badge")).to_have_text("All accepted")
     expect(person.page.get_by_text("Pending alerts")).to_be_visible()
 
+    session_id = person.session_id()
     person.click_button("Log out")
     person.page.wait_for_url(f"{served.url}/")
     person.sees_page("Sign in with ilert")
     person.sees("You are signed out.")
     expect(person.page.get_by_role("button", name="Log out")).to_have_count(0)
-    assert served.app.extensions["token_store"].get(person.session_id()) is None
+    assert served.app.extensions["token_store"].get(session_id) is None
+    assert not [c for c in person.page.context.cookies() if c["name"] == "session"]
 
 
 def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
