@@ -21,6 +21,7 @@ import redis
 from dotenv import load_dotenv
 from flask import (
     Flask,
+    abort,
     current_app,
     flash,
     g,
@@ -32,7 +33,9 @@ from flask import (
     session,
     url_for,
 )
+from flask.helpers import get_debug_flag
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import is_running_from_reloader
 
 import config
 import ilert_oauth
@@ -61,7 +64,7 @@ CONTENT_SECURITY_POLICY = (
 )
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
 _CALLBACK_SECRETS = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s\"']*")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +108,20 @@ def create_app(test_config=None, *, sandbox_mode=False):
 
     app.add_url_rule("/", view_func=home)
     app.add_url_rule("/login", view_func=login)
-    app.add_url_rule(urlsplit(settings["ILERT_REDIRECT_URI"]).path, view_func=authorize_result)
     app.add_url_rule("/me", view_func=me)
     app.add_url_rule("/token-info", view_func=token_info)
     app.add_url_rule("/alert-sources", view_func=alert_sources)
     app.add_url_rule("/logout", view_func=logout, methods=["POST"])
     app.add_url_rule("/healthz", view_func=healthz)
+    app.add_url_rule("/flow-inspector", view_func=flow_inspector)
+    callback_path = urlsplit(settings["ILERT_REDIRECT_URI"]).path
+    if callback_path in ("", "/") or any(r.rule == callback_path for r in app.url_map.iter_rules()):
+        raise ConfigError(
+            f"ILERT_REDIRECT_URI is malformed: its path {callback_path or '(none)'!r} must be "
+            "one of its own, such as /authorize-result, not a page the app already has"
+        )
+    app.add_url_rule(callback_path, view_func=authorize_result)
     if app.config["FLOW_INSPECTOR"]:
-        app.add_url_rule("/flow-inspector", view_func=flow_inspector)
         app.before_request(note_session_id)
         app.after_request(remember_ilert_calls)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
@@ -138,7 +147,9 @@ class RedactCallbackParameters(logging.Filter):
         if isinstance(record.args, tuple):
             record.args = tuple(_redact(arg) for arg in record.args)
         elif isinstance(record.args, dict):
-            record.args = {key: _redact(value) for key, value in record.args.items()}
+            # In place: gunicorn's atoms are a dict subclass that answers "-" for missing keys.
+            for key, value in record.args.items():
+                record.args[key] = _redact(value)
         return True
 
 
@@ -195,6 +206,11 @@ def safe_next(value):
     return value
 
 
+def _retry_after(error):
+    """ilert's Retry-After, passed on with our 503."""
+    return {"Retry-After": error.retry_after} if error.retry_after else None
+
+
 def _json_error(status, error, message, headers=None):
     return jsonify(error=error, message=message), status, headers or {}
 
@@ -233,7 +249,7 @@ def home():
 def login():
     """Start a sign-in: fresh state and PKCE verifier, kept here, then off to ilert."""
     redirect_origin = urlsplit(current_app.config["ILERT_REDIRECT_URI"])
-    if request.host != redirect_origin.netloc:
+    if not _same_host(request.host, redirect_origin):
         # The session cookie must be set on the host ilert sends the person back to.
         return redirect(
             f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
@@ -251,6 +267,17 @@ def login():
     newest = sorted(pending.items(), key=lambda item: item[1]["created"])[-PENDING_SIGN_IN_LIMIT:]
     session["pending_sign_ins"] = dict(newest)
     return redirect(ilert_oauth.authorize_url(state, challenge))
+
+
+def _same_host(host, origin):
+    """Whether a request's Host header names the same host and port as `origin`."""
+    default_port = 443 if origin.scheme == "https" else 80
+    try:
+        requested = urlsplit("//" + host)
+        requested_port = requested.port or default_port
+    except ValueError:
+        return False
+    return (requested.hostname, requested_port) == (origin.hostname, origin.port or default_port)
 
 
 def authorize_result():
@@ -319,6 +346,7 @@ def _exchange_failed(error):
         "ilert could not complete your sign-in",
         error.description,
         error=error.error,
+        headers=_retry_after(error),
         retry=True,
         hint=hint,
     )
@@ -476,6 +504,8 @@ def logout():
 
 def flow_inspector():
     """This session's last sign-in and API calls, step by step, every secret hidden."""
+    if not current_app.config["FLOW_INSPECTOR"]:
+        abort(404)
     calls = token_store.flow_of(session.sid)
     if wants_json():
         return jsonify(calls)
@@ -491,16 +521,19 @@ def note_session_id():
 def remember_ilert_calls(response):
     """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow,
     kept beside the session. A new sign-in starts a new flow; when the session got a new
-    id, its flow moves along."""
+    id, its flow moves along. Notes that cannot be kept are only logged."""
     first_session_id = g.get("first_session_id")
     calls = g.get("ilert_calls", [])
     if first_session_id is None or not (calls or session.sid != first_session_id):
         return response
-    earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
-    if session.sid != first_session_id:
-        token_store.forget_flow(first_session_id)
-    if session and (earlier or calls):
-        token_store.keep_flow(session.sid, (earlier + calls)[-FLOW_INSPECTOR_LIMIT:])
+    try:
+        earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
+        if session.sid != first_session_id:
+            token_store.forget_flow(first_session_id)
+        if session and (earlier or calls):
+            token_store.keep_flow(session.sid, (earlier + calls)[-FLOW_INSPECTOR_LIMIT:])
+    except session_store.STORE_ERRORS as error:
+        log.warning("Flow inspector notes not kept: %s", error)
     return response
 
 
@@ -560,14 +593,13 @@ def _register_error_handlers(app):
     @app.errorhandler(IlertError)
     def upstream_failed(error):
         log.warning("ilert call failed: %s (%s)", error.error, error.status)
-        headers = {"Retry-After": error.retry_after} if error.retry_after else None
         title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
         return _error_page(
             error.status,
             title,
             error.description,
             error=error.error,
-            headers=headers,
+            headers=_retry_after(error),
             hint=hint,
         )
 
@@ -603,7 +635,11 @@ def _register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def http_error(error):
         title, message = HTTP_ERRORS.get(error.code, (error.name, error.description))
-        return _error_page(error.code, title, message, error=error.name.lower().replace(" ", "_"))
+        allowed = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        return _error_page(
+            error.code, title, message, error=error.name.lower().replace(" ", "_"), headers=headers
+        )
 
 
 # --- python app.py ------------------------------------------------------------------------
@@ -617,7 +653,7 @@ def main():
         environ = dict(os.environ)
         sandbox_mode = settings["ILERT_CLIENT_ID"] is None
         if sandbox_mode:
-            environ.update(_start_sandbox(settings))
+            environ.update(_start_sandbox(settings, serve=not _reloader_supervisor()))
         app = create_app(environ, sandbox_mode=sandbox_mode)
     except ConfigError as error:
         stop_on_config_error(error)
@@ -634,34 +670,43 @@ def main():
 
 
 def stop_on_config_error(error):
-    """Print the one line that names the bad setting, and exit with code 3."""
+    """Print the one line that names the bad setting, and exit with code 3 (or 1 in the
+    reloader's child process, for which werkzeug takes 3 to mean "start me again")."""
     print(f"Configuration error: {error}", file=sys.stderr, flush=True)
-    sys.exit(CONFIG_ERROR_EXIT_CODE)
+    sys.exit(1 if is_running_from_reloader() else CONFIG_ERROR_EXIT_CODE)
 
 
-def _start_sandbox(settings):
-    """Serve the sandbox in a background thread; return the settings that point at it."""
+def _reloader_supervisor():
+    """True in the process that, with FLASK_DEBUG on, only watches files and restarts the
+    serving child process: it must not hold the sandbox's port."""
+    return get_debug_flag() and not is_running_from_reloader()
+
+
+def _start_sandbox(settings, serve=True):
+    """Serve the sandbox in a background thread (unless `serve` is false); return the
+    settings that point at it."""
     import sandbox  # only sandbox mode needs it: the app itself never depends on it
 
     port = settings["SANDBOX_PORT"]
-    state_file = os.path.join(os.path.dirname(__file__), "instance", f"sandbox-{port}.json")
-    os.makedirs(os.path.dirname(state_file), exist_ok=True)
-    upstream = sandbox.create_app(
-        redirect_uris=[settings["ILERT_REDIRECT_URI"]],
-        access_token_ttl=settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"],
-        state_file=state_file,
-    )
-    try:
-        sandbox.serve_in_thread(upstream, "127.0.0.1", port)
-    except OSError:
-        raise ConfigError(
-            f"SANDBOX_PORT {port} is busy: stop what uses it or set SANDBOX_PORT to a free port"
-        ) from None
-    print(
-        f"Sandbox mode: no ILERT_CLIENT_ID is set, so a local stand-in for ilert runs on "
-        f"http://localhost:{port} (nothing here talks to the real ilert).",
-        flush=True,
-    )
+    if serve:
+        state_file = os.path.join(os.path.dirname(__file__), "instance", f"sandbox-{port}.json")
+        os.makedirs(os.path.dirname(state_file), exist_ok=True)
+        upstream = sandbox.create_app(
+            redirect_uris=[settings["ILERT_REDIRECT_URI"]],
+            access_token_ttl=settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"],
+            state_file=state_file,
+        )
+        try:
+            sandbox.serve_in_thread(upstream, "127.0.0.1", port)
+        except OSError:
+            raise ConfigError(
+                f"SANDBOX_PORT {port} is busy: stop what uses it or set SANDBOX_PORT to a free port"
+            ) from None
+        print(
+            f"Sandbox mode: no ILERT_CLIENT_ID is set, so a local stand-in for ilert runs on "
+            f"http://localhost:{port} (nothing here talks to the real ilert).",
+            flush=True,
+        )
     return {
         "ILERT_CLIENT_ID": sandbox.CLIENT_ID,
         "ILERT_CLIENT_SECRET": sandbox.CLIENT_SECRET,

@@ -118,8 +118,9 @@ def _url(name, value, origin=False):
     """An http(s) URL with a host (and, for an origin, no path, query or fragment)."""
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises ValueError for a port out of range)
-    except ValueError as error:
+        if parts.port == 0:
+            raise ValueError("Port out of range 1-65535")
+    except ValueError as error:  # also what urlsplit says of a port out of range
         raise ConfigError(f"{name} is malformed: {value!r} ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} is malformed: {value!r} is not an http or https URL with a host")

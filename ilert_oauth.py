@@ -21,6 +21,7 @@ import hashlib
 import logging
 import secrets
 import time
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlencode
 
 import requests
@@ -59,8 +60,14 @@ class IlertError(Exception):
 
 
 def init_app(app):
-    """Give the app the one pooled HTTP session every upstream call goes through."""
-    app.extensions["ilert_http"] = requests.Session()
+    """Give the app the one pooled HTTP session every upstream call goes through.
+
+    It keeps no cookies: it serves everybody, and one person's upstream cookies must not
+    ride along on another person's calls.
+    """
+    http = requests.Session()
+    http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    app.extensions["ilert_http"] = http
 
 
 def new_pkce_pair():
@@ -136,12 +143,17 @@ def _token_answer(response):
     """A token answer, checked, with `expires_at` (epoch seconds) added."""
     tokens = _json(response)
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
-        raise IlertError(502, "bad_token_answer", "ilert's token answer had no access token.")
+        raise IlertError(
+            502, "bad_token_answer", "ilert's token answer had no access token.", answer_lost=True
+        )
     try:
         lifetime = int(tokens.get("expires_in", 3600))
     except (TypeError, ValueError):
         raise IlertError(
-            502, "bad_token_answer", "ilert's token answer had a malformed expires_in."
+            502,
+            "bad_token_answer",
+            "ilert's token answer had a malformed expires_in.",
+            answer_lost=True,
         ) from None
     tokens["expires_in"] = lifetime
     tokens["expires_at"] = time.time() + lifetime
@@ -191,8 +203,13 @@ def _send(method, path, step, data=None, headers=None):
             "ilert closed the connection without an answer.",
             answer_lost=True,
         ) from None
+    except requests.RequestException:  # for example an answer cut off in its body
+        _finish(call, "broken answer")
+        raise IlertError(
+            502, "upstream_dropped", "ilert's answer broke off.", answer_lost=True
+        ) from None
     _finish(call, response.status_code, response)
-    if not response.ok:
+    if not 200 <= response.status_code < 300:
         raise _error_from(response)
     return response
 
@@ -295,7 +312,9 @@ def _error_from(response):
         return IlertError(503, "rate_limited", "ilert asks us to slow down.", retry_after)
     if status == 503:
         return IlertError(503, error, "ilert is temporarily unavailable.", retry_after)
-    if status >= 500 or status < 400:
+    if status < 400:
+        return IlertError(502, "unexpected_answer", f"ilert answered with HTTP {status}.")
+    if status >= 500:
         return IlertError(502, error, description)
     if error in ("invalid_grant", "invalid_token", "UNAUTHORIZED") or status == 401:
         return IlertError(401 if status == 401 else 400, error, description)

@@ -78,11 +78,12 @@ class GuardedSessionInterface(SessionInterface):
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
             session = self.inner.open_session(app, request)
+            if session and time.time() - session.get("renewed_at", 0) > _renew_interval(app):
+                session["renewed_at"] = time.time()  # saved with a fresh lifetime and cookie
+                token_store.touch(session.sid)
         except STORE_ERRORS as error:
             request.environ["app.session_store_error"] = error
             return None
-        if session and time.time() - session.get("renewed_at", 0) > _renew_interval(app):
-            session["renewed_at"] = time.time()  # saved with a fresh lifetime and cookie
         return session
 
     def save_session(self, app, session, response):

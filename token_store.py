@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import tempfile
 import time
 import zlib
@@ -30,6 +31,7 @@ from flask import current_app
 import ilert_oauth
 
 LOCK_STRIPES = 256
+EXPIRED_FILE_SWEEP_CHANCE = 1 / 1000  # per write: a sweep reads every file's header
 
 
 class SessionStoreError(Exception):
@@ -53,12 +55,24 @@ class RefreshBusy(Exception):
 
 
 class StrictFileSystemCache(FileSystemCache):
-    """A FileSystemCache whose failed writes raise instead of quietly returning False."""
+    """A FileSystemCache whose failed writes raise instead of quietly returning False,
+    and which deletes expired files now and then (with `threshold=0`, cachelib never
+    does: refresh tokens would stay on disk and the folder would grow for ever)."""
+
+    def __init__(self, cache_dir, **options):
+        super().__init__(cache_dir, **options)
+        self.remove_expired()
 
     def set(self, key, value, timeout=None, mgmt_element=False):
         if not super().set(key, value, timeout, mgmt_element):
             raise SessionStoreError(f"could not write to {self._path}")
+        if random.random() < EXPIRED_FILE_SWEEP_CHANCE:
+            self.remove_expired()
         return True
+
+    def remove_expired(self):
+        """Delete the files whose time is up."""
+        self._remove_expired(time.time())
 
 
 class FileTokenStore:
@@ -134,7 +148,10 @@ class RedisTokenStore:
     @contextmanager
     def lock(self, sid, wait):
         """Hold this session's Redis lock; raise RefreshBusy after `wait` seconds."""
-        lock = self.client.lock(self._key(sid) + ":lock", timeout=wait + 5, blocking_timeout=wait)
+        # The lock outlives the longest refresh: a connect timeout plus a read timeout.
+        lock = self.client.lock(
+            self._key(sid) + ":lock", timeout=2 * wait + 5, blocking_timeout=wait
+        )
         if not lock.acquire():
             raise RefreshBusy()
         try:
@@ -157,19 +174,44 @@ def store():
 
 def keep(sid, tokens):
     """Keep freshly issued tokens for this session, for as long as they or the session live."""
-    ttl = current_app.config["SESSION_LIFETIME"].total_seconds()
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    if tokens.get("refresh_token") and isinstance(refresh_lifetime, int):
-        ttl = min(ttl, refresh_lifetime)
     entry = {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": tokens["expires_at"],
         "expires_in": tokens["expires_in"],
         "scope": tokens.get("scope", ""),
+        "refresh_expires_at": (
+            time.time() + refresh_lifetime
+            if tokens.get("refresh_token") and isinstance(refresh_lifetime, int)
+            else None
+        ),
     }
-    store().put(sid, entry, ttl)
+    store().put(sid, entry, _lifetime(entry))
     return entry
+
+
+def touch(sid):
+    """Renew the tokens' lifetime along with the session's (an idle timeout, not a fixed one).
+
+    Under the session's lock, so that it never writes back tokens a refresh just replaced;
+    if a refresh holds the lock, that refresh writes them with a fresh lifetime anyway.
+    """
+    try:
+        with store().lock(sid, wait=0):
+            entry = store().get(sid)
+            if entry is not None:
+                store().put(sid, entry, _lifetime(entry))
+    except RefreshBusy:
+        pass
+
+
+def _lifetime(entry):
+    """Seconds to keep an entry: the session's idle lifetime, at most the refresh token's."""
+    lifetime = current_app.config["SESSION_LIFETIME"].total_seconds()
+    if entry.get("refresh_expires_at"):
+        lifetime = min(lifetime, entry["refresh_expires_at"] - time.time())
+    return lifetime
 
 
 def tokens_of(sid):

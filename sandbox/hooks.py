@@ -55,8 +55,8 @@ class Hooks:
         """Count a call and take the next fault for it: a token call is counted under its
         grant and takes a fault queued for that grant before one queued for any token call."""
         if endpoint == "token":
-            known = grant in GRANTS
-            counter, queues = (grant, (grant, "token")) if known else ("token_other", ("token",))
+            counter = grant if grant in GRANTS else "token_other"
+            queues = (counter, "token")
         else:
             counter, queues = endpoint, (endpoint,)
         with self._lock:
@@ -125,8 +125,9 @@ def _parse_fault(data):
     endpoint, count = data.get("endpoint"), data.get("count", 1)
     status, body = data.get("status"), data.get("body", "")
     delay, drop = data.get("delay", 0), data.get("drop", False)
-    if endpoint not in ENDPOINTS + GRANTS:
-        raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS + GRANTS)}")
+    names = (*ENDPOINTS, *GRANTS, "token_other")
+    if endpoint not in names:
+        raise ValueError(f"endpoint must be one of {', '.join(names)}")
     if type(count) is not int or count < 1:
         raise ValueError("count must be a positive integer")
     if status is not None and (type(status) is not int or not 200 <= status <= 599):

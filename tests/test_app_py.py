@@ -112,3 +112,20 @@ def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
     server = start_server([sys.executable, "app.py"], environ, port)
     assert "Warning: ILERT_REDIRECT_URI uses port 4597, but PORT is" in server.log()
     assert "Open http://localhost:4597 in your browser." in server.log()
+
+
+def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
+    port, sandbox_port = free_port(), free_port()
+    environ = process_environ(
+        PORT=port,
+        SANDBOX_PORT=sandbox_port,
+        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        SESSION_FILE_DIR=tmp_path / "sessions",
+        FLASK_DEBUG="1",
+    )
+    server = start_server([sys.executable, "app.py"], environ, port)
+    browser = requests.Session()
+    profile = click_through_sign_in(browser, server.url)
+    assert profile.status_code == 200 and "Ada Lovelace" in profile.text
+    assert "is busy" not in server.log()
+    assert server.process.poll() is None

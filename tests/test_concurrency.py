@@ -161,7 +161,7 @@ def test_waiting_too_long_for_another_refresh_answers_503(
 
 def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, sandbox, tmp_path):
     port = free_port()
-    log_format = "%(r)s | %(q)s | %(U)s"
+    log_format = "%(r)s | %(q)s | %(U)s | %({X-Forwarded-For}i)s"
     app = gunicorn(
         start_server,
         sandbox,
@@ -180,6 +180,7 @@ def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, s
     assert "/authorize-result?code=[redacted]&state=[redacted]" in log
     assert "| code=[redacted]&state=[redacted] |" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
+    assert "Logging error" not in log and "| -" in log  # gunicorn's atoms survive redaction
 
 
 def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):

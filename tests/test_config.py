@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT, process_environ
 
 import config
+from app import create_app
 from config import ConfigError
 from ilert_scopes import describe_scope
 
@@ -68,6 +69,7 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "ILERT_REDIRECT_URI": "localhost:4597/cb"}, "ILERT_REDIRECT_URI"),
         ({**REAL, "ILERT_REDIRECT_URI": "ftp://localhost/cb"}, "ILERT_REDIRECT_URI"),
         ({**REAL, "ILERT_REDIRECT_URI": "http://localhost:99999/cb"}, "ILERT_REDIRECT_URI"),
+        ({**REAL, "ILERT_REDIRECT_URI": "http://localhost:0/cb"}, "ILERT_REDIRECT_URI"),
         ({**REAL, "ILERT_API_URL": "https://api.ilert.com/api"}, "ILERT_API_URL"),
         ({**REAL, "ILERT_AUTH_URL": "http://"}, "ILERT_AUTH_URL"),
         ({**REAL, "ILERT_TENANT": "acme.ilert.com"}, "ILERT_TENANT"),
@@ -137,3 +139,32 @@ def test_gunicorn_without_a_client_id_stops_for_good(tmp_path):
 )
 def test_scopes_are_described_in_plain_words(scope, words):
     assert describe_scope(scope) == words
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://localhost:4597",
+        "http://localhost:4597/",
+        "http://localhost:4597/me",
+        "http://localhost:4597/healthz",
+        "http://localhost:4597/flow-inspector",
+    ],
+)
+def test_redirect_uri_needs_a_path_of_its_own(redirect_uri):
+    with pytest.raises(ConfigError) as raised:
+        create_app({**REAL, "ILERT_REDIRECT_URI": redirect_uri})
+    assert str(raised.value).startswith("ILERT_REDIRECT_URI is malformed: its path")
+
+
+def test_redirect_uri_path_becomes_the_callback_route(tmp_path):
+    app = create_app(
+        {
+            **REAL,
+            "ILERT_REDIRECT_URI": "http://localhost:4597/oauth/ilert",
+            "SESSION_FILE_DIR": str(tmp_path),
+        }
+    )
+    response = app.test_client().get("/oauth/ilert?state=x&code=y")
+    assert response.status_code == 400
+    assert b"This sign-in link is not valid" in response.data

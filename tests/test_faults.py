@@ -157,9 +157,12 @@ def test_rate_limit_answers_503_with_retry_after(client, auth, upstream):
     assert_signed_in(client)
 
 
-def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path):
+@pytest.mark.parametrize("flow_inspector", ["false", "true"])
+def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path, flow_inspector):
     folder = tmp_path / "store"
-    client = make_app(sandbox=upstream, SESSION_FILE_DIR=str(folder)).test_client()
+    client = make_app(
+        sandbox=upstream, SESSION_FILE_DIR=str(folder), FLOW_INSPECTOR=flow_inspector
+    ).test_client()
     for child in sorted(folder.rglob("*"), reverse=True):
         child.rmdir() if child.is_dir() else child.unlink()
     folder.rmdir()
@@ -201,3 +204,20 @@ def test_unknown_pages_get_a_clear_404(client, accept):
         }
     else:
         assert b"Page not found" in response.data
+
+
+def test_a_redirect_from_ilert_is_not_taken_for_success(client, auth, upstream):
+    auth.sign_in()
+    upstream.fault(endpoint="users_current", status=302, body="")
+    assert_clear_page(client.get("/me"), 502)
+    upstream.fault(endpoint="revoke", status=302, body="")
+    auth.log_out()
+    assert b"could not be reached" in client.get("/").data
+
+
+def test_a_rate_limited_code_exchange_passes_retry_after_on(client, auth, upstream):
+    callback = auth.consent(auth.start())
+    upstream.fault(endpoint="authorization_code", status=429, body='{"code": "slow_down"}')
+    response = client.get(callback)
+    assert_clear_page(response, 503)
+    assert response.headers["Retry-After"] == "2"

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+import token_store
 from sandbox import DEFAULT_REDIRECT_URI
 
 
@@ -455,3 +456,34 @@ def test_sign_in_succeeds_when_the_name_cannot_be_read(client, auth, sandbox):
     assert b"Log out" in home
     assert b"Sign in with ilert</a>" not in home
     assert client.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "host"),
+    [
+        ("https://app.example.com:443/authorize-result", "app.example.com"),
+        ("http://localhost:4597/authorize-result", "LocalHost:4597"),
+    ],
+)
+def test_login_stays_on_the_same_host_written_differently(make_app, redirect_uri, host):
+    client = make_app(ILERT_REDIRECT_URI=redirect_uri).test_client()
+    response = client.get("/login", base_url=f"http://{host}")
+    assert "/api/developers/oauth2/authorize?" in response.headers["Location"]
+
+
+def test_a_wrong_method_says_which_are_allowed(client):
+    response = client.post("/me")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_expired_session_and_token_files_are_swept_away(tmp_path):
+    folder = tmp_path / "sessions"
+    cache = token_store.StrictFileSystemCache(str(folder), threshold=0)
+    cache.set("gone", {"refresh_token": "old"}, timeout=1)
+    cache.set("kept", {"refresh_token": "new"}, timeout=3600)
+    time.sleep(2.1)
+    assert len(list(folder.iterdir())) == 2
+    token_store.StrictFileSystemCache(str(folder), threshold=0)  # a restart sweeps
+    assert len(list(folder.iterdir())) == 1
+    assert cache.get("kept") == {"refresh_token": "new"}

@@ -104,6 +104,8 @@ def test_login_with_a_huge_next_still_works(client, auth):
         "/\t/evil.example",
         "/%09/evil.example",
         "/\n/evil.example",
+        "/\x85x",
+        "/%C2%85x",
         "",
         "me",
         "data:text/html,hi",

@@ -53,3 +53,18 @@ def test_sessions_and_tokens_expire_with_the_idle_lifetime(make_app, redis_serve
     assert len(session_keys) == 1 and len(token_keys) == 1
     assert 3500 < redis.ttl(session_keys[0]) <= 3600
     assert 3500 < redis.ttl(token_keys[0]) <= 3600
+
+
+def test_renewing_an_idle_session_renews_its_tokens_too(make_app, redis_server, auth_for):
+    app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url, SESSION_LIFETIME="1h")
+    client = app.test_client()
+    auth_for(client).sign_in()
+    redis = app.config["SESSION_REDIS"]
+    (token_key,) = [key for key in redis.keys("beside-session:*") if not key.endswith(b":lock")]
+    redis.expire(token_key, 100)  # as if signed in long ago, active since
+    assert client.get("/me").status_code == 200
+    assert redis.ttl(token_key) <= 100  # not renewed on every request
+    with client.session_transaction() as session:
+        session["renewed_at"] -= 3601
+    assert client.get("/me").status_code == 200
+    assert redis.ttl(token_key) > 3500

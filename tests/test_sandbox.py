@@ -769,3 +769,14 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
             process.kill()
     assert process.returncode == 0
     assert (stdout, stderr) == ("", "")
+
+
+def test_fault_on_token_other_hits_only_unknown_grant_types(sandbox):
+    sandbox.fault(endpoint="token_other", status=503, body='{"code": "busy"}')
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    refresh = post_form(sandbox, TOKEN, grant_type="refresh_token", refresh_token="x", **form)
+    assert refresh.status_code == 401
+    other = post_form(sandbox, TOKEN, grant_type="password", **form)
+    assert other.status_code == 503
+    assert other.headers["Retry-After"] == "2"
+    assert sandbox.stats()["token_other"] == 1
