@@ -37,13 +37,16 @@ def init_app(app, on_store_error):
         app.config.update(SESSION_TYPE="redis", SESSION_REDIS=client)
         app.extensions["token_store"] = token_store.RedisTokenStore(client)
     else:
+        # SESSION_FILE_DIR holds three folders: sessions/, tokens/ and locks/.
         folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
         os.makedirs(folder, mode=0o700, exist_ok=True)
         # Flask-Session's own "filesystem" type is deprecated, and its default threshold
         # silently deletes sessions beyond 500: cachelib with threshold=0 never drops any.
         app.config.update(
             SESSION_TYPE="cachelib",
-            SESSION_CACHELIB=token_store.StrictFileSystemCache(folder, threshold=0, mode=0o600),
+            SESSION_CACHELIB=token_store.StrictFileSystemCache(
+                os.path.join(folder, "sessions"), threshold=0, mode=0o600
+            ),
         )
         app.extensions["token_store"] = token_store.FileTokenStore(folder)
     # Writing every session back on every request is what SESSION_REFRESH_EACH_REQUEST

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import struct
 import tempfile
 import time
 import zlib
@@ -55,17 +56,31 @@ class RefreshBusy(Exception):
 
 
 class StrictFileSystemCache(FileSystemCache):
-    """A FileSystemCache whose failed writes raise instead of quietly returning False,
-    and which deletes expired files now and then (with `threshold=0`, cachelib never
-    does: refresh tokens would stay on disk and the folder would grow for ever)."""
+    """A FileSystemCache whose failed writes raise (cachelib's log a traceback and return
+    False), and which deletes expired files now and then (with `threshold=0`, cachelib
+    never does: refresh tokens would stay on disk and the folder would grow for ever)."""
 
     def __init__(self, cache_dir, **options):
         super().__init__(cache_dir, **options)
         self.remove_expired()
 
     def set(self, key, value, timeout=None, mgmt_element=False):
-        if not super().set(key, value, timeout, mgmt_element):
-            raise SessionStoreError(f"could not write to {self._path}")
+        """Write the entry to a temporary file, then rename it into place (atomic)."""
+        filename = self._get_filename(key)
+        temporary = None
+        try:
+            descriptor, temporary = tempfile.mkstemp(
+                suffix=self._fs_transaction_suffix, dir=self._path
+            )
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(struct.pack("I", self._normalize_timeout(timeout)))
+                self.serializer.dump(value, file)
+            os.replace(temporary, filename)
+            os.chmod(filename, self._mode)
+        except OSError as error:
+            if temporary is not None and os.path.exists(temporary):
+                os.remove(temporary)
+            raise SessionStoreError(f"could not write to {self._path}: {error.strerror}") from None
         if random.random() < EXPIRED_FILE_SWEEP_CHANCE:
             self.remove_expired()
         return True

@@ -334,3 +334,15 @@ def start_server(tmp_path):
     yield start
     for server in started:
         server.stop()
+    for server in started:
+        assert "Traceback" not in server.log(), f"{server.command} logged a traceback"
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_is_logged(caplog):
+    """Expected faults log one line each, never a traceback: a test in which anything in
+    this process logged one fails."""
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    tracebacks = [f"{record.name}: {record.getMessage()}" for record in records if record.exc_info]
+    assert not tracebacks, f"logged with a traceback: {tracebacks}"

@@ -477,8 +477,16 @@ def test_a_wrong_method_says_which_are_allowed(client):
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
 
 
+def test_session_files_keep_their_own_folder(app, tmp_path):
+    assert sorted(child.name for child in (tmp_path / "sessions").iterdir()) == [
+        "locks",
+        "sessions",
+        "tokens",
+    ]
+
+
 def test_expired_session_and_token_files_are_swept_away(tmp_path):
-    folder = tmp_path / "sessions"
+    folder = tmp_path / "entries"
     cache = token_store.StrictFileSystemCache(str(folder), threshold=0)
     cache.set("gone", {"refresh_token": "old"}, timeout=1)
     cache.set("kept", {"refresh_token": "new"}, timeout=3600)
