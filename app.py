@@ -541,7 +541,7 @@ def healthz():
     """`{"status": "ok", "session_store": "ok"}`, or 503 with the reason."""
     try:
         token_store.store().check()
-    except (SessionStoreError, redis.RedisError) as error:
+    except session_store.STORE_ERRORS as error:
         return jsonify(status="unavailable", session_store=str(error)), 503
     return jsonify(status="ok", session_store="ok")
 
