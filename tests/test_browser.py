@@ -130,26 +130,28 @@ class Person:
         return next(cookie["value"] for cookie in cookies if cookie["name"] == "session")
 
 
-@pytest.fixture(params=list(VIEWPORTS.values()), ids=list(VIEWPORTS))
-def person(request, chromium):
-    """A fresh browser context at a desktop or a phone viewport; checked for problems."""
-    context = chromium.new_context(viewport=request.param)
+def browsing(chromium, viewport):
+    """A fresh browser context at `viewport`; checked for problems once it is closed."""
+    context = chromium.new_context(viewport=viewport)
     context.set_default_timeout(10_000)
-    someone = Person(context.new_page(), request.param)
+    someone = Person(context.new_page(), viewport)
     yield someone
     context.close()
     assert not someone.problems(), "\n".join(someone.problems())
+
+
+# Both ask for `live_app` only so that the browser closes before the app's server stops:
+# Chromium fetches the favicon late, and a stopped server would fail that request.
+@pytest.fixture(params=list(VIEWPORTS.values()), ids=list(VIEWPORTS))
+def person(request, chromium, live_app):
+    """A person at a desktop or a phone."""
+    yield from browsing(chromium, request.param)
 
 
 @pytest.fixture
-def desktop_person(chromium):
-    """Like `person`, on a desktop only."""
-    context = chromium.new_context(viewport=DESKTOP)
-    context.set_default_timeout(10_000)
-    someone = Person(context.new_page(), DESKTOP)
-    yield someone
-    context.close()
-    assert not someone.problems(), "\n".join(someone.problems())
+def desktop_person(chromium, live_app):
+    """A person at a desktop."""
+    yield from browsing(chromium, DESKTOP)
 
 
 # --- the tests --------------------------------------------------------------------------
