@@ -114,7 +114,8 @@ def profile(folder, name, wrk_path, target, headers, cookie, workers, seconds, c
     for output in outputs:
         for line in output.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            samples[stack] += int(count)
+            if count.isdigit():  # py-spy may leave a line unfinished when it is stopped
+                samples[stack] += int(count)
     return samples, result
 
 
