@@ -34,6 +34,8 @@ REVOKE_PATH = "/api/developers/oauth2/revoke"
 
 HIDDEN = "[hidden]"
 SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "access_token", "refresh_token"}
+# A token answer's fields the flow inspector may show; any other (an id_token, say) is hidden.
+TOKEN_ANSWER_FIELDS = {"token_type", "expires_in", "scope", "refresh_token_expires_in"}
 SHORTENED_FIELDS = {"state", "code_challenge"}
 
 log = logging.getLogger(__name__)
@@ -228,7 +230,7 @@ def _finish(call, outcome, response=None):
     call["status"] = outcome
     log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
     if response is not None and _inspecting():
-        call["answer"] = _shape(response)
+        call["answer"] = _shape(response, token_answer=call["url"].endswith(TOKEN_PATH))
     _note(call)
 
 
@@ -254,7 +256,7 @@ def _masked(fields):
     return masked
 
 
-def _shape(response):
+def _shape(response, token_answer=False):
     """What an answer looked like: its fields with secrets hidden, or its type and size."""
     try:
         body = response.json()
@@ -265,6 +267,11 @@ def _shape(response):
         return f"a list of {len(body)} items"
     if not isinstance(body, dict):
         return type(body).__name__
+    if token_answer:
+        return {
+            name: _summary(value) if name in TOKEN_ANSWER_FIELDS else HIDDEN
+            for name, value in body.items()
+        }
     return _masked({name: _summary(value) for name, value in body.items()})
 
 

@@ -1,8 +1,8 @@
 """Each session's tokens, kept beside the session rather than inside it.
 
-Flask-Session writes the whole session back at the end of every request, so a
-request that started before a refresh would write the old tokens back if they
-lived in the session. Here they live in their own entry, keyed by the session
+Flask-Session writes the whole session back at the end of a request that changed
+it, so a request that started before a refresh would write the old tokens back if
+they lived in the session. Here they live in their own entry, keyed by the session
 id, read fresh whenever they are needed and replaced in one atomic write.
 
 A refresh runs under a lock per session that holds across threads, worker

@@ -88,3 +88,20 @@ def test_the_flow_moves_with_the_new_session_id_at_sign_in(make_app, auth_for):
     assert store.get("flow:" + first_session_id) is None
     calls = store.get("flow:" + client.get_cookie("session").value)
     assert [call["step"][:2] for call in calls] == ["1.", "2.", "3."]
+
+
+def test_unknown_fields_of_a_token_answer_are_hidden(make_app, auth_for, sandbox):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth = auth_for(client)
+    callback = auth.consent(auth.start())
+    answer = '{"access_token": "sbx_at_x", "expires_in": 3600, "id_token": "eyJ.secret.jwt"}'
+    sandbox.fault(endpoint="authorization_code", status=200, body=answer)
+    client.get(callback)
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    exchange = calls[1]
+    assert exchange["answer"] == {
+        "access_token": "[hidden]",
+        "expires_in": "3600",
+        "id_token": "[hidden]",
+    }
+    assert "eyJ.secret.jwt" not in client.get("/flow-inspector").get_data(as_text=True)
