@@ -34,7 +34,9 @@ from flask import (
     url_for,
 )
 from flask.helpers import get_debug_flag
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 from werkzeug.serving import is_running_from_reloader
 
 import config
@@ -173,7 +175,14 @@ def _configure_logging(app):
 
 def wants_json():
     """True when the caller's Accept header prefers JSON over HTML."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return _prefers_json(request.headers.get("Accept"))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefers_json(accept):
+    """Decided once per distinct Accept header: a browser or an API client sends the same
+    one on every request, and parsing a browser's takes longer than reading the session."""
+    best = parse_accept_header(accept, MIMEAccept).best_match(["text/html", "application/json"])
     return best == "application/json"
 
 

@@ -2,7 +2,7 @@
 
 Run from the repo root, after `pip install -r requirements-dev.txt`:
 
-    python bench/run.py        # about 95 s; options: --seconds 4 per load run, --rounds 2
+    python bench/run.py        # about 100 s; options: --rounds 8 of --seconds 1 per load run
 
 `--app-root DIR` runs the app from another checkout instead, to compare commits (for example
 `git archive <commit> | tar -x -C DIR`); the upstream and the limit always come from this one.
@@ -164,7 +164,11 @@ class Bench:
 
     def load(self, rounds):
         """Warm every target up, then `rounds` times run each target with 1 and with 8
-        clients, interleaved, so that the app and the limit see the same conditions."""
+        clients, interleaved, so that the app and the limit see the same conditions.
+
+        Many short rounds rather than a few long ones: on a shared virtual machine the
+        speed of everything drifts from second to second, and back-to-back runs of the
+        limit and /me drift together."""
         for target in self.targets:
             self._wrk(target, max(CLIENT_COUNTS), WARM_UP_SECONDS)
         runs = []
@@ -377,6 +381,11 @@ def _first_answer(server, path, timeout=30):
     raise RuntimeError(f"{server.name} did not answer {path} within {timeout} s")
 
 
+def _median_and_range(values):
+    """`0.85 (0.80-0.91)`."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def _percentile(values, percent):
     """The `percent` percentile of `values` (nearest rank), or nan for none."""
     if not values:
@@ -437,6 +446,13 @@ class LoadResult:
         rates = [run.wrk["rps"] for run in self.runs]
         return (max(rates) - min(rates)) / 2 / statistics.mean(rates)
 
+    def round_ratios(self, limit):
+        """Each round's req/s over the limit's in the same round (they ran back to back)."""
+        return [
+            run.wrk["rps"] / limit_run.wrk["rps"]
+            for run, limit_run in zip(self.runs, limit.runs, strict=True)
+        ]
+
     def mean(self, key):
         return statistics.mean(run.wrk[key] for run in self.runs)
 
@@ -471,10 +487,12 @@ def combine(runs):
 
 def print_load(runs, seconds, rounds):
     results = combine(runs)
-    limit = {r.clients: r.rps for r in results if r.target.name.startswith("limit")}
+    limit = {r.clients: r for r in results if r.target.name.startswith("limit")}
     print(
         f"\n1-2. Throughput and latency: {rounds} rounds x {seconds} s per row, interleaved "
-        "(req/s over all rounds, +-: half the spread between rounds; p50/p99: mean of rounds)"
+        "(req/s over all rounds, +-: half the spread between rounds; p50/p99: mean of rounds;\n"
+        "/ limit: req/s over all rounds against the limit's; by round: median and range of "
+        "each round against the limit's run in the same round)"
     )
     body = [
         (
@@ -485,7 +503,10 @@ def print_load(runs, seconds, rounds):
             f"{result.mean('p50_ms'):.2f}",
             f"{result.mean('p99_ms'):.2f}",
             result.errors,
-            f"{result.rps / limit[result.clients]:.2f}"
+            f"{result.rps / limit[result.clients].rps:.2f}"
+            if result.target.name.startswith("/me")
+            else "",
+            _median_and_range(result.round_ratios(limit[result.clients]))
             if result.target.name.startswith("/me")
             else "",
             result.cpu_ms("server"),
@@ -504,6 +525,7 @@ def print_load(runs, seconds, rounds):
         "p99 ms",
         "errors",
         "/ limit",
+        "by round",
         "server CPU ms/req",
         "upstream CPU ms/req",
         "wrk CPU ms/req",
@@ -662,8 +684,8 @@ def print_log_problems(problems):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=4, help="length of each load run")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of load runs")
+    parser.add_argument("--seconds", type=int, default=1, help="length of each load run")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of load runs")
     parser.add_argument(
         "--app-root",
         type=Path,

@@ -206,6 +206,25 @@ def test_unknown_pages_get_a_clear_404(client, accept):
         assert b"Page not found" in response.data
 
 
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "text/html"),
+        ("*/*", "text/html"),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),
+        ("application/json", "application/json"),
+        ("application/json, text/html;q=0.5", "application/json"),
+        ("text/html;q=0.1, application/*", "application/json"),
+        ("image/png", "text/html"),
+    ],
+)
+def test_answers_follow_the_accept_header(client, accept, expected):
+    headers = {"Accept": accept} if accept is not None else {}
+    for _ in range(2):  # the decision is remembered per header: the second answer agrees
+        response = client.get("/no/such/page", headers=headers)
+        assert (response.status_code, response.mimetype) == (404, expected)
+
+
 def test_a_redirect_from_ilert_is_not_taken_for_success(client, auth, upstream):
     auth.sign_in()
     upstream.fault(endpoint="users_current", status=302, body="")
