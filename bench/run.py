@@ -210,6 +210,20 @@ class Bench:
             rows.append((server.name, [harness.rss_mib(pid) for pid in workers]))
         return rows
 
+    def exact_calls(self, count=1000, clients=8):
+        """Exactly `count` /me (JSON, then HTML) from `clients` threads, each waiting for its
+        answer, and what the upstream saw meanwhile: wrk stops with requests in flight, so
+        its runs cannot count upstream calls per request exactly."""
+        results = []
+        for target in self.targets:
+            if target.server is not self.app:
+                continue
+            before = harness.counters(self.upstream.url)
+            statuses = send(target, count, clients)
+            delta = harness.counter_delta(before, harness.counters(self.upstream.url))
+            results.append((target.name, count, clients, statuses, delta))
+        return results
+
     # --- 4: sign-in flows --------------------------------------------------------------------
 
     def flows(self, clients):
@@ -333,6 +347,32 @@ class Bench:
             if lines:
                 found[server.name] = Counter(_without_timestamp(line) for line in lines)
         return found
+
+
+def send(target, count, clients):
+    """`count` GET requests to `target` from `clients` threads; returns the statuses."""
+    statuses = Counter()
+    remaining = iter(range(count))
+    lock = threading.Lock()
+
+    def client():
+        with requests.Session() as session:
+            session.headers.update(target.headers)
+            session.cookies.set("session", target.cookie)
+            while True:
+                with lock:
+                    if next(remaining, None) is None:
+                        return
+                status = session.get(target.url, allow_redirects=False, timeout=30).status_code
+                with lock:
+                    statuses[status] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
 
 
 def fire(url, cookie, count, at):
@@ -571,8 +611,20 @@ def print_load(runs, seconds, rounds):
     print(table(headers, body))
     print(
         "  wrk counts answered requests only: the few in flight when it stops (at most one per "
-        "client) also reached the upstream"
+        "client and round) also reached the upstream;"
     )
+
+
+def print_exact_calls(results):
+    print("  counted exactly, with no request left in flight:")
+    for name, count, clients, statuses, delta in results:
+        answers = " ".join(f"{status}x{number}" for status, number in sorted(statuses.items()))
+        print(
+            f"  {count:,} {name} from {clients} clients ({answers}): "
+            f"{delta['users_current']:,} users/current calls "
+            f"({delta['users_current'] / count:.3f} per request), {delta['token']} token calls, "
+            f"{delta['token_info']} token_info, {delta['connections']} new upstream connections"
+        )
 
 
 def print_memory(rows):
@@ -706,6 +758,7 @@ def main(argv=None):
         print("Measuring throughput and latency ...", flush=True)
         load = bench.load(args.rounds)
         memory = bench.memory()
+        exact = bench.exact_calls()
         print("Measuring sign-in flows ...", flush=True)
         flows = [bench.flows(clients) for clients in FLOW_CLIENTS]
         print("Measuring bursts at token expiry ...", flush=True)
@@ -717,6 +770,7 @@ def main(argv=None):
 
         print_header(wrk_path, args.app_root.resolve())
         print_load(load, args.seconds, args.rounds)
+        print_exact_calls(exact)
         print_flows(flows)
         print_bursts(bursts)
         print_start_up(start_up)
