@@ -15,6 +15,7 @@ import secrets
 import sys
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -127,8 +128,31 @@ def create_app(test_config=None, *, sandbox_mode=False):
         app.before_request(note_session_id)
         app.after_request(remember_ilert_calls)
     app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
+    app.context_processor(layout_links)
     app.after_request(set_security_headers)
     return app
+
+
+def layout_links():
+    """The addresses the layout links to on every page, as `links.me` and so on: built
+    once per app and mount point (SCRIPT_NAME), where eight `url_for` calls per page view
+    took a twentieth of the profile page's time."""
+    return {"links": _layout_links(current_app._get_current_object(), request.script_root)}
+
+
+@functools.lru_cache(maxsize=32)
+def _layout_links(app, script_root):
+    """`app` and `script_root` are what the cached addresses depend on."""
+    return SimpleNamespace(
+        style=url_for("static", filename="style.css"),
+        favicon=url_for("static", filename="favicon.svg"),
+        home=url_for("home"),
+        me=url_for("me"),
+        token_info=url_for("token_info"),
+        alert_sources=url_for("alert_sources"),
+        flow_inspector=url_for("flow_inspector"),
+        logout=url_for("logout"),
+    )
 
 
 def set_security_headers(response):

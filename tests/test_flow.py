@@ -19,6 +19,15 @@ def test_home_offers_sign_in_when_signed_out(client):
     assert "Set-Cookie" not in response.headers
 
 
+def test_layout_links_follow_the_path_the_app_is_mounted_under(client, auth):
+    auth.sign_in()
+    for mount in ("/ilert", "", "/other/prefix", "/ilert"):
+        page = client.get("/me", base_url=f"http://localhost:4597{mount}").get_data(as_text=True)
+        for path in ("/static/style.css", "/static/favicon.svg", "/", "/me", "/token-info"):
+            assert f'href="{mount}{path}"' in page
+        assert f'action="{mount}/logout"' in page
+
+
 def test_login_redirects_to_ilert_with_state_and_pkce(client, sandbox):
     response = client.get("/login")
     assert response.status_code == 302
