@@ -127,7 +127,12 @@ def create_app(test_config=None, *, sandbox_mode=False):
     if app.config["FLOW_INSPECTOR"]:
         app.before_request(note_session_id)
         app.after_request(remember_ilert_calls)
-    app.context_processor(lambda: {"sandbox_mode": app.config["SANDBOX_MODE"]})
+    app.context_processor(
+        lambda: {
+            "sandbox_mode": app.config["SANDBOX_MODE"],
+            "flow_inspector": app.config["FLOW_INSPECTOR"],
+        }
+    )
     app.context_processor(layout_links)
     app.after_request(set_security_headers)
     return app

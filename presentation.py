@@ -1,6 +1,8 @@
 """How the pages show ilert's answers: the plain words and the layout data the templates
 need, worked out here so that templates stay simple (and fast) loops."""
 
+from dataclasses import dataclass
+
 from ilert_scopes import describe_scope
 
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "ja": "Japanese"}
@@ -8,6 +10,20 @@ PROFILE_FIELDS = {
     "id", "username", "firstName", "lastName", "email", "mobile", "landline", "role",
     "position", "department", "region", "timezone", "language", "avatarUrl",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The profile page's content, as attributes: Jinja looks `profile.name` up as an
+    attribute first, so with a dict every such lookup would fail once before the key."""
+
+    name: str
+    initials: str
+    avatar: str | None
+    subtitle: str
+    role: str | None
+    username: str | None
+    sections: list  # (id, title, [(label, value), ...])
 
 
 def profile(user):
@@ -24,29 +40,33 @@ def profile(user):
         for key, value in sorted(user.items())
         if key not in PROFILE_FIELDS and value not in (None, "")
     ]
-    return {
-        "name": name or username or "Your profile",
-        "initials": ("".join(part[0] for part in name.split()[:2]) or (username or "?")[0]).upper(),
-        "avatar": avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
-        "subtitle": " · ".join(filter(None, (user.get("position"), user.get("department")))),
-        "role": role,
-        "username": username,
-        "sections": [
-            ("Contact", [
+    return Profile(
+        name=name or username or "Your profile",
+        initials=("".join(part[0] for part in name.split()[:2]) or (username or "?")[0]).upper(),
+        avatar=avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
+        subtitle=" · ".join(filter(None, (user.get("position"), user.get("department")))),
+        role=role,
+        username=username,
+        sections=[
+            ("contact", "Contact", [
                 ("Email", user.get("email")),
                 ("Mobile", _phone(user.get("mobile"))),
                 ("Landline", _phone(user.get("landline"))),
             ]),
-            ("Work", [
+            ("work", "Work", [
                 ("Role", role),
                 ("Position", user.get("position")),
                 ("Department", user.get("department")),
                 ("Region", user.get("region")),
             ]),
-            ("Preferences", [("Timezone", user.get("timezone")), ("Language", language)]),
-            ("Account", [("Username", username), ("User id", user.get("id")), *others]),
+            ("preferences", "Preferences", [
+                ("Timezone", user.get("timezone")), ("Language", language),
+            ]),
+            ("account", "Account", [
+                ("Username", username), ("User id", user.get("id")), *others,
+            ]),
         ],
-    }  # fmt: skip
+    )  # fmt: skip
 
 
 def scopes(granted):

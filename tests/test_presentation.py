@@ -12,11 +12,11 @@ def test_profile_of_a_full_user():
         "mobile": {"regionCode": "GB", "number": "+447700900123"},
         "avatarUrl": "https://cdn.example.com/a.png", "shiftColor": "#ff0000",
     })  # fmt: skip
-    assert profile["name"] == "Ada Lovelace"
-    assert profile["initials"] == "AL"
-    assert profile["avatar"] == "https://cdn.example.com/a.png"
-    assert profile["role"] == "Status page admin"
-    facts = dict(fact for _, section in profile["sections"] for fact in section)
+    assert profile.name == "Ada Lovelace"
+    assert profile.initials == "AL"
+    assert profile.avatar == "https://cdn.example.com/a.png"
+    assert profile.role == "Status page admin"
+    facts = dict(fact for _, _, section in profile.sections for fact in section)
     assert facts["Mobile"] == "+447700900123 (GB)"
     assert facts["Language"] == "German (de)"
     assert facts["shiftColor"] == "#ff0000"
@@ -24,10 +24,10 @@ def test_profile_of_a_full_user():
 
 def test_profile_of_a_sparse_user():
     profile = presentation.profile({"username": "kenji", "avatarUrl": "http://insecure/a.png"})
-    assert profile["name"] == "kenji"
-    assert profile["initials"] == "K"
-    assert profile["avatar"] is None
-    assert profile["subtitle"] == ""
+    assert profile.name == "kenji"
+    assert profile.initials == "K"
+    assert profile.avatar is None
+    assert profile.subtitle == ""
 
 
 @pytest.mark.parametrize(
