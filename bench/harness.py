@@ -280,22 +280,26 @@ def status_of(url, headers, cookie=None):
 # --- wrk ---------------------------------------------------------------------------------
 
 
-def find_wrk():
-    """The wrk binary; installed with apt-get when missing and we are root on Debian."""
-    found = shutil.which("wrk")
+def find_tool(name):
+    """The path of Debian package `name`'s command of the same name (wrk, valgrind),
+    installed with apt-get when missing and we are root on Debian."""
+    found = shutil.which(name)
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("wrk is missing: installing Debian's wrk (apt-get install wrk) ...", flush=True)
+        print(
+            f"{name} is missing: installing Debian's {name} (apt-get install {name}) ...",
+            flush=True,
+        )
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        install = ["apt-get", "install", "-y", "-qq", "wrk"]
+        install = ["apt-get", "install", "-y", "-qq", name]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         if subprocess.run(install, env=env, **quiet).returncode != 0:
             subprocess.run(["apt-get", "update", "-qq"], env=env, **quiet)
             subprocess.run(install, env=env, **quiet)
-        found = shutil.which("wrk")
+        found = shutil.which(name)
     if not found:
-        sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian/Ubuntu) and rerun")
+        sys.exit(f"{name} is missing: install it with `apt-get install {name}` (Debian/Ubuntu)")
     return found
 
 

@@ -172,7 +172,7 @@ def main(argv=None):
     if not shutil.which("py-spy"):
         sys.exit("py-spy is missing: pip install -r bench/requirements.txt")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    wrk_path = harness.find_wrk()
+    wrk_path = harness.find_tool("wrk")
     with (
         tempfile.TemporaryDirectory(prefix="ilert-profile-") as work,
         contextlib.ExitStack() as stack,

@@ -746,7 +746,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started
-    wrk_path = harness.find_wrk()
+    wrk_path = harness.find_tool("wrk")
     began = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="ilert-bench-") as work,
