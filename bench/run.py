@@ -167,14 +167,17 @@ class Bench:
         clients, interleaved, so that the app and the limit see the same conditions.
 
         Many short rounds rather than a few long ones: on a shared virtual machine the
-        speed of everything drifts from second to second, and back-to-back runs of the
-        limit and /me drift together."""
+        speed of everything drifts from second to second, and runs close together drift
+        together. Each round starts with the next target, so that none always runs first
+        or always right after the same one."""
         for target in self.targets:
             self._wrk(target, max(CLIENT_COUNTS), WARM_UP_SECONDS)
         runs = []
-        for _ in range(rounds):
+        for round_number in range(rounds):
+            start = round_number % len(self.targets)
+            order = self.targets[start:] + self.targets[:start]
             for clients in CLIENT_COUNTS:
-                for target in self.targets:
+                for target in order:
                     runs.append(self.measure(target, clients))
         return runs
 
