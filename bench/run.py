@@ -2,11 +2,12 @@
 
 Run from the repo root, after `pip install -r requirements-dev.txt`:
 
-    python bench/run.py        # about 100 s; options: --rounds 8 of --seconds 1 per load run
+    python bench/run.py        # about 95 s; options: --rounds 8 of --seconds 1 per load run
 
 `--app-root DIR` runs the app from another checkout instead, to compare commits (for example
 `git archive <commit> | tar -x -C DIR`); the upstream and the limit always come from this one.
-`python bench/profile_me.py` profiles /me under the same load with py-spy.
+`python bench/profile_me.py` profiles /me under the same load with py-spy, and
+`python bench/instructions.py` counts its instructions per request, which do not drift.
 
 It needs Debian's `wrk` load generator: run as root it installs it (`apt-get install wrk`)
 itself, else it says so in one line. Everything it starts listens on free loopback ports and
