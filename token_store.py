@@ -135,12 +135,15 @@ class FileTokenStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def check(self):
-        """Raise SessionStoreError unless the session folder takes a write."""
-        try:
-            with tempfile.TemporaryFile(dir=self.folder):
-                pass
-        except OSError as error:
-            raise SessionStoreError(f"{self.folder} is not writable: {error.strerror}") from None
+        """Raise SessionStoreError unless each folder that sessions, tokens and locks are
+        written to takes a write."""
+        for name in ("sessions", "tokens", "locks"):
+            path = os.path.join(self.folder, name)
+            try:
+                with tempfile.TemporaryFile(dir=path):
+                    pass
+            except OSError as error:
+                raise SessionStoreError(f"{path} is not writable: {error.strerror}") from None
 
 
 class RedisTokenStore:

@@ -370,14 +370,18 @@ def test_healthz_reports_ok_without_a_session(client):
     assert "Set-Cookie" not in response.headers
 
 
-def test_healthz_reports_an_unwritable_session_folder(make_app, tmp_path):
-    folder = tmp_path / "gone"
-    client = make_app(SESSION_FILE_DIR=str(folder)).test_client()
+@pytest.mark.parametrize("broken", ["", "sessions", "tokens", "locks"])
+def test_healthz_reports_an_unwritable_session_folder(make_app, tmp_path, broken):
+    top = tmp_path / "store"
+    client = make_app(SESSION_FILE_DIR=str(top)).test_client()
+    assert client.get("/healthz").status_code == 200
+    folder = top / broken
     shutil.rmtree(folder)
     folder.write_text("not a folder")
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.get_json()["status"] != "ok"
+    assert response.get_json()["status"] == "unavailable"
+    assert str(folder) in response.get_json()["session_store"]
 
 
 def test_healthz_leaves_an_existing_session_alone(client, auth):
