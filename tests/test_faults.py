@@ -173,6 +173,30 @@ def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path, flow
     assert "Location" not in response.headers
 
 
+@pytest.mark.parametrize("entries", ["sessions", "tokens"])
+def test_an_unreadable_session_or_token_file_answers_503(client, auth, tmp_path, entries):
+    auth.sign_in()
+    for entry in (tmp_path / "sessions" / entries).iterdir():
+        entry.unlink()
+        entry.mkdir()  # reading a folder fails as reading a broken file would
+    response = client.get("/me")
+    assert_clear_page(response, 503)
+    assert b"Sessions are unavailable" in response.data
+
+
+@pytest.mark.parametrize("entries", ["sessions", "tokens"])
+@pytest.mark.parametrize("damage", [b"", b"\0\0\0\0", b"\0\0\0\0not a pickle"])
+def test_a_damaged_session_or_token_file_asks_to_sign_in_again(
+    client, auth, tmp_path, entries, damage
+):
+    auth.sign_in()
+    for entry in (tmp_path / "sessions" / entries).iterdir():
+        entry.write_bytes(damage)
+    response = client.get("/me")
+    assert response.status_code == 302  # to sign in again, or home with a message saying so
+    assert client.get("/me", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_upstream_503_answers_503_with_retry_after(client, auth, upstream):
     auth.sign_in()
     upstream.fault(endpoint="users_current", status=503, body='{"code": "unavailable"}')
