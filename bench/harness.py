@@ -125,6 +125,16 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def add_app_root_option(parser):
+    """`--app-root DIR`: run the app from another checkout, to compare commits."""
+    parser.add_argument(
+        "--app-root",
+        type=Path,
+        default=ROOT,
+        help="run the app from this checkout instead (e.g. `git archive` of another commit)",
+    )
+
+
 def gunicorn_command(app_spec, port, workers=2, threads=None, extra=()):
     """`python -m gunicorn --workers N [--threads T] --bind 127.0.0.1:port app_spec`."""
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,13 +42,9 @@ TARGETS = ("limit", "/me JSON", "/me HTML")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--app-root",
-        type=Path,
-        default=ROOT,
-        help="run the app from this checkout instead (e.g. `git archive` of another commit)",
-    )
+    harness.add_app_root_option(parser)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started
     valgrind = harness.find_tool("valgrind")
     app_root = args.app_root.resolve()
     with (

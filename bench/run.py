@@ -742,12 +742,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=1, help="length of each load run")
     parser.add_argument("--rounds", type=int, default=8, help="rounds of load runs")
-    parser.add_argument(
-        "--app-root",
-        type=Path,
-        default=ROOT,
-        help="run the app from this checkout instead (e.g. `git archive` of another commit)",
-    )
+    harness.add_app_root_option(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started
     wrk_path = harness.find_tool("wrk")
