@@ -162,12 +162,7 @@ def main(argv=None):
     parser.add_argument(
         "--output", type=Path, help="keep py-spy's raw stacks (flamegraph input) in this folder"
     )
-    parser.add_argument(
-        "--app-root",
-        type=Path,
-        default=harness.ROOT,
-        help="profile the app of this checkout instead (e.g. `git archive` of another commit)",
-    )
+    harness.add_app_root_option(parser)
     args = parser.parse_args(argv)
     if not shutil.which("py-spy"):
         sys.exit("py-spy is missing: pip install -r bench/requirements.txt")
