@@ -19,7 +19,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it for the tests
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -13,17 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS  # the same browser, set up once
+
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 VIEWPORTS = {"on_a_desktop": DESKTOP, "on_a_phone": PHONE}
