@@ -55,17 +55,10 @@ def main(argv=None):
         print("Starting the upstream and signing in ...", flush=True)
         setup = prepare(work, stack, app_root)
         print(f"Counting instructions ({len(TARGETS)} targets x 2 runs under valgrind) ...")
+        jobs = [(target, requests) for target in TARGETS for requests in (0, REQUESTS)]
         with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-            counts = dict(
-                zip(
-                    [(target, n) for target in TARGETS for n in (0, REQUESTS)],
-                    pool.map(
-                        lambda job: count_instructions(valgrind, setup, *job),
-                        [(target, n) for target in TARGETS for n in (0, REQUESTS)],
-                    ),
-                    strict=True,
-                )
-            )
+            found = pool.map(lambda job: count_instructions(valgrind, setup, *job), jobs)
+            counts = dict(zip(jobs, found, strict=True))
     per_request = {
         target: (counts[target, REQUESTS] - counts[target, 0]) / REQUESTS for target in TARGETS
     }

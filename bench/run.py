@@ -491,7 +491,7 @@ class LoadResult:
         return (max(rates) - min(rates)) / 2 / statistics.mean(rates)
 
     def round_ratios(self, limit):
-        """Each round's req/s over the limit's in the same round (they ran back to back)."""
+        """Each round's req/s over the limit's in the same round (close together in time)."""
         return [
             run.wrk["rps"] / limit_run.wrk["rps"]
             for run, limit_run in zip(self.runs, limit.runs, strict=True)
