@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
-import redis
 from dotenv import load_dotenv
 from flask import (
     Flask,
@@ -43,14 +42,13 @@ from werkzeug.serving import is_running_from_reloader
 import config
 import ilert_oauth
 import presentation
-import session_store
+import store
 import token_store
 from config import ConfigError
 from ilert_oauth import IlertError
-from token_store import RefreshBusy, SessionEnded, SessionStoreError
+from store import LockBusy, StoreError, sign_ins
+from token_store import SessionEnded
 
-PENDING_SIGN_IN_LIMIT = 5
-PENDING_SIGN_IN_LIFETIME = 600
 FLOW_INSPECTOR_LIMIT = 20
 LOGOUT_NOTICE_COOKIE = "logout_notice"
 LOGOUT_NOTICES = {
@@ -72,7 +70,7 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 log = logging.getLogger(__name__)
 
 
-def create_app(test_config=None, *, sandbox_mode=False):
+def create_app(test_config=None, *, sandbox_mode=False, clock=time.time):
     """Build the app.
 
     `test_config` is a mapping of the environment variables in `.env.example`,
@@ -80,11 +78,12 @@ def create_app(test_config=None, *, sandbox_mode=False):
     bad value then raises ConfigError. Without it (gunicorn, `flask run`) a bad
     value prints one line and exits with code 3.
     `sandbox_mode` is set by `python app.py` when it serves the built-in sandbox.
+    `clock` is what the app reads the time from (tests pass one they move forward).
     """
     if test_config is None:
         load_dotenv()
         try:
-            return create_app(dict(os.environ), sandbox_mode=sandbox_mode)
+            return create_app(dict(os.environ), sandbox_mode=sandbox_mode, clock=clock)
         except ConfigError as error:
             stop_on_config_error(error)
     settings = config.load(test_config)
@@ -101,11 +100,13 @@ def create_app(test_config=None, *, sandbox_mode=False):
         SANDBOX_MODE=sandbox_mode,
         FLOW_INSPECTOR=settings["FLOW_INSPECTOR"] or sandbox_mode,
         PERMANENT_SESSION_LIFETIME=settings["SESSION_LIFETIME"],
+        SESSION_COOKIE_NAME=cookie_name(settings["SESSION_COOKIE_NAME"], app_config=settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
     )
     _configure_logging(app)
-    session_store.init_app(app, on_store_error=_store_unavailable_page)
+    store.init_app(app, clock)
     ilert_oauth.init_app(app)
     _register_error_handlers(app)
 
@@ -134,8 +135,16 @@ def create_app(test_config=None, *, sandbox_mode=False):
         }
     )
     app.context_processor(layout_links)
+    app.before_request(end_session_past_max_age)
     app.after_request(set_security_headers)
     return app
+
+
+def cookie_name(name, app_config=None):
+    """`name` with the `__Host-` prefix when cookies are Secure (Secure, `Path=/`, no
+    `Domain`: no other host or path can set or shadow it), else `name` as it is."""
+    secure = (app_config or current_app.config)["SESSION_COOKIE_SECURE"]
+    return f"__Host-{name}" if secure else name
 
 
 def layout_links():
@@ -191,7 +200,7 @@ def _redact(value):
 def _configure_logging(app):
     level = app.config["LOG_LEVEL"]
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in (__name__, "ilert_oauth", "token_store"):
+    for name in (__name__, "ilert_oauth", "token_store", "store"):
         logging.getLogger(name).setLevel(level)
     for name in ("werkzeug", "gunicorn.access"):
         access_log = logging.getLogger(name)
@@ -275,12 +284,15 @@ def _end_session(message=None, category="info"):
 
 def home():
     """A sign-in button, or the signed-in person's name (remembered at sign-in)."""
-    notice = LOGOUT_NOTICES.get(request.cookies.get(LOGOUT_NOTICE_COOKIE))
+    notice_cookie = cookie_name(LOGOUT_NOTICE_COOKIE)
+    notice = LOGOUT_NOTICES.get(request.cookies.get(notice_cookie))
     response = make_response(
         render_template("home.html", user=session.get("user"), logout_notice=notice)
     )
     if notice:
-        response.delete_cookie(LOGOUT_NOTICE_COOKIE)
+        response.delete_cookie(
+            notice_cookie, path="/", secure=current_app.config["SESSION_COOKIE_SECURE"]
+        )
     return response
 
 
@@ -288,7 +300,7 @@ def login():
     """Start a sign-in: fresh state and PKCE verifier, kept here, then off to ilert."""
     redirect_origin = urlsplit(current_app.config["ILERT_REDIRECT_URI"])
     if not _same_host(request.host, redirect_origin):
-        # The session cookie must be set on the host ilert sends the person back to.
+        # The sign-in cookie must be set on the host ilert sends the person back to.
         return redirect(
             f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
         )
@@ -296,15 +308,9 @@ def login():
     verifier, challenge = (None, None)
     if current_app.config["ILERT_USE_PKCE"]:
         verifier, challenge = ilert_oauth.new_pkce_pair()
-    pending = session.get("pending_sign_ins", {})
-    pending[state] = {
-        "verifier": verifier,
-        "next": safe_next(request.args.get("next")),
-        "created": time.time(),
-    }
-    newest = sorted(pending.items(), key=lambda item: item[1]["created"])[-PENDING_SIGN_IN_LIMIT:]
-    session["pending_sign_ins"] = dict(newest)
-    return redirect(ilert_oauth.authorize_url(state, challenge))
+    response = redirect(ilert_oauth.authorize_url(state, challenge))
+    g.sign_in_nonce = sign_ins.begin(response, state, verifier, safe_next(request.args.get("next")))
+    return response
 
 
 def _same_host(host, origin):
@@ -320,42 +326,78 @@ def _same_host(host, origin):
 
 def authorize_result():
     """ilert sends the person back here: check state, then exchange the code for tokens."""
-    sign_in = _take_pending_sign_in()
-    if sign_in is None:
-        return _error_page(
-            400,
-            "This sign-in link is not valid",
-            "It is unknown, was already used, belongs to another browser, or is older "
-            "than 10 minutes. Nothing was exchanged.",
-            error="invalid_state",
-            retry=True,
-            hint="Sign in again from this browser. If this keeps happening, open the app at "
-            "the same address as ILERT_REDIRECT_URI (localhost and 127.0.0.1 keep separate "
-            "cookies), and allow cookies for it.",
-        )
+    states = request.args.getlist("state")
+    nonce = sign_ins.nonce_for(states[0]) if len(states) == 1 else None
+    if nonce is None:
+        return _invalid_sign_in()
+    g.sign_in_nonce = nonce
+    with sign_ins.callback_lock(nonce):
+        sign_in = sign_ins.claim(states[0], nonce)
+        if sign_in is None:
+            return _taken_over_or_invalid(nonce)
+        response = _finish_sign_in(sign_in, nonce)
+    sign_ins.forget_cookie(response, sign_in.state)
+    return response
+
+
+def _finish_sign_in(sign_in, nonce):
+    """The rest of the callback, for the request that claimed the pending sign-in."""
     error = request.args.get("error")
     if error:
-        return _consent_error(error, request.args.get("error_description", ""))
+        return make_response(_consent_error(error, request.args.get("error_description", "")))
     code = request.args.get("code")
     if not code or len(request.args.getlist("code")) > 1:
-        return _error_page(
-            400,
-            "ilert sent no code",
-            "The answer from ilert had no usable authorization code.",
-            error="invalid_request",
-            retry=True,
+        return make_response(
+            _error_page(
+                400,
+                "ilert sent no code",
+                "The answer from ilert had no usable authorization code.",
+                error="invalid_request",
+                retry=True,
+            )
         )
     try:
-        tokens = ilert_oauth.exchange_code(code, sign_in["verifier"])
+        tokens = ilert_oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
-        return _exchange_failed(error)
+        return make_response(_exchange_failed(error))
     _revoke_quietly(token_store.forget(session.sid))
     user = _fetch_user(tokens["access_token"])
     current_app.session_interface.regenerate(session)
+    session.clear()
     token_store.keep(session.sid, tokens)
     session["user"] = user
     session["csrf_token"] = secrets.token_urlsafe(32)
-    return redirect(sign_in["next"] or url_for("me"))
+    session["signed_in_at"] = store.now()
+    sign_ins.keep_result(nonce, session.sid, sign_in.next)
+    return redirect(sign_in.next or url_for("me"))
+
+
+def _taken_over_or_invalid(nonce):
+    """A second copy of a callback (a double click, a reload): if the first signed the person
+    in, continue in its session; otherwise the link is not valid."""
+    finished = sign_ins.result(nonce)
+    if finished is None:
+        return _invalid_sign_in()
+    session.clear()
+    session.update(store.current().get("session", finished["sid"]) or {})
+    session.sid = finished["sid"]
+    session.modified = False
+    session.renewed = True  # the session interface sets its cookie again
+    return redirect(finished["next"] or url_for("me"))
+
+
+def _invalid_sign_in():
+    return _error_page(
+        400,
+        "This sign-in link is not valid",
+        "It is unknown, was already used, belongs to another browser, or is older "
+        "than 10 minutes. Nothing was exchanged.",
+        error="invalid_state",
+        retry=True,
+        hint="Sign in again from this browser. If this keeps happening, open the app at "
+        "the same address as ILERT_REDIRECT_URI (localhost and 127.0.0.1 keep separate "
+        "cookies), and allow cookies for it.",
+    )
 
 
 def _exchange_failed(error):
@@ -388,22 +430,6 @@ def _exchange_failed(error):
         retry=True,
         hint=hint,
     )
-
-
-def _take_pending_sign_in():
-    """Remove and return the pending sign-in this callback's state belongs to, if valid."""
-    states = request.args.getlist("state")
-    pending = session.get("pending_sign_ins", {})
-    if len(states) != 1 or not pending:
-        return None
-    for state in list(pending):
-        if hmac.compare_digest(state.encode(), states[0].encode("utf-8", "replace")):
-            sign_in = pending.pop(state)
-            session["pending_sign_ins"] = pending
-            if time.time() - sign_in["created"] > PENDING_SIGN_IN_LIFETIME:
-                return None
-            return sign_in
-    return None
 
 
 CONSENT_ERROR_HINTS = {
@@ -530,14 +556,28 @@ def logout():
     # The session is gone, so the home page learns how logout went from a short-lived
     # cookie that says only that.
     response.set_cookie(
-        LOGOUT_NOTICE_COOKIE,
+        cookie_name(LOGOUT_NOTICE_COOKIE),
         "revoked" if revoked else "not_revoked",
         max_age=300,
+        path="/",
         httponly=True,
         samesite="Lax",
         secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
     return response
+
+
+def end_session_past_max_age():
+    """A session older than SESSION_MAX_AGE ends at its next request, however much it was
+    used: its refresh token is revoked and the person is asked to sign in again."""
+    signed_in_at = session.get("signed_in_at") if request.endpoint != "static" else None
+    if signed_in_at is None:
+        return None
+    if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
+        return None
+    _revoke_quietly(token_store.forget(session.sid))
+    token_store.forget_flow(session.sid)
+    raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
 
 
 def flow_inspector():
@@ -558,19 +598,30 @@ def note_session_id():
 
 def remember_ilert_calls(response):
     """Add this request's calls to ilert (noted by ilert_oauth) to the session's flow,
-    kept beside the session. A new sign-in starts a new flow; when the session got a new
+    kept beside the session. A sign-in's first step is kept with its pending sign-in until
+    the callback, which starts the new session's flow with it; when the session got a new
     id, its flow moves along. Notes that cannot be kept are only logged."""
     first_session_id = g.get("first_session_id")
     calls = g.get("ilert_calls", [])
-    if first_session_id is None or not (calls or session.sid != first_session_id):
-        return response
+    nonce = g.get("sign_in_nonce")
     try:
-        earlier = [] if request.endpoint == "login" else token_store.flow_of(first_session_id)
+        if request.endpoint == "login" and nonce is not None:
+            token_store.keep_flow(nonce, calls, ttl=sign_ins.LIFETIME)
+            return response
+        if first_session_id is None or not (calls or session.sid != first_session_id):
+            return response
+        if request.endpoint == "authorize_result" and nonce is not None:
+            earlier = token_store.flow_of(nonce)
+            token_store.forget_flow(nonce)
+        else:
+            earlier = token_store.flow_of(first_session_id)
         if session.sid != first_session_id:
             token_store.forget_flow(first_session_id)
+        if not session and request.endpoint == "authorize_result" and calls:
+            session["flow_only"] = True  # a failed sign-in: keep a session to show its steps
         if session and (earlier or calls):
             token_store.keep_flow(session.sid, (earlier + calls)[-FLOW_INSPECTOR_LIMIT:])
-    except session_store.STORE_ERRORS as error:
+    except StoreError as error:
         log.warning("Flow inspector notes not kept: %s", error)
     return response
 
@@ -578,27 +629,13 @@ def remember_ilert_calls(response):
 def healthz():
     """`{"status": "ok", "session_store": "ok"}`, or 503 with the reason."""
     try:
-        token_store.store().check()
-    except session_store.STORE_ERRORS as error:
+        store.current().check()
+    except StoreError as error:
         return jsonify(status="unavailable", session_store=str(error)), 503
     return jsonify(status="ok", session_store="ok")
 
 
 # --- error handlers ------------------------------------------------------------------------
-
-
-def _store_unavailable_page(error):
-    """The answer when the session store cannot be read or written."""
-    return make_response(
-        _error_page(
-            503,
-            "Sessions are unavailable",
-            "This app cannot reach its session store right now. Please try again soon.",
-            error="session_store_unavailable",
-            hint="If you run this app: check that Redis answers at REDIS_URL, or that "
-            "SESSION_FILE_DIR is a writable folder. /healthz names the problem.",
-        )
-    )
 
 
 UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
@@ -654,21 +691,28 @@ def _register_error_handlers(app):
             return _json_error(401, "session_ended", str(error))
         return redirect(url_for("home"))
 
-    @app.errorhandler(RefreshBusy)
-    def refresh_busy(error):
+    @app.errorhandler(LockBusy)
+    def busy(error):
         return _error_page(
             503,
             "Please try again",
-            "Your tokens are being refreshed by another request.",
+            "Another request of yours is still being handled (renewing your access to ilert, "
+            "or signing you in).",
             error="refresh_busy",
             headers={"Retry-After": "1"},
         )
 
-    @app.errorhandler(SessionStoreError)
-    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(StoreError)
     def store_unavailable(error):
         log.error("Session store unavailable: %s", error)
-        return _store_unavailable_page(error)
+        return _error_page(
+            503,
+            "Sessions are unavailable",
+            "This app cannot reach its session store right now. Please try again soon.",
+            error="session_store_unavailable",
+            hint="If you run this app: check that Redis answers at REDIS_URL, or that "
+            "SESSION_FILE_DIR is a writable folder. The app's log names the problem.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error):

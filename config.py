@@ -17,6 +17,7 @@ _FALSE = ("0", "false", "no", "off")
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -98,6 +99,8 @@ def load(environ):
         "SESSION_FILE_DIR": get("SESSION_FILE_DIR"),
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
+        "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
+        "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", "session")),
         "SESSION_COOKIE_SECURE": _boolean(
             "SESSION_COOKIE_SECURE",
             get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
@@ -141,6 +144,16 @@ def _redis_url(value):
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
             f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
+        )
+    return value
+
+
+def _cookie_name(value):
+    """A plain cookie name; the app puts `__Host-` in front itself when the cookie is Secure."""
+    if not _COOKIE_NAME.fullmatch(value) or value.lower().startswith(("__host-", "__secure-")):
+        raise ConfigError(
+            f"SESSION_COOKIE_NAME is malformed: {value!r} is not a name of letters, digits, "
+            "'-' and '_' (without a __Host- or __Secure- prefix: the app adds __Host- itself)"
         )
     return value
 

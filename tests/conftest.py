@@ -86,10 +86,31 @@ class LocalClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+class TestClock:
+    """The app's clock in a test: real time, plus however far the test moved it on."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.time() + self.offset
+
+    def advance(self, seconds):
+        """Move the app's time forward, as if `seconds` had passed."""
+        self.offset += seconds
+
+
 @pytest.fixture
-def make_app(request, tmp_path):
+def clock():
+    """The clock every app a test makes reads (`clock.advance(seconds)`)."""
+    return TestClock()
+
+
+@pytest.fixture
+def make_app(request, tmp_path, clock):
     """Build the app with environment-style settings, pointed at `sandbox` (by default
-    the `sandbox` fixture), with its sessions in a temporary folder."""
+    the `sandbox` fixture), with its sessions in a temporary folder and `clock` as its
+    clock."""
 
     def make(sandbox=None, sandbox_mode=False, **environ):
         sandbox = sandbox or request.getfixturevalue("sandbox")
@@ -103,7 +124,7 @@ def make_app(request, tmp_path):
             **environ,
         }
         settings = {key: value for key, value in settings.items() if value}
-        app = create_flask_app(settings, sandbox_mode=sandbox_mode)
+        app = create_flask_app(settings, sandbox_mode=sandbox_mode, clock=clock)
         app.test_client_class = LocalClient
         return app
 
@@ -118,7 +139,7 @@ class LiveApp:
 
     def forget_tokens(self, sid):
         """End a session's sign-in on the server, as an expired session would."""
-        self.app.extensions["token_store"].delete(sid)
+        self.app.extensions["store"].delete("tokens", sid)
 
 
 @pytest.fixture
@@ -185,10 +206,14 @@ class SignIn:
         """The whole round trip; returns the app's answer to the callback."""
         return self.client.get(self.consent(self.start(next), decision, user))
 
+    def session_id(self):
+        """This client's session cookie (None without one)."""
+        cookie = self.client.get_cookie(self.client.application.config["SESSION_COOKIE_NAME"])
+        return cookie.value if cookie else None
+
     def tokens(self):
         """The tokens the app keeps for this client's session (read from its store)."""
-        sid = self.client.get_cookie("session").value
-        return self.client.application.extensions["token_store"].get(sid)
+        return self.client.application.extensions["store"].get("tokens", self.session_id())
 
     def log_out(self):
         with self.client.session_transaction() as session:

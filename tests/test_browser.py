@@ -186,7 +186,7 @@ def test_sign_in_browse_and_log_out(person, live_app):
     person.sees_page("Sign in with ilert")
     person.sees("You are signed out.")
     expect(person.page.get_by_role("button", name="Log out")).to_have_count(0)
-    assert served.app.extensions["token_store"].get(session_id) is None
+    assert served.app.extensions["store"].get("tokens", session_id) is None
     assert not [c for c in person.page.context.cookies() if c["name"] == "session"]
 
 

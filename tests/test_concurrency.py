@@ -150,7 +150,7 @@ def test_waiting_too_long_for_another_refresh_answers_503(
     auth_for(client, sandbox).sign_in()
     time.sleep(2)
     sid = client.get_cookie("session").value
-    with app.extensions["token_store"].lock(sid, wait=1):  # another request is refreshing
+    with app.extensions["store"].lock("tokens", sid, wait=1):  # another request is refreshing
         response = client.get("/me")
     assert response.status_code == 503
     assert b"Please try again" in response.data

@@ -4,6 +4,7 @@ The sandbox's fault hook makes the next call of an endpoint fail; "refused" stop
 sandbox altogether. HTTP_TIMEOUT is 1 second, so a 1.5 second delay is a timeout.
 """
 
+import os
 import time
 
 import pytest
@@ -173,28 +174,39 @@ def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path, flow
     assert "Location" not in response.headers
 
 
-@pytest.mark.parametrize("entries", ["sessions", "tokens"])
-def test_an_unreadable_session_or_token_file_answers_503(client, auth, tmp_path, entries):
+def entry_file(client, purpose, tmp_path):
+    """The file that holds this client's session entry of `purpose`."""
+    app = client.application
+    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    name = app.extensions["store"].sealer.locate(purpose, sid)[0]
+    return tmp_path / "sessions" / "entries" / name
+
+
+@pytest.mark.parametrize("purpose", ["session", "tokens"])
+def test_an_unreadable_session_or_token_file_answers_503(client, auth, tmp_path, purpose):
     auth.sign_in()
-    for entry in (tmp_path / "sessions" / entries).iterdir():
-        entry.unlink()
-        entry.mkdir()  # reading a folder fails as reading a broken file would
+    entry = entry_file(client, purpose, tmp_path)
+    entry.unlink()
+    entry.mkdir()  # reading a folder fails as reading a broken file would
     response = client.get("/me")
     assert_clear_page(response, 503)
     assert b"Sessions are unavailable" in response.data
 
 
-@pytest.mark.parametrize("entries", ["sessions", "tokens"])
-@pytest.mark.parametrize("damage", [b"", b"\0\0\0\0", b"\0\0\0\0not a pickle"])
+@pytest.mark.parametrize("purpose", ["session", "tokens"])
+@pytest.mark.parametrize("damage", [b"", b"\1", b"\1" + bytes(40), b"\0\0\0\0not sealed"])
 def test_a_damaged_session_or_token_file_asks_to_sign_in_again(
-    client, auth, tmp_path, entries, damage
+    client, auth, tmp_path, purpose, damage, caplog
 ):
     auth.sign_in()
-    for entry in (tmp_path / "sessions" / entries).iterdir():
-        entry.write_bytes(damage)
+    entry = entry_file(client, purpose, tmp_path)
+    expiry = entry.stat().st_mtime
+    entry.write_bytes(damage)
+    os.utime(entry, (expiry, expiry))  # still live: only its contents are damaged
     response = client.get("/me")
     assert response.status_code == 302  # to sign in again, or home with a message saying so
     assert client.get("/me", headers={"Accept": "application/json"}).status_code == 401
+    assert "did not open" in caplog.text
 
 
 def test_upstream_503_answers_503_with_retry_after(client, auth, upstream):

@@ -61,9 +61,12 @@ def test_a_new_sign_in_starts_a_new_flow(make_app, auth_for):
     auth = auth_for(client)
     auth.sign_in()
     client.get("/me")
-    auth.start()
+    callback = auth.consent(auth.start())
     calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
-    assert [call["step"] for call in calls] == ["1. Send the person to ilert"]
+    assert len(calls) == 4  # the pending sign-in does not touch the session's flow
+    client.get(callback)
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "6.", "3."]  # 6: the old token
 
 
 def test_logout_clears_the_flow(make_app, auth_for):
@@ -71,23 +74,23 @@ def test_logout_clears_the_flow(make_app, auth_for):
     auth = auth_for(client)
     auth.sign_in()
     client.get("/me")
-    old_session_id = client.get_cookie("session").value
+    old_session_id = auth.session_id()
     auth.log_out()
     assert client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json() == []
-    store = client.application.extensions["token_store"]
-    assert store.get("flow:" + old_session_id) is None
+    assert client.application.extensions["store"].get("flow", old_session_id) is None
 
 
 def test_the_flow_moves_with_the_new_session_id_at_sign_in(make_app, auth_for):
     client = make_app(FLOW_INSPECTOR="true").test_client()
     auth = auth_for(client)
-    auth.start()
-    first_session_id = client.get_cookie("session").value
+    store = client.application.extensions["store"]
     auth.sign_in()
-    store = client.application.extensions["token_store"]
-    assert store.get("flow:" + first_session_id) is None
-    calls = store.get("flow:" + client.get_cookie("session").value)
-    assert [call["step"][:2] for call in calls] == ["1.", "2.", "3."]
+    first_session_id = auth.session_id()
+    assert len(store.get("flow", first_session_id)) == 3
+    auth.sign_in()
+    assert store.get("flow", first_session_id) is None
+    calls = store.get("flow", auth.session_id())
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "6.", "3."]  # 6: the old token
 
 
 def test_unknown_fields_of_a_token_answer_are_hidden(make_app, auth_for, sandbox):

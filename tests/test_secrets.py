@@ -42,8 +42,8 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
     secrets = {CLIENT_SECRET}
 
     consent = browser.get(f"{url}/login?next=/token-info")
-    pending = stored_session(app, browser)["pending_sign_ins"]
-    secrets |= {sign_in["verifier"] for sign_in in pending.values()}
+    (nonce,) = [v.partition(".")[2] for k, v in browser.cookies.items() if k.startswith("sign-in-")]
+    secrets.add(app.extensions["store"].get("sign-in", nonce)["verifier"])
     granted = browser.post(
         consent.url, data={"user": "ada.lovelace", "decision": "allow"}, allow_redirects=False
     )
@@ -51,7 +51,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
     assert browser.get(granted.headers["Location"]).status_code == 200
 
     def remember_tokens():
-        tokens = app.extensions["token_store"].get(browser.cookies["session"])
+        tokens = app.extensions["store"].get("tokens", browser.cookies["session"])
         secrets.update((tokens["access_token"], tokens["refresh_token"]))
 
     remember_tokens()

@@ -1,0 +1,92 @@
+"""The session store: sealed entries in files or Redis, and Flask-Session on top of them.
+
+`SealedStore` is what the app uses: it names and encrypts every entry by the cookie it belongs
+to (see `sealed.py`) and keeps it in a backend (see `backends.py`). Flask-Session stays in
+charge of the session cookie and lifecycle; it reads and writes the session itself through
+`SessionCache`, a cachelib-style cache of ours (see `flask_session.py`). Beside the session, in
+entries of their own, live what concurrent requests change: the tokens, the flow inspector's
+notes, and the pending sign-ins.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+
+from store.backends import Backend, Clock, FileBackend, LockBusy, RedisBackend, StoreError
+from store.sealed import Sealer
+
+__all__ = ["LockBusy", "SealedStore", "StoreError", "current", "init_app", "now"]
+
+
+class SealedStore:
+    """Entries addressed by (purpose, cookie), sealed before they reach the backend."""
+
+    def __init__(self, backend: Backend, secret_key: str, clock: Clock = time.time) -> None:
+        self.backend = backend
+        self.sealer = Sealer(secret_key)
+        self.clock = clock
+
+    def get(self, purpose: str, cookie: str) -> Any | None:
+        """The value, or None if there is none, it expired, or it does not open."""
+        name, key = self.sealer.locate(purpose, cookie)
+        sealed = self.backend.get(name)
+        return None if sealed is None else self.sealer.open(name, key, sealed)
+
+    def put(self, purpose: str, cookie: str, value: Any, ttl: float) -> None:
+        """Replace the value in one step; it lives `ttl` seconds."""
+        name, key = self.sealer.locate(purpose, cookie)
+        self.backend.put(name, self.sealer.seal(name, key, value), ttl)
+
+    def take(self, purpose: str, cookie: str) -> Any | None:
+        """Claim the value: of concurrent takers, one gets it and the entry is gone."""
+        name, key = self.sealer.locate(purpose, cookie)
+        sealed = self.backend.take(name)
+        return None if sealed is None else self.sealer.open(name, key, sealed)
+
+    def delete(self, purpose: str, cookie: str) -> None:
+        self.backend.delete(self.sealer.locate(purpose, cookie)[0])
+
+    def touch(self, purposes: list[str], cookie: str, ttl: float) -> None:
+        """Let this cookie's entries of these purposes live `ttl` seconds from now."""
+        self.backend.touch([self.sealer.locate(p, cookie)[0] for p in purposes], ttl)
+
+    @contextmanager
+    def lock(self, purpose: str, cookie: str, wait: float) -> Iterator[None]:
+        """Hold the lock of this cookie's entry of `purpose`; LockBusy after `wait` seconds."""
+        with self.backend.lock(self.sealer.locate(purpose, cookie)[0], wait):
+            yield
+
+    def check(self) -> None:
+        self.backend.check()
+
+
+def init_app(app: Flask, clock: Clock = time.time) -> None:
+    """Give `app` its sealed store (`SESSION_TYPE`) and Flask-Session on top of it."""
+    from store import flask_session
+
+    if app.config["SESSION_TYPE"] == "redis":
+        timeout = app.config["HTTP_TIMEOUT"]
+        client = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        backend: Backend = RedisBackend(client)
+    else:
+        folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
+        backend = FileBackend(folder, clock)
+    app.extensions["store"] = SealedStore(backend, app.config["SECRET_KEY"], clock)
+    flask_session.init_app(app)
+
+
+def current() -> SealedStore:
+    """The app's sealed store."""
+    return current_app.extensions["store"]
+
+
+def now() -> float:
+    """The time by the store's clock (tests move it; everything else reads `time.time`)."""
+    return current().clock()

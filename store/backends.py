@@ -1,0 +1,288 @@
+"""Where sealed entries live: a folder of files, or Redis. Both keep the same contract.
+
+A backend stores opaque bytes under names it is given, each with a time to live, and knows
+nothing about sessions, cookies or keys. `take` is the atomic claim (Redis `GETDEL`; a file
+renamed away before it is read): of two requests taking one entry at once, exactly one gets it.
+"""
+
+import os
+import stat
+import sys
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import filelock
+import redis
+
+from config import ConfigError
+
+Clock = Callable[[], float]
+LOCK_STRIPES = 256
+SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
+SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
+
+
+class StoreError(Exception):
+    """The store could not be read or written (the message names where; it is only logged)."""
+
+
+class LockBusy(Exception):
+    """A lock was held by someone else for longer than we could wait."""
+
+
+class Backend(Protocol):
+    """What the sealed store needs from a place to keep bytes."""
+
+    def get(self, name: str) -> bytes | None:
+        """The live value under `name`, or None."""
+
+    def put(self, name: str, value: bytes, ttl: float) -> None:
+        """Replace the value under `name` in one step; it expires after `ttl` seconds."""
+
+    def take(self, name: str) -> bytes | None:
+        """Remove and return the live value under `name`: one caller of many gets it."""
+
+    def delete(self, name: str) -> None:
+        """Remove the value under `name`, if any."""
+
+    def touch(self, names: list[str], ttl: float) -> None:
+        """Let the values that exist under `names` live `ttl` seconds from now."""
+
+    def lock(self, name: str, wait: float) -> "contextmanager[None]":
+        """Hold the lock called `name` across threads, processes and instances; LockBusy after
+        `wait` seconds."""
+
+    def check(self) -> None:
+        """Raise StoreError unless the backend answers and takes writes."""
+
+
+class FileBackend:
+    """A file per entry in `folder/entries` (0600, in folders 0700 that this user owns), written
+    to a temporary file and renamed into place. A file's modification time is its expiry, so
+    renewing an entry never rewrites it, and expired files are removed a few per write."""
+
+    def __init__(self, folder: str, clock: Clock) -> None:
+        self.entries = os.path.join(folder, "entries")
+        self.locks = os.path.join(folder, "locks")
+        self.clock = clock
+        for path in (folder, self.entries, self.locks):
+            _private_folder(path)
+        self._sweep: os._ScandirIterator[str] | None = None  # the pass over entries/ going on
+        self._sweeping = threading.Lock()
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            with open(self._path(name), "rb", buffering=0) as file:
+                if os.fstat(file.fileno()).st_mtime <= self.clock():
+                    return None
+                return file.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
+
+    def put(self, name: str, value: bytes, ttl: float) -> None:
+        temporary = None
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=".new-", dir=self.entries)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(value)
+            expires = self.clock() + ttl
+            os.utime(temporary, (expires, expires))
+            os.replace(temporary, self._path(name))
+        except OSError as error:
+            if temporary is not None and os.path.exists(temporary):
+                os.remove(temporary)
+            raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
+        self._sweep_a_few()
+
+    def take(self, name: str) -> bytes | None:
+        taken = f"{self._path(name)}.taken-{os.urandom(8).hex()}"
+        try:
+            os.rename(self._path(name), taken)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"could not claim in {self.entries}: {error.strerror}") from None
+        try:
+            with open(taken, "rb", buffering=0) as file:
+                live = os.fstat(file.fileno()).st_mtime > self.clock()
+                value = file.read()
+            os.remove(taken)
+        except OSError as error:
+            raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
+        return value if live else None
+
+    def delete(self, name: str) -> None:
+        try:
+            os.remove(self._path(name))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StoreError(f"could not delete in {self.entries}: {error.strerror}") from None
+
+    def touch(self, names: list[str], ttl: float) -> None:
+        expires = self.clock() + ttl
+        for name in names:
+            try:
+                os.utime(self._path(name), (expires, expires))
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise StoreError(f"could not renew in {self.entries}: {error.strerror}") from None
+
+    @contextmanager
+    def lock(self, name: str, wait: float) -> Iterator[None]:
+        """Locks share a fixed set of lock files (a stripe each), so none is ever deleted,
+        which could let two holders in at once."""
+        stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
+        lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
+        try:
+            lock.acquire(timeout=wait, poll_interval=0.02)
+        except filelock.Timeout:
+            raise LockBusy() from None
+        except OSError as error:
+            raise StoreError(f"could not lock in {self.locks}: {error.strerror}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def check(self) -> None:
+        for path in (self.entries, self.locks):
+            try:
+                with tempfile.TemporaryFile(dir=path):
+                    pass
+            except OSError as error:
+                raise StoreError(f"{path} is not writable: {error.strerror}") from None
+
+    def sweep(self) -> None:
+        """Remove every expired file now (tests, or a cron job; requests remove a few each)."""
+        while self._sweep_a_few(everything=True):
+            pass
+
+    def _sweep_a_few(self, everything: bool = False) -> bool:
+        """Look at the next few files and delete those expired for a while; True while the
+        pass over the folder goes on. One thread sweeps at a time; the others skip it."""
+        if not self._sweeping.acquire(blocking=everything):
+            return False
+        try:
+            if self._sweep is None:
+                self._sweep = os.scandir(self.entries)
+            cutoff = self.clock() - SWEEP_GRACE
+            for _ in range(SWEEP_STEP):
+                entry = next(self._sweep, None)
+                if entry is None:
+                    self._sweep.close()
+                    self._sweep = None
+                    return False
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.remove(entry.path)
+                except FileNotFoundError:
+                    pass
+            return True
+        except OSError:
+            if self._sweep is not None:
+                self._sweep.close()
+            self._sweep = None  # the next write starts a new pass
+            return False
+        finally:
+            self._sweeping.release()
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.entries, name)
+
+    def __del__(self) -> None:
+        if getattr(self, "_sweep", None) is not None:
+            self._sweep.close()
+
+
+def _private_folder(path: str) -> None:
+    """Create `path` 0700, or refuse it if another user owns it or others can write to it."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.stat(path)
+    except OSError as error:
+        raise ConfigError(
+            f"SESSION_FILE_DIR is not usable: {path} cannot be created ({error.strerror})"
+        ) from None
+    if sys.platform == "win32":
+        return  # NTFS permissions are not mode bits: keep the folder in the user's profile
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"SESSION_FILE_DIR is not safe: {path} belongs to another user (uid {info.st_uid})"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"SESSION_FILE_DIR is not safe: others can write to {path} "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); use chmod 700"
+        )
+
+
+class RedisBackend:
+    """Entries as Redis keys `ilert-app:<name>`, with Redis's own TTLs, shared by every instance
+    that uses the same Redis."""
+
+    PREFIX = "ilert-app:"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def get(self, name: str) -> bytes | None:
+        with _redis_errors():
+            return self.client.get(self.PREFIX + name)
+
+    def put(self, name: str, value: bytes, ttl: float) -> None:
+        with _redis_errors():
+            self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)))
+
+    def take(self, name: str) -> bytes | None:
+        with _redis_errors():
+            return self.client.getdel(self.PREFIX + name)
+
+    def delete(self, name: str) -> None:
+        with _redis_errors():
+            self.client.delete(self.PREFIX + name)
+
+    def touch(self, names: list[str], ttl: float) -> None:
+        with _redis_errors():
+            pipeline = self.client.pipeline(transaction=False)
+            for name in names:
+                pipeline.pexpire(self.PREFIX + name, max(1, int(ttl * 1000)))
+            pipeline.execute()
+
+    @contextmanager
+    def lock(self, name: str, wait: float) -> Iterator[None]:
+        """The lock expires by itself after the longest a holder can need (a connect timeout
+        plus a read timeout, with room), should its holder die."""
+        lock = self.client.lock(
+            f"{self.PREFIX}{name}:lock", timeout=2 * wait + 5, blocking_timeout=wait, sleep=0.02
+        )
+        with _redis_errors():
+            acquired = lock.acquire()
+        if not acquired:
+            raise LockBusy()
+        try:
+            yield
+        finally:
+            with _redis_errors():
+                lock.release()
+
+    def check(self) -> None:
+        with _redis_errors():
+            self.client.ping()
+
+
+@contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except redis.exceptions.LockError as error:
+        raise StoreError(f"Redis lock lost: {error}") from None
+    except redis.RedisError as error:
+        raise StoreError(f"Redis: {error}") from None

@@ -1,0 +1,117 @@
+"""Flask-Session on top of the sealed store.
+
+Flask-Session keeps the session cookie and the session's lifecycle (new ids at sign-in,
+deletion at logout). Its cachelib session type reads and writes the session through a cache
+object: `SessionCache` is ours, so the session is a sealed entry like every other, and nothing
+read from the store is ever unpickled (cachelib's caches pickle; Flask-Session's own decoder
+falls back to `pickle.loads`).
+
+The session holds only what sign-in sets (the person, the CSRF token, when they signed in), so
+Flask-Session writes it only then. Each request that finds a session renews it instead: the
+session's entries get a fresh idle lifetime in place (`touch`, never a rewrite that could put
+back what another request replaced) and the cookie is set again with the new expiry.
+"""
+
+from typing import Any
+
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
+from flask_session import Session
+
+from store import SealedStore, StoreError, current
+
+SESSION_PURPOSES = ["session", "tokens", "flow"]  # what a session's renewal renews
+KEY_PREFIX = "session:"
+
+
+class SessionCache:
+    """The cachelib calls Flask-Session makes (`get`, `set`, `delete` of `session:<id>`),
+    answered from sealed entries of purpose "session"."""
+
+    def __init__(self, store: SealedStore) -> None:
+        self.store = store
+
+    def get(self, key: str) -> Any | None:
+        return self.store.get("session", key.removeprefix(KEY_PREFIX))
+
+    def set(self, key: str, value: dict, timeout: float) -> bool:
+        self.store.put("session", key.removeprefix(KEY_PREFIX), value, timeout)
+        return True
+
+    def delete(self, key: str) -> bool:
+        self.store.delete("session", key.removeprefix(KEY_PREFIX))
+        return True
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Session's cachelib type over our cache, wrapped in `GuardedSessionInterface`."""
+    app.config.update(
+        SESSION_TYPE="cachelib",
+        SESSION_CACHELIB=SessionCache(app.extensions["store"]),
+        SESSION_KEY_PREFIX=KEY_PREFIX,
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+    Session().init_app(app)
+    app.session_interface = GuardedSessionInterface(app.session_interface)
+
+    @app.before_request
+    def stop_if_the_session_store_failed() -> None:
+        error = request.environ.get("app.session_store_error")
+        if error is not None:
+            raise error
+
+
+class GuardedSessionInterface(SessionInterface):
+    """Flask-Session's interface, with no session at all for `/healthz` and static files,
+    idle renewal in place, and store failures turned into the app's 503 answer instead of an
+    exception outside every handler."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path == "/healthz" or request.path.startswith(app.static_url_path + "/"):
+            return None  # Flask uses a null session: nothing is read, written or set.
+        try:
+            session = self.inner.open_session(app, request)
+            if session:  # found in the store (a new session is empty)
+                lifetime = app.permanent_session_lifetime.total_seconds()
+                current().touch(SESSION_PURPOSES, session.sid, lifetime)
+                session.renewed = True
+        except StoreError as error:
+            request.environ["app.session_store_error"] = error
+            return None
+        return session
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        try:
+            self.inner.save_session(app, session, response)
+        except StoreError as error:
+            # The response is final by now: turn it into the error answer in place.
+            failed = app.make_response(app.handle_user_exception(error))
+            response.status_code = failed.status_code
+            response.content_type = failed.content_type
+            response.headers.pop("Location", None)
+            response.set_data(failed.get_data())
+            return
+        if session and getattr(session, "renewed", False) and not session.modified:
+            self.set_cookie(app, session, response)
+
+    def set_cookie(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Set the session cookie as Flask-Session does, for a session it did not write."""
+        inner = self.inner
+        response.set_cookie(
+            inner.get_cookie_name(app),
+            session.sid,
+            expires=inner.get_expiration_time(app, session),
+            httponly=inner.get_cookie_httponly(app),
+            domain=inner.get_cookie_domain(app),
+            path=inner.get_cookie_path(app),
+            secure=inner.get_cookie_secure(app),
+            samesite=inner.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def regenerate(self, session: SessionMixin) -> None:
+        """Give the session a new id (Flask-Session's, used at sign-in against fixation)."""
+        self.inner.regenerate(session)

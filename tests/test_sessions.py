@@ -1,0 +1,329 @@
+"""Sessions and the store (SPEC "Sessions and the store"), each test against the filesystem
+store and a real Redis: a copy of the store gives nothing away, nothing planted in it runs,
+concurrent sign-ins lose nothing, and sessions end when they should."""
+
+import base64
+import binascii
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import ROOT, process_environ
+
+from sandbox import CLIENT_ID, CLIENT_SECRET
+from store.backends import RedisBackend
+
+
+@pytest.fixture(params=["filesystem", "redis"])
+def store_settings(request, tmp_path):
+    """The settings of one store kind."""
+    if request.param == "redis":
+        return {"SESSION_TYPE": "redis", "REDIS_URL": request.getfixturevalue("redis_server").url}
+    return {"SESSION_TYPE": "filesystem", "SESSION_FILE_DIR": str(tmp_path / "store")}
+
+
+@pytest.fixture
+def app(make_app, store_settings):
+    return make_app(FLOW_INSPECTOR="true", **store_settings)
+
+
+def is_redis(app):
+    return isinstance(app.extensions["store"].backend, RedisBackend)
+
+
+def dump(app):
+    """Every key or file name in the store, and every value, as bytes."""
+    backend = app.extensions["store"].backend
+    if is_redis(app):
+        client = backend.client
+        return {key: client.dump(key) or b"" for key in client.keys("*")}
+    return {
+        path.name.encode(): path.read_bytes()
+        for path in Path(backend.entries).iterdir()
+        if path.is_file()
+    }
+
+
+def encodings(secret):
+    """`secret` as it could appear in a store: raw, base64, base64url, hex."""
+    raw = secret.encode()
+    return {
+        raw,
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+        binascii.hexlify(raw),
+    }
+
+
+def pending_nonce(client):
+    """The nonce of this client's pending sign-in (from its sign-in cookie)."""
+    (value,) = [c.value for c in client._cookies.values() if c.key.startswith("sign-in-")]
+    return value.partition(".")[2]
+
+
+def test_a_copy_of_the_store_gives_nothing_away(app, auth_for, sandbox):
+    secrets, cookies = set(), []
+    for user in ("ada.lovelace", "grace.hopper", "ada.lovelace"):
+        client = app.test_client()
+        auth = auth_for(client)
+        auth.sign_in(user=user)
+        assert client.get("/me").status_code == 200
+        tokens = auth.tokens()
+        with client.session_transaction() as session:
+            secrets |= {tokens["access_token"], tokens["refresh_token"], session["csrf_token"]}
+        cookies.append(auth.session_id())
+    for _ in range(3):  # pending sign-ins, never finished
+        client = app.test_client()
+        auth_for(client).start()
+        nonce = pending_nonce(client)
+        secrets |= {app.extensions["store"].get("sign-in", nonce)["verifier"], nonce}
+    secrets |= set(cookies)
+    entries = dump(app)
+    assert len(entries) >= 9
+    everything = b"\n".join([*entries, *entries.values()])
+    for secret in secrets:
+        for encoded in encodings(secret):
+            assert encoded not in everything
+    for name in entries:
+        text = name.decode()
+        for candidate in {text, text.split(":", 1)[-1], text.rsplit(":", 1)[0]}:
+            intruder = app.test_client()
+            intruder.set_cookie(app.config["SESSION_COOKIE_NAME"], candidate, domain="localhost")
+            assert intruder.get("/me").status_code == 302
+
+
+class Planted:
+    """A pickle that, if anything ever unpickled it, would create a file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickles_planted_in_the_store_run_nothing(app, auth_for, tmp_path):
+    marker = tmp_path / "pickle-ran"
+    payload = pickle.dumps(Planted(marker))
+    client = app.test_client()
+    auth_for(client).sign_in()
+    backend = app.extensions["store"].backend
+    attacker_id = "attacker-chosen-id"
+    if is_redis(app):
+        redis = backend.client
+        for key in redis.keys("*"):
+            redis.set(key, payload, keepttl=True)
+        for key in (f"session:{attacker_id}", f"ilert-app:{attacker_id}", attacker_id):
+            redis.set(key, payload)
+    else:
+        from cachelib.file import FileSystemCache
+
+        entries = Path(backend.entries)
+        for path in entries.iterdir():
+            expiry = path.stat().st_mtime
+            path.write_bytes(payload)
+            os.utime(path, (expiry, expiry))
+        cachelib_name = FileSystemCache(str(tmp_path / "x"))._get_filename(f"session:{attacker_id}")
+        for name in (Path(cachelib_name).name, attacker_id, f"session:{attacker_id}"):
+            (entries / name).write_bytes(b"\0\0\0\0" + payload)
+    cookie = app.config["SESSION_COOKIE_NAME"]
+    intruder = app.test_client()
+    intruder.set_cookie(cookie, attacker_id, domain="localhost")
+    for browser in (client, intruder):
+        for path in ("/", "/me", "/token-info", "/alert-sources", "/flow-inspector"):
+            assert browser.get(path).status_code in (200, 302)
+    assert not marker.exists()
+
+
+def test_login_without_a_cookie_leaves_only_entries_of_ten_minutes(app, clock):
+    for _ in range(5):
+        response = app.test_client().get("/login")
+        assert response.status_code == 302
+        assert not any(
+            c.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
+            for c in response.headers.getlist("Set-Cookie")
+        )
+    backend = app.extensions["store"].backend
+    if is_redis(app):
+        ttls = [backend.client.ttl(key) for key in backend.client.keys("*")]
+        assert len(ttls) == 10  # a pending sign-in and its flow notes each
+        assert all(0 < ttl <= 600 for ttl in ttls)
+    else:
+        expiries = [p.stat().st_mtime for p in Path(backend.entries).iterdir()]
+        assert len(expiries) == 10
+        assert all(expiry <= clock() + 600 for expiry in expiries)
+        clock.advance(601)
+        assert all(expiry < clock() for expiry in expiries)
+
+
+def test_session_max_age_ends_a_session_in_use_and_revokes_its_token(
+    make_app, store_settings, auth_for, sandbox, clock
+):
+    client = make_app(SESSION_MAX_AGE="15s", **store_settings).test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    refresh_token = auth.tokens()["refresh_token"]
+    for _ in range(7):  # used every 2 seconds, up to 14 s after sign-in
+        clock.advance(2)
+        assert client.get("/me").status_code == 200
+    clock.advance(2)
+    response = client.get("/me")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert b"maximum age" in client.get("/").data
+    assert client.get("/me").status_code == 302
+    assert sandbox.stats()["revoke"] == 1
+    answer = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        timeout=5,
+    )
+    assert answer.status_code == 401
+
+
+# --- concurrent sign-ins, over real HTTP -------------------------------------------------
+
+
+@pytest.fixture
+def served(live_app, store_settings):
+    return live_app(**store_settings)
+
+
+def consent(authorize_url):
+    answer = requests.post(
+        authorize_url,
+        data={"user": "ada.lovelace", "decision": "allow"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302
+    return answer.headers["Location"]
+
+
+def test_two_tabs_starting_sign_in_at_once_both_finish(served):
+    for _ in range(20):
+        browser = requests.Session()
+        start = threading.Barrier(2)
+
+        def begin(next_path, browser=browser, start=start):
+            start.wait()
+            answer = browser.get(
+                f"{served.url}/login", params={"next": next_path}, allow_redirects=False
+            )
+            return answer.headers["Location"]
+
+        with ThreadPoolExecutor(2) as pool:
+            authorize_urls = list(pool.map(begin, ["/token-info", "/alert-sources"]))
+        callbacks = [consent(url) for url in authorize_urls]
+        landed = [browser.get(cb, allow_redirects=False).headers["Location"] for cb in callbacks]
+        assert landed == ["/token-info", "/alert-sources"]
+        assert browser.get(f"{served.url}/me", allow_redirects=False).status_code == 200
+
+
+def test_a_double_clicked_callback_exchanges_once_and_signs_in(served):
+    sandbox = served.sandbox
+    for trial in range(10):
+        browser = requests.Session()
+        callback = consent(
+            browser.get(f"{served.url}/login", allow_redirects=False).headers["Location"]
+        )
+        before = sandbox.stats()["token"]["authorization_code"]
+        start = threading.Barrier(2)
+
+        def click(browser=browser, start=start, callback=callback):
+            start.wait()
+            return browser.get(callback, allow_redirects=False)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: click(), range(2)))
+        assert sandbox.stats()["token"]["authorization_code"] == before + 1
+        assert [a.status_code for a in answers] == [302, 302], trial
+        assert {a.headers["Location"] for a in answers} == {"/me"}
+        cookies = {a.cookies.get(served.app.config["SESSION_COOKIE_NAME"]) for a in answers}
+        assert len(cookies) == 1  # the second answer sets the first one's session, or none
+        assert browser.get(f"{served.url}/me", allow_redirects=False).status_code == 200
+
+
+def test_a_used_callback_opened_again_later_changes_nothing(served):
+    browser = requests.Session()
+    login = browser.get(f"{served.url}/login", allow_redirects=False)
+    callback = consent(login.headers["Location"])
+    assert browser.get(callback, allow_redirects=False).status_code == 302
+    reloaded = browser.get(callback, allow_redirects=False)
+    assert reloaded.status_code == 400  # used: nothing is exchanged, nothing changes
+    assert browser.get(f"{served.url}/me", allow_redirects=False).status_code == 200
+    assert served.sandbox.stats()["token"]["authorization_code"] == 1
+
+
+# --- folders ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+def test_a_session_folder_others_can_write_is_refused(make_app, tmp_path, mode):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(mode)
+    from config import ConfigError
+
+    with pytest.raises(ConfigError, match="SESSION_FILE_DIR is not safe: others can write"):
+        make_app(SESSION_FILE_DIR=str(folder))
+
+
+def test_a_session_folder_of_another_user_is_refused(make_app, tmp_path):
+    if os.geteuid() == 0:
+        folder = tmp_path / "theirs"
+        folder.mkdir(mode=0o700)
+        os.chown(folder, 65534, 65534)
+    else:
+        folder = Path("/")  # root's
+    from config import ConfigError
+
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        make_app(SESSION_FILE_DIR=str(folder))
+
+
+def test_the_file_store_is_created_private(make_app, tmp_path):
+    top = tmp_path / "store"
+    make_app(SESSION_FILE_DIR=str(top)).test_client().get("/login")
+    for folder in (top, top / "entries", top / "locks"):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    entries = list((top / "entries").iterdir())
+    assert entries
+    for entry in entries:
+        assert entry.stat().st_mode & 0o777 == 0o600
+
+
+def test_gunicorn_refuses_a_world_writable_session_folder(tmp_path, sandbox):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o777)
+    environ = process_environ(
+        ILERT_CLIENT_ID=CLIENT_ID,
+        ILERT_CLIENT_SECRET=CLIENT_SECRET,
+        ILERT_AUTH_URL=sandbox.url,
+        ILERT_API_URL=sandbox.url,
+        SECRET_KEY="a-long-enough-secret-key-for-the-test",
+        SESSION_FILE_DIR=str(folder),
+    )
+    finished = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-b", "127.0.0.1:0", "app:create_app()"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 3
+    assert "SESSION_FILE_DIR is not safe: others can write" in finished.stderr
+    assert "Traceback" not in finished.stderr

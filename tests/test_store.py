@@ -1,0 +1,175 @@
+"""One store contract, two backends: every test here runs against the filesystem store and
+a real Redis, with a clock the test moves (Redis keeps time itself: there, expiry waits a
+tenth of a second for real)."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from store import LockBusy, SealedStore
+from store.backends import FileBackend, RedisBackend
+
+
+@pytest.fixture(params=["filesystem", "redis"])
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def sealed(request, kind, tmp_path, clock):
+    """A SealedStore on the backend `kind`."""
+    if kind == "redis":
+        server = request.getfixturevalue("redis_server")
+        backend = RedisBackend(redis.Redis.from_url(server.url))
+    else:
+        backend = FileBackend(str(tmp_path / "store"), clock)
+    return SealedStore(backend, "a-secret-key-for-the-tests", clock)
+
+
+def let_expire(kind, clock, seconds):
+    """Let `seconds` pass for the store: move the clock, or for Redis wait for real."""
+    if kind == "redis":
+        time.sleep(seconds + 0.05)
+    else:
+        clock.advance(seconds + 0.05)
+
+
+def raw_values(sealed):
+    """Every name and value the backend holds."""
+    backend = sealed.backend
+    if isinstance(backend, RedisBackend):
+        return {key: backend.client.get(key) for key in backend.client.keys("*")}
+    return {path.name: path.read_bytes() for path in Path(backend.entries).iterdir()}
+
+
+def test_a_value_comes_back_as_it_was_put(sealed):
+    value = {"access_token": "at-1", "expires_in": 3600, "scope": ["a", "b"], "none": None}
+    sealed.put("tokens", "cookie-1", value, 60)
+    assert sealed.get("tokens", "cookie-1") == value
+    assert sealed.get("tokens", "cookie-2") is None
+    assert sealed.get("session", "cookie-1") is None  # another purpose is another entry
+
+
+def test_put_replaces_the_value(sealed):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    sealed.put("tokens", "cookie", {"n": 2}, 60)
+    assert sealed.get("tokens", "cookie") == {"n": 2}
+
+
+def test_an_entry_expires_after_its_time_to_live(sealed, kind, clock):
+    sealed.put("tokens", "short", {"n": 1}, 0.1)
+    sealed.put("tokens", "long", {"n": 2}, 60)
+    let_expire(kind, clock, 0.1)
+    assert sealed.get("tokens", "short") is None
+    assert sealed.take("tokens", "short") is None
+    assert sealed.get("tokens", "long") == {"n": 2}
+
+
+def test_touch_renews_an_entry_in_place(sealed, kind, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 0.1)
+    sealed.touch(["tokens", "flow"], "cookie", 60)  # a missing entry is no error
+    let_expire(kind, clock, 0.1)
+    assert sealed.get("tokens", "cookie") == {"n": 1}
+    assert sealed.get("flow", "cookie") is None
+
+
+def test_delete_removes_an_entry(sealed):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    sealed.delete("tokens", "cookie")
+    sealed.delete("tokens", "never-there")
+    assert sealed.get("tokens", "cookie") is None
+
+
+def test_of_concurrent_takers_exactly_one_gets_the_entry(sealed):
+    for trial in range(10):
+        sealed.put("sign-in", f"nonce-{trial}", {"trial": trial}, 60)
+        results, start = [], threading.Barrier(6)
+
+        def take(trial=trial, results=results, start=start):
+            start.wait()
+            results.append(sealed.take("sign-in", f"nonce-{trial}"))
+
+        threads = [threading.Thread(target=take) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results, key=str) == [None] * 5 + [{"trial": trial}]
+        assert sealed.get("sign-in", f"nonce-{trial}") is None
+
+
+def test_a_lock_admits_one_holder_and_times_out_the_others(sealed):
+    inside, overlaps = [], []
+
+    def hold():
+        with sealed.lock("tokens", "cookie", wait=5):
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.02)
+            inside.pop()
+
+    threads = [threading.Thread(target=hold) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1] * 5
+    with sealed.lock("tokens", "cookie", wait=1):
+        with pytest.raises(LockBusy):
+            with sealed.lock("tokens", "cookie", wait=0.1):
+                pass
+        with sealed.lock("tokens", "another-cookie", wait=0.1):
+            pass  # another session's lock is free
+
+
+def test_the_backend_holds_neither_the_cookie_nor_the_value(sealed):
+    sealed.put("tokens", "the-session-cookie", {"access_token": "at-secret-value"}, 60)
+    ((name, value),) = raw_values(sealed).items()
+    name = name.decode() if isinstance(name, bytes) else name
+    assert "the-session-cookie" not in name
+    assert b"at-secret-value" not in value and b"access_token" not in value
+
+
+def test_a_changed_byte_makes_an_entry_missing_with_one_log_line(sealed, caplog):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    name, key = sealed.sealer.locate("tokens", "cookie")
+    value = bytearray(sealed.backend.get(name))
+    value[-1] ^= 1
+    sealed.backend.put(name, bytes(value), 60)
+    assert sealed.get("tokens", "cookie") is None
+    assert [r.getMessage() for r in caplog.records if "did not open" in r.getMessage()]
+
+
+def test_an_entry_moved_to_another_name_does_not_open(sealed):
+    sealed.put("tokens", "victim", {"access_token": "victims"}, 60)
+    victim = sealed.backend.get(sealed.sealer.locate("tokens", "victim")[0])
+    sealed.backend.put(sealed.sealer.locate("tokens", "attacker")[0], victim, 60)
+    assert sealed.get("tokens", "attacker") is None
+
+
+def test_another_secret_key_opens_nothing(sealed, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    other = SealedStore(sealed.backend, "another-secret-key", clock)
+    assert other.get("tokens", "cookie") is None
+
+
+def test_check_passes_on_a_working_store(sealed):
+    sealed.check()
+
+
+def test_expired_files_are_swept_a_few_per_write(tmp_path, clock):
+    backend = FileBackend(str(tmp_path / "store"), clock)
+    for index in range(50):
+        backend.put(f"old-{index}", b"x", 1)
+    backend.put("kept", b"live", 3600)
+    clock.advance(120)  # expired, and for longer than the sweep's grace
+    backend.put("new", b"y", 3600)  # one write looks at a few files, not all of them
+    left = len(list((tmp_path / "store" / "entries").iterdir()))
+    assert 30 < left < 52
+    for _ in range(5):
+        backend.put("new", b"y", 3600)
+    assert sorted(p.name for p in (tmp_path / "store" / "entries").iterdir()) == ["kept", "new"]
+    assert backend.get("kept") == b"live"
