@@ -137,8 +137,16 @@ def token_info(access_token):
 
 
 def revoke(refresh_token):
-    """Step 6: revoke a refresh token (and the access tokens made with it)."""
-    _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data={"token": refresh_token})
+    """Step 6: revoke a refresh token (and the access tokens made with it), authenticated
+    with the client secret as at the token endpoint (RFC 7009 2.1)."""
+    config = current_app.config
+    form = {
+        "token": refresh_token,
+        "token_type_hint": "refresh_token",
+        "client_id": config["ILERT_CLIENT_ID"],
+        "client_secret": config["ILERT_CLIENT_SECRET"],
+    }
+    _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
 
 
 def _token_answer(response):

@@ -1,8 +1,8 @@
-"""ilert's OAuth2 scopes in plain words: a fact about ilert, used by the app's token info
-page and by the sandbox's consent page.
+"""ilert's OAuth2 scopes: what they are called, what they allow, and in plain words. A fact
+about ilert, used by the app's token info page and by the sandbox's consent page and API.
 
 `profile`, `offline_access`, and resource scopes with `:r` (read, the default), `:w`
-(write) or `:d` (delete).
+(write, which includes read) or `:d` (delete, which includes write).
 """
 
 import re
@@ -26,6 +26,8 @@ RESOURCES = {
 }
 _ACCESS = {"r": "See your {}", "w": "See and change your {}", "d": "See, change and delete your {}"}
 _SCOPE = re.compile(rf"profile|offline_access|(?:{'|'.join(RESOURCES)})(?::[rwd])?")
+_LEVELS = {"": 0, "r": 0, "w": 1, "d": 2}  # each access includes the ones below it
+_METHOD_ACCESS = {"GET": "r", "HEAD": "r", "POST": "w", "PUT": "w", "PATCH": "w", "DELETE": "d"}
 
 
 def is_scope(scope):
@@ -43,3 +45,25 @@ def describe_scope(scope):
         return "Keep access while you are away (the app may refresh its tokens)"
     resource, _, access = scope.partition(":")
     return _ACCESS[access or "r"].format(RESOURCES[resource])
+
+
+def required_scope(scope: str, method: str) -> str:
+    """The least scope that lets a `method` call through to an endpoint guarded by `scope`
+    (a resource such as `source`, or `profile`): `source` and GET give `source:r`."""
+    if scope not in RESOURCES:
+        return scope
+    return f"{scope}:{_METHOD_ACCESS[method]}"
+
+
+def grants(granted: str, scope: str, method: str) -> bool:
+    """Whether the space-separated scopes `granted` let a `method` call through to an
+    endpoint guarded by `scope`, as ilert rules: `x` is `x:r` and reads, `x:w` also writes
+    (POST, PUT), `x:d` also deletes."""
+    needed = required_scope(scope, method)
+    if scope not in RESOURCES:
+        return needed in granted.split(" ")
+    level = _LEVELS[needed[-1]]
+    return any(
+        resource == scope and _LEVELS.get(access, -1) >= level
+        for resource, _, access in (item.partition(":") for item in granted.split(" "))
+    )

@@ -5,11 +5,14 @@ from dataclasses import dataclass
 
 from ilert_scopes import describe_scope
 
-LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "ja": "Japanese"}
+LANGUAGES = {"en": "English", "de": "German"}  # the two ilert knows (ilert-go user.go)
 PROFILE_FIELDS = {
-    "id", "username", "firstName", "lastName", "email", "mobile", "landline", "role",
-    "position", "department", "region", "timezone", "language", "avatarUrl",
+    "id", "username", "firstName", "lastName", "email", "role", "position", "department",
+    "region", "timezone", "language", "avatarUrl",
 }  # fmt: skip
+# Phone numbers left users/current in ilert's 2023 user-preference migration (they live
+# under /api/users/{id}/contacts now): an older answer's are not shown as current facts.
+NOT_SHOWN = {"mobile", "landline"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ def profile(user):
     others = [
         (key, _text(value))
         for key, value in sorted(user.items())
-        if key not in PROFILE_FIELDS and value not in (None, "")
+        if key not in PROFILE_FIELDS | NOT_SHOWN and value not in (None, "")
     ]
     return Profile(
         name=name or username or "Your profile",
@@ -48,11 +51,7 @@ def profile(user):
         role=role,
         username=username,
         sections=[
-            ("contact", "Contact", [
-                ("Email", user.get("email")),
-                ("Mobile", _phone(user.get("mobile"))),
-                ("Landline", _phone(user.get("landline"))),
-            ]),
+            ("contact", "Contact", [("Email", user.get("email"))]),
             ("work", "Work", [
                 ("Role", role),
                 ("Position", user.get("position")),
@@ -103,14 +102,6 @@ def missing_scope_hint(granted):
 def _words(value):
     """`STATUS_PAGE_ADMIN` as "Status page admin"."""
     return value.replace("_", " ").capitalize() if isinstance(value, str) and value else None
-
-
-def _phone(value):
-    """ilert's `{"regionCode": "GB", "number": "+44..."}` as "+44... (GB)"."""
-    if isinstance(value, dict):
-        number, region = value.get("number"), value.get("regionCode")
-        return f"{number} ({region})" if number and region else number
-    return value
 
 
 def _text(value):

@@ -5,9 +5,16 @@ import errno
 import sys
 from urllib.parse import urlsplit
 
-from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, bind, create_app
+from sandbox.server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEFAULT_REDIRECT_URI,
+    bind,
+    create_app,
+    is_loopback,
+)
 
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "::"}
+_LOCALHOST = {"127.0.0.1", "localhost", "::1"}  # where http://localhost reaches the sandbox
 
 
 def _seconds(text):
@@ -36,7 +43,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sandbox", description="A local stand-in for ilert's OAuth2 server."
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default: 127.0.0.1)"
+    )
     parser.add_argument("--port", type=_port, default=4598, help="port to listen on")
     parser.add_argument("--access-token-ttl", type=_seconds, default=3600, metavar="SECONDS")
     parser.add_argument("--code-ttl", type=_seconds, default=120, metavar="SECONDS")
@@ -55,8 +64,16 @@ def _url(host, port):
 
 
 def main(argv=None):
-    """Serve until Ctrl-C; 1 if the port cannot be had."""
+    """Serve until Ctrl-C; 1 if the port cannot be had, 3 for a host beyond loopback."""
     args = parse_args(argv)
+    if not is_loopback(args.host):
+        print(
+            f"refusing --host {args.host}: the sandbox's test hooks (/_sandbox/...) need no "
+            "authentication and its client secret is public, so it listens on loopback only "
+            "(localhost, 127.0.0.0/8, ::1); reach it from elsewhere through an SSH tunnel",
+            file=sys.stderr,
+        )
+        return 3
     redirect_uris = args.redirect_uri or [DEFAULT_REDIRECT_URI]
     app = create_app(
         redirect_uris=redirect_uris,
@@ -72,7 +89,7 @@ def main(argv=None):
         else:
             print(f"cannot listen on {args.host} port {args.port}: {reason}", file=sys.stderr)
         return 1
-    origin = _url("localhost" if args.host in _LOCAL_HOSTS else args.host, server.port)
+    origin = _url("localhost" if args.host.lower() in _LOCALHOST else args.host, server.port)
     print(f"ilert sandbox listening on {_url(args.host, server.port)} (Ctrl-C stops it)")
     print(f"client id: {CLIENT_ID}  client secret: {CLIENT_SECRET}  (public test values)")
     print(f"redirect URIs: {' '.join(redirect_uris)}")

@@ -1,8 +1,10 @@
 """Test hooks: call counters and queued faults, read and set under /_sandbox/.
 
-Every ilert endpoint of the sandbox is wrapped in `counted(...)`: the call is counted,
-then the next fault queued for that endpoint (if any) answers instead of the endpoint,
-so a faulted call changes no codes or tokens.
+Every endpoint of the sandbox's API table is wrapped in `counted(name)`: the call is
+counted under the row's name, then the next fault queued for that name (if any) answers
+instead of the endpoint, so a faulted call changes no codes or tokens. The token endpoint
+is counted per grant type: `{"token": {"authorization_code": n, "refresh_token": n}}`
+and `token_other` for anything else.
 """
 
 import json
@@ -15,7 +17,6 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, jsonify, request
 
 GRANTS = ("authorization_code", "refresh_token")
-ENDPOINTS = ("token", "token_info", "revoke", "users_current", "alert_sources", "authorize")
 FAULT_RETRY_AFTER = 2
 _FAULT_FIELDS = {"endpoint", "count", "status", "body", "delay", "drop"}
 
@@ -23,9 +24,12 @@ bp = Blueprint("hooks", __name__, url_prefix="/_sandbox")
 
 
 class Hooks:
-    """What the endpoints were asked, and the faults waiting for them."""
+    """What the endpoints named `names` were asked, and the faults waiting for them."""
 
-    def __init__(self):
+    def __init__(self, names):
+        self.names = tuple(names)
+        # What a fault may be queued for: an endpoint, or one grant type of the token one.
+        self.fault_names = (*self.names, *GRANTS, "token_other")
         self._lock = threading.Lock()
         self._calls = Counter()
         self._faults = defaultdict(deque)  # endpoint or grant -> [fault, calls left]
@@ -39,8 +43,8 @@ class Hooks:
     def stats(self):
         """The counts in the shape of GET /_sandbox/stats."""
         with self._lock:
-            stats = {"token": {grant: self._calls[grant] for grant in GRANTS}}
-            stats.update({name: self._calls[name] for name in ENDPOINTS if name != "token"})
+            stats = {name: self._calls[name] for name in self.names if name != "token"}
+            stats["token"] = {grant: self._calls[grant] for grant in GRANTS}
             stats["token_other"] = self._calls["token_other"]
             return stats
 
@@ -116,8 +120,9 @@ def _fault_response(fault):
     return response
 
 
-def _parse_fault(data):
-    """(endpoint, fault, count) from POST /_sandbox/faults; ValueError names what is wrong."""
+def _parse_fault(data, names):
+    """(endpoint, fault, count) from POST /_sandbox/faults, for an endpoint in `names`;
+    ValueError names what is wrong."""
     if not isinstance(data, dict):
         raise ValueError("send a JSON object")
     if set(data) - _FAULT_FIELDS:
@@ -125,7 +130,6 @@ def _parse_fault(data):
     endpoint, count = data.get("endpoint"), data.get("count", 1)
     status, body = data.get("status"), data.get("body", "")
     delay, drop = data.get("delay", 0), data.get("drop", False)
-    names = (*ENDPOINTS, *GRANTS, "token_other")
     if endpoint not in names:
         raise ValueError(f"endpoint must be one of {', '.join(names)}")
     if type(count) is not int or count < 1:
@@ -152,11 +156,12 @@ def stats():
 @bp.post("/faults")
 def faults():
     """Queue a fault for the next calls of an endpoint."""
+    hooks = current_app.extensions["sandbox"].hooks
     try:
-        endpoint, fault, count = _parse_fault(request.get_json(silent=True))
+        endpoint, fault, count = _parse_fault(request.get_json(silent=True), hooks.fault_names)
     except ValueError as error:
         return jsonify(code="invalid_request", error=str(error)), 400
-    queued = current_app.extensions["sandbox"].hooks.queue(endpoint, fault, count)
+    queued = hooks.queue(endpoint, fault, count)
     return {"endpoint": endpoint, "queued": queued}
 
 

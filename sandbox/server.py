@@ -1,21 +1,24 @@
-"""The sandbox's Flask app: ilert's OAuth2 endpoints and two API calls, served locally.
+"""The sandbox's Flask app: ilert's OAuth2 endpoints and its main read API, served locally.
 
 It answers on ilert's paths with ilert's shapes, and is as strict as ilert or stricter,
-so that a client that works against it works against ilert.
+so that a client that works against it works against ilert. Its endpoints are one table,
+`API`, at the end of the views: adding an ilert endpoint is adding a row there.
 """
 
 import hmac
+import ipaddress
+import re
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from ilert_scopes import describe_scope, is_scope
-from sandbox import hooks
-from sandbox.data import ALERT_SOURCES, PEOPLE
+from ilert_scopes import describe_scope, grants, is_scope, required_scope
+from sandbox import data, hooks
 from sandbox.tokens import OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
@@ -35,6 +38,9 @@ _AUTHORIZE_PARAMS = (
     "code_challenge_method",
 )
 _CHALLENGE_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_RESULTS = 100  # ilert's most entries per page of a list
+DEFAULT_MAX_RESULTS = 50  # ilert-go's default for `max-results`
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 bp = Blueprint("sandbox", __name__)
 
@@ -57,7 +63,7 @@ def create_app(redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_fi
     app.extensions["sandbox"] = Sandbox(
         redirect_uris=list(redirect_uris or [DEFAULT_REDIRECT_URI]),
         tokens=TokenStore(access_token_ttl, code_ttl, state_file),
-        hooks=hooks.Hooks(),
+        hooks=hooks.Hooks(endpoint.name for endpoint in API),
     )
     app.register_blueprint(bp)
     app.register_blueprint(hooks.bp)
@@ -150,8 +156,6 @@ def _authorization_request():
     return {"redirect_uri": redirect_uri, "scopes": scopes, "state": state, "challenge": challenge}
 
 
-@bp.route("/api/developers/oauth2/authorize", methods=["GET", "POST"])
-@hooks.counted("authorize")
 def authorize():
     """Ask which person signs in and whether to grant the scopes (GET); answer the client
     with a code or `access_denied` (POST). POST checks the query again."""
@@ -161,11 +165,11 @@ def authorize():
             "consent.html",
             app_name=APP_NAME,
             scopes=[describe_scope(scope) for scope in grant["scopes"]],
-            people=PEOPLE.values(),
+            people=data.PEOPLE.values(),
             redirect_uri=grant["redirect_uri"],
         )
     user = request.form.get("user")
-    if user not in PEOPLE:
+    if user not in data.PEOPLE:
         return _error_page("Choose one of the sandbox people to sign in as.")
     decision = request.form.get("decision")
     if decision == "allow":
@@ -229,8 +233,6 @@ def _authenticate_client(form):
         raise OAuthError("invalid_client", "Client authentication failed")
 
 
-@bp.post("/api/developers/oauth2/token")
-@hooks.counted("token")
 def token():
     """Turn a code, or a refresh token, into an access token and a new refresh token."""
     form = _form()
@@ -257,8 +259,6 @@ def token():
     )
 
 
-@bp.post("/api/developers/oauth2/token_info")
-@hooks.counted("token_info")
 def token_info():
     """What a live access token grants; `{"active": false}` for anything else."""
     grant = _state().tokens.access_token(request.form.get("token", ""))
@@ -273,13 +273,18 @@ def token_info():
     }
 
 
-@bp.post("/api/developers/oauth2/revoke")
-@hooks.counted("revoke")
 def revoke():
-    """Revoke a token; unknown tokens too answer 200 (RFC 7009 2.2)."""
-    token = _form().get("token")
+    """Revoke a token for an authenticated client (RFC 7009 2.1, as at the token
+    endpoint); unknown tokens too answer 200 (RFC 7009 2.2)."""
+    form = _form()
+    _authenticate_client(form)
+    token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
+    if form.get("token_type_hint") not in (None, "access_token", "refresh_token"):
+        raise OAuthError(
+            "unsupported_token_type", "token_type_hint must be access_token or refresh_token"
+        )
     _state().tokens.revoke(token)
     return {}
 
@@ -316,26 +321,101 @@ def _bearer_grant():
     return grant
 
 
-@bp.get("/api/users/current")
-@hooks.counted("users_current")
-def users_current():
-    """The signed-in person's user object."""
-    return PEOPLE[_bearer_grant()["user"]]
+def _page(items):
+    """The entries of a list that ilert's paging parameters ask for (`start-index` from 0,
+    `max-results` from 1 to 100, default 50); 400 for a value out of range."""
+    start = _paging("start-index", 0, 0, None)
+    size = _paging("max-results", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS)
+    return items[start : start + size]
 
 
-@bp.get("/api/alert-sources")
-@hooks.counted("alert_sources")
-def alert_sources():
-    """The account's alert sources, for a token with any `source` scope."""
-    scope = _bearer_grant()["scope"]
-    if not any(item.partition(":")[0] == "source" for item in scope.split(" ")):
-        raise ApiError(
-            403,
-            "FORBIDDEN",
-            f"The scope source:r required to read alert sources (or source:w, source:d) "
-            f"is missing: this token has '{scope}'",
-        )
-    return jsonify(ALERT_SOURCES)
+def _paging(name, default, lowest, highest):
+    """A paging parameter: a whole number from `lowest` up to `highest` (None: no
+    limit), else 400 in ilert's shape."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    value = int(text) if _WHOLE_NUMBER.fullmatch(text) else -1
+    if value < lowest or (highest is not None and value > highest):
+        limit = f"from {lowest}" + (f" to {highest}" if highest is not None else "")
+        raise ApiError(400, "BAD_REQUEST", f"{name} must be a whole number {limit}")
+    return value
+
+
+def _resource_view(endpoint):
+    """The view of an API row: a live bearer token with the row's scope gets its data."""
+
+    def view():
+        grant = _bearer_grant()
+        if not grants(grant["scope"], endpoint.scope, request.method):
+            needed = required_scope(endpoint.scope, request.method)
+            raise ApiError(
+                403,
+                "FORBIDDEN",
+                f"The scope {needed} (or one that includes it) is required for "
+                f"{request.method} {endpoint.path}: this token has '{grant['scope']}'",
+            )
+        if isinstance(endpoint.data, dict):
+            return endpoint.data[grant["user"]]
+        return jsonify(_page(endpoint.data))
+
+    view.__doc__ = f"{endpoint.method} {endpoint.path}, for a token with {endpoint.scope}."
+    return view
+
+
+# --- the table of endpoints ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of the API table.
+
+    `name` is the row's key in /_sandbox/stats and its `endpoint` in /_sandbox/faults.
+    `scope` is what a bearer token needs: a resource of `ilert_scopes.RESOURCES` (whose
+    `:r` lets GET through, `:w` also POST and PUT, `:d` also DELETE) or `profile`; None
+    for the OAuth endpoints, which authenticate the client themselves. `data` is what the
+    row answers: a list (served in pages), a dict by username (the signed-in person's
+    entry), or, for the OAuth endpoints, a view of its own.
+    """
+
+    name: str
+    method: str  # several are separated by spaces
+    path: str
+    scope: str | None
+    data: list | dict | Callable
+
+
+_OAUTH = "/api/developers/oauth2"
+
+API = (
+    Endpoint("authorize", "GET POST", f"{_OAUTH}/authorize", None, authorize),
+    Endpoint("token", "POST", f"{_OAUTH}/token", None, token),
+    Endpoint("token_info", "POST", f"{_OAUTH}/token_info", None, token_info),
+    Endpoint("revoke", "POST", f"{_OAUTH}/revoke", None, revoke),
+    Endpoint("users_current", "GET", "/api/users/current", "profile", data.PEOPLE),
+    Endpoint("users", "GET", "/api/users", "user", data.USERS),
+    Endpoint("alert_sources", "GET", "/api/alert-sources", "source", data.ALERT_SOURCES),
+    Endpoint("alerts", "GET", "/api/alerts", "alert", data.ALERTS),
+    Endpoint("incidents", "GET", "/api/incidents", "incident", data.INCIDENTS),
+    Endpoint("services", "GET", "/api/services", "service", data.SERVICES),
+    Endpoint("schedules", "GET", "/api/schedules", "schedule", data.SCHEDULES),
+    Endpoint(
+        "escalation_policies", "GET", "/api/escalation-policies", "policy",
+        data.ESCALATION_POLICIES,
+    ),
+    Endpoint("teams", "GET", "/api/teams", "team", data.TEAMS),
+    Endpoint("status_pages", "GET", "/api/status-pages", "status_page", data.STATUS_PAGES),
+)  # fmt: skip
+
+for _endpoint in API:
+    bp.add_url_rule(
+        _endpoint.path,
+        endpoint=_endpoint.name,
+        view_func=hooks.counted(_endpoint.name)(
+            _endpoint.data if _endpoint.scope is None else _resource_view(_endpoint)
+        ),
+        methods=_endpoint.method.split(" "),
+    )
 
 
 # --- serving ---------------------------------------------------------------------------
@@ -348,12 +428,25 @@ class _QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def bind(app, host="127.0.0.1", port=0):
     """A threaded server for `app`, listening on host:port but not serving yet.
 
     Binding here (not in werkzeug, which prints and exits on a busy port) lets the
-    OSError reach the caller.
+    OSError reach the caller. A host beyond loopback is a ValueError: the test hooks
+    take no authentication and the client secret is public.
     """
+    if not is_loopback(host):
+        raise ValueError(f"the sandbox listens on loopback only, not on {host}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.create_server((host, port), family=family) as listener:
         server = ThreadedWSGIServer(

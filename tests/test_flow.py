@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from sandbox import DEFAULT_REDIRECT_URI
+from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 
 def test_home_offers_sign_in_when_signed_out(client):
@@ -327,9 +327,13 @@ def test_refresh_refused_with_invalid_grant_ends_the_session(make_app, start_san
     auth.sign_in()
     requests.post(
         f"{sandbox.url}/api/developers/oauth2/revoke",
-        data={"token": auth.tokens()["refresh_token"]},
+        data={
+            "token": auth.tokens()["refresh_token"],
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
         timeout=5,
-    )
+    ).raise_for_status()
     time.sleep(2.1)
     response = client.get("/me")
     assert response.status_code == 302

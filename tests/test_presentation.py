@@ -9,7 +9,6 @@ def test_profile_of_a_full_user():
     profile = presentation.profile({
         "id": 7, "username": "ada", "firstName": "Ada", "lastName": "Lovelace",
         "email": "ada@example.com", "role": "STATUS_PAGE_ADMIN", "language": "de",
-        "mobile": {"regionCode": "GB", "number": "+447700900123"},
         "avatarUrl": "https://cdn.example.com/a.png", "shiftColor": "#ff0000",
     })  # fmt: skip
     assert profile.name == "Ada Lovelace"
@@ -17,9 +16,22 @@ def test_profile_of_a_full_user():
     assert profile.avatar == "https://cdn.example.com/a.png"
     assert profile.role == "Status page admin"
     facts = dict(fact for _, _, section in profile.sections for fact in section)
-    assert facts["Mobile"] == "+447700900123 (GB)"
+    assert facts["Email"] == "ada@example.com"
     assert facts["Language"] == "German (de)"
     assert facts["shiftColor"] == "#ff0000"
+
+
+def test_profile_shows_no_phone_numbers_from_a_pre_2023_answer():
+    """ilert's users/current lost mobile and landline in its 2023 migration."""
+    profile = presentation.profile({
+        "username": "ada", "language": "ja",
+        "mobile": {"regionCode": "GB", "number": "+447700900123"},
+        "landline": {"regionCode": "GB", "number": "+442079460123"},
+    })  # fmt: skip
+    facts = dict(fact for _, _, section in profile.sections for fact in section)
+    assert not {"Mobile", "Landline", "mobile", "landline"} & set(facts)
+    assert "+44" not in repr(profile)
+    assert facts["Language"] == "ja"  # not one ilert knows: shown as sent
 
 
 def test_profile_of_a_sparse_user():

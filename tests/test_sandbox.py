@@ -13,13 +13,18 @@ import stat
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from flask import g
 
+import ilert_oauth
+from ilert_scopes import grants
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
+from sandbox.server import API, bind, create_app, is_loopback
 
 AUTHORIZE = "/api/developers/oauth2/authorize"
 TOKEN = "/api/developers/oauth2/token"
@@ -28,6 +33,19 @@ REVOKE = "/api/developers/oauth2/revoke"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERIFIER = "v" * 43 + "-verifier._~"
 CREDENTIALS = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+# ilert's main read endpoints: (path, the resource scope that reads it, stats key).
+LISTS = [
+    ("/api/alerts", "alert", "alerts"),
+    ("/api/incidents", "incident", "incidents"),
+    ("/api/services", "service", "services"),
+    ("/api/schedules", "schedule", "schedules"),
+    ("/api/escalation-policies", "policy", "escalation_policies"),
+    ("/api/teams", "team", "teams"),
+    ("/api/users", "user", "users"),
+    ("/api/status-pages", "status_page", "status_pages"),
+    ("/api/alert-sources", "source", "alert_sources"),
+]
+API_PATHS = ["/api/users/current", *(path for path, _, _ in LISTS)]
 
 
 def challenge_of(verifier):
@@ -229,6 +247,44 @@ def test_consent_page_offers_people_and_posts_back_to_itself(sandbox):
     assert re.findall(r'(?:href|src)="([^"]*)"', page) == ["/static/sandbox.css"]
     css = requests.get(f"{sandbox.url}/static/sandbox.css", timeout=5)
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+
+
+class _Landmarks(HTMLParser):
+    """Collects the text of a page that is outside every landmark (axe rule `region`)."""
+
+    LANDMARKS = {"header", "main", "footer", "nav", "aside"}
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.depth, self.outside = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("meta", "link", "input", "br", "img"):
+            return
+        self.open.append(tag)
+        self.depth += tag in self.LANDMARKS
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            while self.open.pop() != tag:
+                pass
+            self.depth = sum(name in self.LANDMARKS for name in self.open)
+
+    def handle_data(self, text):
+        if text.strip() and "body" in self.open and not self.depth:
+            self.outside.append(text.strip())
+
+
+@pytest.mark.parametrize("client_id", [CLIENT_ID, "unknown"])  # the consent and error pages
+def test_every_piece_of_a_sandbox_page_is_in_a_landmark(sandbox, client_id):
+    response = requests.get(authorize_url(sandbox, client_id=client_id), timeout=5)
+    page = _Landmarks()
+    page.feed(response.text)
+    assert "sandbox" in response.text and page.open == []
+    assert page.outside == []
+    assert re.search(
+        r"<header[^>]*>\s*<p>This is the local ilert sandbox, not ilert.</p>", response.text
+    )
 
 
 def test_allow_redirects_with_code_and_state(sandbox):
@@ -446,8 +502,13 @@ def test_unknown_refresh_token_is_invalid_grant(sandbox):
 # --- token_info and revoke -------------------------------------------------------------
 
 
-def post_form(sandbox, path, **form):
-    return requests.post(f"{sandbox.url}{path}", data=form, timeout=5)
+def post_form(sandbox, path, auth=None, **form):
+    return requests.post(f"{sandbox.url}{path}", data=form, auth=auth, timeout=5)
+
+
+def revoke(sandbox, **form):
+    """POST to the revoke endpoint with the client's credentials in the body."""
+    return post_form(sandbox, REVOKE, **CREDENTIALS, **form)
 
 
 def test_token_info_describes_a_live_access_token(sandbox):
@@ -466,7 +527,7 @@ def test_token_info_describes_a_live_access_token(sandbox):
 @pytest.mark.parametrize("which", ["refresh", "unknown", "missing", "revoked"])
 def test_token_info_is_inactive_for_anything_but_a_live_access_token(sandbox, which):
     tokens = sign_in(sandbox)
-    post_form(sandbox, REVOKE, token=tokens["access_token"])
+    revoke(sandbox, token=tokens["access_token"])
     form = {
         "refresh": {"token": tokens["refresh_token"]},
         "unknown": {"token": "sbx_at_nope"},
@@ -482,7 +543,7 @@ def test_revoking_a_refresh_token_kills_its_sign_in(sandbox):
     first = sign_in(sandbox)
     second = refresh(sandbox, first["refresh_token"]).json()
     other = sign_in(sandbox)
-    response = post_form(sandbox, REVOKE, token=second["refresh_token"])
+    response = revoke(sandbox, token=second["refresh_token"], token_type_hint="refresh_token")
     assert response.status_code == 200 and response.json() == {}
     assert not works(sandbox, first["access_token"])
     assert not works(sandbox, second["access_token"])
@@ -493,38 +554,117 @@ def test_revoking_a_refresh_token_kills_its_sign_in(sandbox):
 def test_revoking_an_access_token_kills_only_it(sandbox):
     first = sign_in(sandbox)
     second = refresh(sandbox, first["refresh_token"]).json()
-    assert post_form(sandbox, REVOKE, token=first["access_token"]).status_code == 200
+    assert revoke(sandbox, token=first["access_token"]).status_code == 200
     assert not works(sandbox, first["access_token"])
     assert works(sandbox, second["access_token"])
     assert refresh(sandbox, second["refresh_token"]).status_code == 200
 
 
 def test_revoking_an_unknown_token_is_fine(sandbox):
-    response = post_form(sandbox, REVOKE, token="sbx_rt_never-issued")
+    response = revoke(sandbox, token="sbx_rt_never-issued", token_type_hint="refresh_token")
     assert response.status_code == 200
     assert response.json() == {}
 
 
 def test_revoke_without_token_is_invalid_request(sandbox):
-    assert_ilert_error(post_form(sandbox, REVOKE), 400, "invalid_request")
+    assert_ilert_error(revoke(sandbox), 400, "invalid_request")
+
+
+def test_revoke_with_an_unknown_token_type_hint_is_refused(sandbox):
+    tokens = sign_in(sandbox)
+    response = revoke(sandbox, token=tokens["refresh_token"], token_type_hint="id_token")
+    assert_ilert_error(response, 400, "unsupported_token_type")
+    assert refresh(sandbox, tokens["refresh_token"]).status_code == 200
+
+
+def test_client_may_authenticate_a_revoke_with_http_basic(sandbox):
+    tokens = sign_in(sandbox)
+    response = post_form(
+        sandbox, REVOKE, auth=(CLIENT_ID, CLIENT_SECRET), token=tokens["refresh_token"]
+    )
+    assert response.status_code == 200
+    assert not works(sandbox, tokens["access_token"])
+
+
+@pytest.mark.parametrize(
+    ("auth", "credentials"),
+    [
+        (None, {}),
+        (None, {"client_id": CLIENT_ID}),
+        (None, {"client_id": CLIENT_ID, "client_secret": "wrong"}),
+        (None, {"client_id": "someone-else", "client_secret": CLIENT_SECRET}),
+        ((CLIENT_ID, "wrong"), {}),
+        ((CLIENT_ID, CLIENT_SECRET), {"client_secret": CLIENT_SECRET}),  # two methods at once
+    ],
+)
+@pytest.mark.parametrize("which", ["refresh_token", "access_token", "unknown"])
+def test_revoke_without_client_authentication_is_invalid_client(sandbox, auth, credentials, which):
+    tokens = sign_in(sandbox)
+    token = tokens.get(which, "sbx_rt_never-issued")
+    response = post_form(sandbox, REVOKE, auth=auth, token=token, **credentials)
+    assert_ilert_error(response, 401, "invalid_client")
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    assert works(sandbox, tokens["access_token"])  # nothing was revoked
+    assert refresh(sandbox, tokens["refresh_token"]).status_code == 200
+
+
+def test_the_apps_revoke_authenticates_and_kills_the_sign_in(app, sandbox):
+    """ilert_oauth.revoke, as logout calls it, against the sandbox that requires the client."""
+    tokens = sign_in(sandbox)
+    app.config["FLOW_INSPECTOR"] = True  # to read back what was sent, secrets hidden
+    with app.app_context():
+        ilert_oauth.revoke(tokens["refresh_token"])
+        (call,) = g.ilert_calls
+    assert call["status"] == 200
+    assert call["sent"] == {
+        "token": "[hidden]",
+        "token_type_hint": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": "[hidden]",
+    }
+    assert sandbox.stats()["revoke"] == 1
+    assert not works(sandbox, tokens["access_token"])
+    assert_ilert_error(refresh(sandbox, tokens["refresh_token"]), 401, "invalid_grant")
 
 
 # --- the API ---------------------------------------------------------------------------
 
 
-def test_users_current_returns_the_person(sandbox):
+def test_users_current_returns_the_person_in_ilerts_current_shape(sandbox):
     response = api(
-        sandbox, "/api/users/current", sign_in(sandbox, user="kenji.tanaka")["access_token"]
+        sandbox, "/api/users/current", sign_in(sandbox, user="lena.fischer")["access_token"]
     )
     assert response.status_code == 200
     person = response.json()
-    assert person["id"] == 1003 and person["username"] == "kenji.tanaka"
+    assert person["id"] == 1003 and person["username"] == "lena.fischer"
     for field in ("firstName", "lastName", "email", "timezone", "language", "role"):
         assert isinstance(person[field], str) and person[field]
-    for field in ("position", "department", "region", "avatarUrl"):
+    for field in ("position", "department", "region", "avatarUrl", "shiftColor"):
         assert isinstance(person[field], str)
     assert person["email"].endswith("@example.com")
-    assert (person["timezone"], person["language"]) == ("Asia/Tokyo", "ja")
+    assert (person["timezone"], person["language"]) == ("Europe/Berlin", "de")
+    assert person["role"] == "STAKEHOLDER"
+
+
+@pytest.mark.parametrize("user", ["ada.lovelace", "grace.hopper", "lena.fischer"])
+def test_no_user_has_phone_numbers_or_a_language_ilert_does_not_know(sandbox, user):
+    """Since ilert's 2023 user-preference migration, phones live under contacts; ilert-go
+    knows the languages en and de, and the roles USER, ADMIN and STAKEHOLDER."""
+    access_token = sign_in(sandbox, user=user, scope="profile user")["access_token"]
+    current = api(sandbox, "/api/users/current", access_token).json()
+    listed = api(sandbox, "/api/users", access_token).json()
+    assert current in listed
+    for person in listed:
+        assert not {"mobile", "landline"} & set(person)
+        assert person["language"] in ("en", "de")
+        assert person["role"] in ("USER", "ADMIN", "STAKEHOLDER")
+
+
+@pytest.mark.parametrize("scope", ["source:w", "offline_access", "user:d"])
+def test_users_current_without_the_profile_scope_is_403(sandbox, scope):
+    response = api(sandbox, "/api/users/current", sign_in(sandbox, scope=scope)["access_token"])
+    assert_ilert_error(response, 403, "FORBIDDEN")
+    assert "profile" in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -539,7 +679,7 @@ def test_users_current_returns_the_person(sandbox):
         "refresh",
     ],
 )
-@pytest.mark.parametrize("path", ["/api/users/current", "/api/alert-sources"])
+@pytest.mark.parametrize("path", API_PATHS)
 def test_api_without_a_live_access_token_is_401(sandbox, path, authorization):
     if authorization == "refresh":
         authorization = "Bearer " + sign_in(sandbox)["refresh_token"]
@@ -560,22 +700,141 @@ def test_expired_access_token_is_401_but_refreshes(start_sandbox):
     assert works(sandbox, refresh(sandbox, tokens["refresh_token"]).json()["access_token"])
 
 
-@pytest.mark.parametrize("scope", ["source", "source:r", "profile source:w", "source:d"])
-def test_alert_sources_with_a_source_scope(sandbox, scope):
-    response = api(sandbox, "/api/alert-sources", sign_in(sandbox, scope=scope)["access_token"])
+@pytest.mark.parametrize("access", ["", ":r", ":w", ":d"])
+@pytest.mark.parametrize(("path", "resource", "stats_key"), LISTS)
+def test_a_list_with_its_resource_scope_is_a_json_list(sandbox, path, resource, stats_key, access):
+    response = api(sandbox, path, sign_in(sandbox, scope=resource + access)["access_token"])
     assert response.status_code == 200
-    sources = response.json()
-    assert 3 <= len(sources) <= 5
-    for source in sources:
-        assert isinstance(source["id"], int)
-        assert source["name"] and source["integrationType"] and source["status"]
+    assert response.headers["Content-Type"] == "application/json"
+    entries = response.json()
+    assert 3 <= len(entries) <= 5
+    assert all(isinstance(entry["id"], int) for entry in entries)
+    assert len({entry["id"] for entry in entries}) == len(entries)
+    assert sandbox.stats()[stats_key] == 1
 
 
-@pytest.mark.parametrize("scope", ["profile", "profile alert:w", "offline_access"])
-def test_alert_sources_without_a_source_scope_is_403(sandbox, scope):
-    response = api(sandbox, "/api/alert-sources", sign_in(sandbox, scope=scope)["access_token"])
+@pytest.mark.parametrize(("path", "resource", "stats_key"), LISTS)
+def test_a_list_without_its_resource_scope_is_403(sandbox, path, resource, stats_key):
+    others = {other for _, other, _ in LISTS} - {resource}
+    scope = " ".join(["profile", "offline_access", *(f"{other}:d" for other in sorted(others))])
+    response = api(sandbox, path, sign_in(sandbox, scope=scope)["access_token"])
     assert_ilert_error(response, 403, "FORBIDDEN")
-    assert "source:r" in response.json()["error"]
+    assert f"{resource}:r" in response.json()["error"]
+    assert sandbox.stats()[stats_key] == 1
+
+
+def test_alert_sources_in_ilerts_shape(sandbox):
+    sources = api(sandbox, "/api/alert-sources", sign_in(sandbox)["access_token"]).json()
+    statuses = {"PENDING", "ALL_ACCEPTED", "ALL_RESOLVED", "IN_MAINTENANCE", "DISABLED"}
+    for source in sources:
+        assert source["name"] and source["integrationType"]
+        assert source["status"] in statuses and isinstance(source["active"], bool)
+        assert source["alertPriorityRule"] in ("HIGH", "LOW")
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "values"),
+    [
+        ("/api/alerts", "status", {"NEW", "PENDING", "ACCEPTED", "RESOLVED"}),
+        ("/api/alerts", "priority", {"HIGH", "LOW"}),
+        ("/api/incidents", "status", {"INVESTIGATING", "IDENTIFIED", "MONITORING", "RESOLVED"}),
+        (
+            "/api/services",
+            "status",
+            {"OPERATIONAL", "UNDER_MAINTENANCE", "DEGRADED", "PARTIAL_OUTAGE", "MAJOR_OUTAGE"},
+        ),
+        ("/api/schedules", "type", {"STATIC", "RECURRING"}),
+        ("/api/teams", "visibility", {"PUBLIC", "PRIVATE"}),
+        ("/api/status-pages", "visibility", {"PUBLIC", "PRIVATE"}),
+    ],
+)
+def test_list_entries_use_ilerts_enums(sandbox, path, field, values):
+    scope = " ".join(resource for _, resource, _ in LISTS)
+    entries = api(sandbox, path, sign_in(sandbox, scope=scope)["access_token"]).json()
+    assert {entry[field] for entry in entries} <= values
+
+
+def paged(sandbox, path, **params):
+    access_token = sign_in(sandbox, scope="alert")["access_token"]
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return requests.get(f"{sandbox.url}{path}", params=params, headers=headers, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("params", "indexes"),
+    [
+        ({}, [0, 1, 2, 3]),
+        ({"start-index": "1"}, [1, 2, 3]),
+        ({"max-results": "2"}, [0, 1]),
+        ({"start-index": "1", "max-results": "2"}, [1, 2]),
+        ({"start-index": "3", "max-results": "100"}, [3]),
+        ({"start-index": "4"}, []),
+        ({"start-index": "999999999"}, []),
+    ],
+)
+def test_lists_honour_start_index_and_max_results(sandbox, params, indexes):
+    everything = paged(sandbox, "/api/alerts").json()
+    assert len(everything) == 4
+    response = paged(sandbox, "/api/alerts", **params)
+    assert response.status_code == 200
+    assert response.json() == [everything[index] for index in indexes]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"max-results": "101"},
+        {"max-results": "0"},
+        {"max-results": "-1"},
+        {"max-results": ""},
+        {"max-results": "ten"},
+        {"start-index": "-1"},
+        {"start-index": "1.5"},
+        {"start-index": "+1"},
+        {"start-index": "1" * 20},
+    ],
+)
+def test_bad_paging_is_400_in_ilerts_shape(sandbox, params):
+    assert_ilert_error(paged(sandbox, "/api/alerts", **params), 400, "BAD_REQUEST")
+
+
+def test_every_row_of_the_api_table_is_counted_and_can_be_faulted(sandbox):
+    names = {endpoint.name for endpoint in API}
+    assert set(sandbox.stats()) == names | {"token_other"}
+    assert {name for *_, name in LISTS} | {"users_current"} <= names
+    for name in names:
+        assert sandbox.fault(endpoint=name, status=503) == {"endpoint": name, "queued": 1}
+
+
+@pytest.mark.parametrize(("path", "resource", "stats_key"), LISTS)
+def test_a_fault_on_a_list_answers_for_it_once(sandbox, path, resource, stats_key):
+    access_token = sign_in(sandbox, scope=resource)["access_token"]
+    sandbox.fault(endpoint=stats_key, status=429, body='{"code": "TOO_MANY_REQUESTS"}')
+    assert api(sandbox, path, access_token).status_code == 429
+    assert api(sandbox, path, access_token).status_code == 200
+    assert sandbox.stats()[stats_key] == 2
+
+
+@pytest.mark.parametrize(
+    ("granted", "scope", "method", "allowed"),
+    [
+        ("source", "source", "GET", True),
+        ("source:r", "source", "GET", True),
+        ("source:r", "source", "POST", False),
+        ("source:w", "source", "GET", True),
+        ("source:w", "source", "PUT", True),
+        ("source:w", "source", "DELETE", False),
+        ("source:d", "source", "DELETE", True),
+        ("source:d", "source", "GET", True),
+        ("profile sources", "source", "GET", False),
+        ("status_page:w", "status_page", "POST", True),
+        ("alert:d incident", "incident", "POST", False),
+        ("profile", "profile", "GET", True),
+        ("user:d", "profile", "GET", False),
+    ],
+)
+def test_ilerts_scope_rules(granted, scope, method, allowed):
+    assert grants(granted, scope, method) is allowed
 
 
 # --- test hooks ------------------------------------------------------------------------
@@ -591,18 +850,15 @@ def test_stats_count_every_call_failed_and_faulted_ones_too(sandbox):
     refresh(sandbox, tokens["refresh_token"])
     token_request(sandbox, grant_type="password")
     post_form(sandbox, TOKEN_INFO, token="x")
-    post_form(sandbox, REVOKE, token="x")
+    post_form(sandbox, REVOKE, token="x")  # refused: no client credentials
     api(sandbox, "/api/users/current", "nope")
     api(sandbox, "/api/alert-sources", tokens["access_token"])
-    assert sandbox.stats() == {
-        "token": {"authorization_code": 2, "refresh_token": 2},
-        "token_other": 1,
-        "token_info": 1,
-        "revoke": 1,
-        "users_current": 1,
-        "alert_sources": 1,
-        "authorize": 3,
-    }
+    api(sandbox, "/api/alerts", tokens["access_token"])  # refused: no alert scope
+    stats = sandbox.stats()
+    assert stats["token"] == {"authorization_code": 2, "refresh_token": 2}
+    assert (stats["token_other"], stats["token_info"], stats["revoke"]) == (1, 1, 1)
+    assert (stats["users_current"], stats["alert_sources"], stats["alerts"]) == (1, 1, 1)
+    assert (stats["authorize"], stats["incidents"]) == (3, 0)
 
 
 def test_fault_answers_status_and_body_without_touching_state(sandbox):
@@ -742,6 +998,39 @@ def test_cli_on_a_busy_port_says_so_in_one_line():
     assert process.returncode == 1
     assert stdout == ""
     assert stderr.startswith(f"port {port} is busy: ")
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("localhost.example.com", False),
+    ],
+)
+def test_the_sandbox_binds_to_loopback_only(host, loopback):
+    assert is_loopback(host) is loopback
+    if not loopback:
+        with pytest.raises(ValueError, match="loopback only"):
+            bind(create_app(), host, 0)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sandbox.example.com"])
+def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
+    with run_cli("--host", host, "--port", "0") as process:
+        stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 3
+    assert stdout == ""
+    assert stderr.startswith(f"refusing --host {host}: ")
+    assert "test hooks" in stderr and "client secret is public" in stderr
+    assert "loopback only" in stderr
     assert stderr.count("\n") == 1
 
 
