@@ -63,6 +63,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+HSTS = "max-age=31536000"  # a year (RFC 6797)
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
 _CALLBACK_SECRETS = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s\"']*")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -170,11 +171,15 @@ def _layout_links(app, script_root):
 
 
 def set_security_headers(response):
-    """No inline code, no framing, no referrer (the callback URL carries the code), and
-    no caching of pages that show account data."""
+    """No inline code, no framing, no referrer (the callback URL carries the code), no
+    caching of pages that show account data; HSTS when the cookie is Secure, so browsers
+    never try plain http, where cookies can be tossed in (`includeSubDomains` is the
+    operator's call: the app cannot know every subdomain)."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers["Strict-Transport-Security"] = HSTS
     if request.endpoint != "static":
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -627,11 +632,13 @@ def remember_ilert_calls(response):
 
 
 def healthz():
-    """`{"status": "ok", "session_store": "ok"}`, or 503 with the reason."""
+    """`{"status": "ok", "session_store": "ok"}`, or 503. Anyone may ask, so why the store
+    failed (a host, port, folder or error text) goes to the log, not into the answer."""
     try:
         store.current().check()
     except StoreError as error:
-        return jsonify(status="unavailable", session_store=str(error)), 503
+        log.error("Health check: session store unavailable: %s", error)
+        return jsonify(status="unavailable", session_store="unavailable"), 503
     return jsonify(status="ok", session_store="ok")
 
 

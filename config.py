@@ -5,6 +5,7 @@ value raises `ConfigError`, whose message is the one line `app.py` prints before
 it stops (exit code 3, which also stops gunicorn from restarting workers).
 """
 
+import ipaddress
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -63,6 +64,12 @@ def load(environ):
     auth_url = _url("ILERT_AUTH_URL", get("ILERT_AUTH_URL", "https://app.ilert.com"), origin=True)
     if tenant is not None:
         auth_url = f"https://{tenant}.ilert.com"
+    api_url = _url("ILERT_API_URL", get("ILERT_API_URL", "https://api.ilert.com"), origin=True)
+    if client_id is not None:
+        _require_https("ILERT_AUTH_URL", auth_url, "the sign-in and its code would travel")
+        _require_https("ILERT_API_URL", api_url, "the client secret and every token would travel")
+    host = get("HOST", "127.0.0.1")
+    _check_host(host, sandbox_mode=client_id is None, debug=_flask_debug(environ))
 
     scopes = get("ILERT_SCOPES", "profile source:w").split()
     for scope in scopes:
@@ -90,9 +97,7 @@ def load(environ):
         "ILERT_SCOPES": " ".join(scopes),
         "ILERT_TENANT": tenant,
         "ILERT_AUTH_URL": auth_url,
-        "ILERT_API_URL": _url(
-            "ILERT_API_URL", get("ILERT_API_URL", "https://api.ilert.com"), origin=True
-        ),
+        "ILERT_API_URL": api_url,
         "ILERT_USE_PKCE": _boolean("ILERT_USE_PKCE", get("ILERT_USE_PKCE", "true")),
         "SECRET_KEY": get("SECRET_KEY"),
         "SESSION_TYPE": session_type,
@@ -106,7 +111,7 @@ def load(environ):
             get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
         ),
         "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
-        "HOST": get("HOST", "127.0.0.1"),
+        "HOST": host,
         "PORT": _port("PORT", get("PORT", "4597")),
         "LOG_LEVEL": log_level.upper(),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
@@ -137,6 +142,51 @@ def _url(name, value, origin=False):
     if parts.fragment:
         raise ConfigError(f"{name} is malformed: {value!r} must not have a #fragment")
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 without brackets, as `HOST` takes it and
+    `urlsplit(...).hostname` gives it) is this machine only: localhost, 127.0.0.0/8, ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_https(name, origin, what_travels):
+    """With a real client id, secrets travel to this origin: plain http only on loopback."""
+    parts = urlsplit(origin)
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{name} must be https: with {origin!r} {what_travels} in clear; use https "
+            "(plain http is only for a loopback host such as localhost)"
+        )
+
+
+def _flask_debug(environ):
+    """Whether Flask turns its debugger on, by Flask's own reading of FLASK_DEBUG."""
+    value = environ.get("FLASK_DEBUG", "")
+    return bool(value) and value.lower() not in ("0", "false", "no")
+
+
+def _check_host(host, sandbox_mode, debug):
+    """`python app.py` listens on HOST: refuse the network where what it serves there
+    would let anyone in (the sandbox's fake sign-in, Werkzeug's interactive debugger)."""
+    if is_loopback(host):
+        return
+    if sandbox_mode:
+        raise ConfigError(
+            f"HOST {host!r} is beyond loopback, which sandbox mode refuses: its sign-in is "
+            "fake and its client secret public; keep HOST=127.0.0.1, or use a real ilert app "
+            "(ILERT_CLIENT_ID, ILERT_CLIENT_SECRET) and gunicorn"
+        )
+    if debug:
+        raise ConfigError(
+            f"HOST {host!r} is beyond loopback, which FLASK_DEBUG refuses: Werkzeug's "
+            "debugger runs any code it is sent; turn FLASK_DEBUG off, or keep HOST=127.0.0.1"
+        )
 
 
 def _redis_url(value):

@@ -156,6 +156,16 @@ def _token_answer(response):
         raise IlertError(
             502, "bad_token_answer", "ilert's token answer had no access token.", answer_lost=True
         )
+    token_type = tokens.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        # RFC 6749 §7.1: a client must not use a token whose type it does not understand.
+        # The refresh token sent for it may be spent, hence answer_lost.
+        raise IlertError(
+            502,
+            "bad_token_answer",
+            "ilert's token answer was not for a Bearer token, the only kind this app can use.",
+            answer_lost=True,
+        )
     try:
         lifetime = int(tokens.get("expires_in", 3600))
     except (TypeError, ValueError):

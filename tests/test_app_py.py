@@ -129,3 +129,62 @@ def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
     assert profile.status_code == 200 and "Ada Lovelace" in profile.text
     assert "is busy" not in server.log()
     assert server.process.poll() is None
+
+
+def run_app_py(**variables):
+    """`python app.py` with only `variables` set; it is expected to exit by itself."""
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=process_environ(PORT=free_port(), SANDBOX_PORT=free_port(), **variables),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("debug", [None, "1"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_sandbox_mode_refuses_to_listen_beyond_loopback(host, debug, tmp_path):
+    debug = {"FLASK_DEBUG": debug} if debug else {}
+    result = run_app_py(HOST=host, SESSION_FILE_DIR=tmp_path, **debug)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: HOST {host!r} is beyond loopback, which sandbox mode refuses: "
+        "its sign-in is fake and its client secret public; keep HOST=127.0.0.1, or use a real "
+        "ilert app (ILERT_CLIENT_ID, ILERT_CLIENT_SECRET) and gunicorn"
+    ]
+    assert "Sandbox mode" not in result.stdout
+
+
+def real_app_environ(sandbox, tmp_path, **variables):
+    """A `python app.py` environment with a client id, pointed at a standalone sandbox."""
+    return {
+        "ILERT_CLIENT_ID": "sandbox-client-id",
+        "ILERT_CLIENT_SECRET": "sandbox-client-secret",
+        "ILERT_AUTH_URL": sandbox.url,
+        "ILERT_API_URL": sandbox.url,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough",
+        "SESSION_FILE_DIR": tmp_path / "sessions",
+        **variables,
+    }
+
+
+def test_flask_debug_refuses_to_listen_beyond_loopback(sandbox, tmp_path):
+    result = run_app_py(**real_app_environ(sandbox, tmp_path, HOST="0.0.0.0", FLASK_DEBUG="1"))
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: HOST '0.0.0.0' is beyond loopback, which FLASK_DEBUG refuses: "
+        "Werkzeug's debugger runs any code it is sent; turn FLASK_DEBUG off, or keep "
+        "HOST=127.0.0.1"
+    ]
+
+
+def test_a_real_client_id_without_the_debugger_listens_beyond_loopback(
+    sandbox, start_server, tmp_path
+):
+    port = free_port()
+    environ = process_environ(**real_app_environ(sandbox, tmp_path, HOST="0.0.0.0", PORT=port))
+    server = start_server([sys.executable, "app.py"], environ, port)
+    assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"
+    assert "Sandbox mode" not in server.log()

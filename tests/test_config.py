@@ -87,6 +87,10 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),
         ({**REAL, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
+        ({**REAL, "ILERT_API_URL": "http://api.ilert.com"}, "ILERT_API_URL"),
+        ({**REAL, "ILERT_AUTH_URL": "http://app.ilert.com"}, "ILERT_AUTH_URL"),
+        ({**REAL, "HOST": "0.0.0.0", "FLASK_DEBUG": "1"}, "HOST"),
+        ({"HOST": "0.0.0.0"}, "HOST"),
     ],
 )
 def test_bad_values_name_the_variable(environ, variable):
@@ -95,6 +99,77 @@ def test_bad_values_name_the_variable(environ, variable):
     message = str(raised.value)
     assert message.startswith(variable + " ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.ilert.com",
+        "http://10.0.0.5:4598",
+        "http://[2001:db8::1]",
+        "http://localhost.example.com",
+        "http://127.0.0.1.nip.io",
+        "http://0.0.0.0:4598",
+    ],
+)
+@pytest.mark.parametrize("variable", ["ILERT_AUTH_URL", "ILERT_API_URL"])
+def test_plain_http_ilert_urls_are_refused_with_a_real_client_id(variable, url):
+    with pytest.raises(ConfigError) as raised:
+        config.load({**REAL, variable: url})
+    message = str(raised.value)
+    assert message.startswith(f"{variable} must be https: with {url!r} ")
+    assert "in clear" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.eu.ilert.example",
+        "http://localhost:4598",
+        "http://LOCALHOST:4598",
+        "http://127.0.0.1:4598",
+        "http://127.5.6.7",
+        "http://[::1]:4598",
+    ],
+)
+@pytest.mark.parametrize("variable", ["ILERT_AUTH_URL", "ILERT_API_URL"])
+def test_https_or_loopback_ilert_urls_are_accepted(variable, url):
+    assert config.load({**REAL, variable: url})[variable] == url
+
+
+def test_tenant_gives_https_whatever_the_auth_url():
+    settings = config.load({**REAL, "ILERT_TENANT": "acme", "ILERT_AUTH_URL": "http://x.test"})
+    assert settings["ILERT_AUTH_URL"] == "https://acme.ilert.com"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "[::]", "my-laptop"])
+def test_sandbox_mode_refuses_a_host_beyond_loopback(host):
+    with pytest.raises(ConfigError) as raised:
+        config.load({"HOST": host})
+    message = str(raised.value)
+    assert message.startswith(f"HOST {host!r} is beyond loopback, which sandbox mode refuses")
+    assert "use a real ilert app" in message and "gunicorn" in message
+
+
+@pytest.mark.parametrize("debug", ["1", "true", "yes", "on", "anything"])
+def test_flask_debug_refuses_a_host_beyond_loopback(debug):
+    with pytest.raises(ConfigError) as raised:
+        config.load({**REAL, "HOST": "0.0.0.0", "FLASK_DEBUG": debug})
+    message = str(raised.value)
+    assert message.startswith("HOST '0.0.0.0' is beyond loopback, which FLASK_DEBUG refuses")
+    assert "turn FLASK_DEBUG off" in message
+
+
+@pytest.mark.parametrize("debug", ["", "0", "false", "No"])
+def test_a_real_client_id_without_the_debugger_may_listen_anywhere(debug):
+    assert config.load({**REAL, "HOST": "0.0.0.0", "FLASK_DEBUG": debug})["HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "localhost", "LocalHost", "::1"])
+def test_loopback_hosts_are_fine_in_sandbox_mode_and_with_the_debugger(host):
+    assert config.load({"HOST": host, "FLASK_DEBUG": "1"})["HOST"] == host
+    assert config.load({**REAL, "HOST": host, "FLASK_DEBUG": "1"})["HOST"] == host
 
 
 def _run(command, **environ):
@@ -123,6 +198,31 @@ def test_gunicorn_without_a_client_id_stops_for_good(tmp_path):
     )
     assert result.returncode == 3
     assert "ILERT_CLIENT_ID is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+PLAIN_HTTP_API = {**REAL, "ILERT_API_URL": "http://api.ilert.test"}
+PLAIN_HTTP_API_LINE = (
+    "Configuration error: ILERT_API_URL must be https: with 'http://api.ilert.test' the client "
+    "secret and every token would travel in clear; use https (plain http is only for a "
+    "loopback host such as localhost)"
+)
+
+
+def test_python_app_py_refuses_a_plain_http_api_url(tmp_path):
+    result = _run([sys.executable, "app.py"], SESSION_FILE_DIR=str(tmp_path), **PLAIN_HTTP_API)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [PLAIN_HTTP_API_LINE]
+
+
+def test_gunicorn_refuses_a_plain_http_api_url_for_good(tmp_path):
+    result = _run(
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "app:create_app()"],
+        SESSION_FILE_DIR=str(tmp_path),
+        **PLAIN_HTTP_API,
+    )
+    assert result.returncode == 3
+    assert PLAIN_HTTP_API_LINE in result.stderr.splitlines()
     assert "Traceback" not in result.stderr
 
 

@@ -1,0 +1,197 @@
+"""The edges an attacker or a mistaken operator reaches first (issue 11): HSTS, what
+/healthz tells an anonymous caller, and token answers that are not Bearer.
+
+Start-up refusals (plain-http ilert URLs, HOST beyond loopback) run real processes in
+test_config.py and test_app_py.py."""
+
+import json
+import logging
+import shutil
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
+
+HSTS = "max-age=31536000"
+
+# --- Strict-Transport-Security ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/healthz", "/static/style.css", "/nowhere"])
+def test_hsts_is_sent_whenever_the_cookie_is_secure(live_app, path):
+    served = live_app(SESSION_COOKIE_SECURE="true")
+    response = requests.get(served.url + path, allow_redirects=False, timeout=5)
+    assert response.headers["Strict-Transport-Security"] == HSTS
+
+
+def test_hsts_comes_with_the_secure_cookie_it_protects(live_app):
+    served = live_app(SESSION_COOKIE_SECURE="true")
+    response = requests.get(served.url + "/login", allow_redirects=False, timeout=5)
+    assert "; Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"] == HSTS
+
+
+def test_an_https_redirect_uri_brings_hsts(make_app):
+    app = make_app(ILERT_REDIRECT_URI="https://app.example.com/authorize-result")
+    response = app.test_client().get("/", base_url="https://app.example.com")
+    assert response.headers["Strict-Transport-Security"] == HSTS
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/healthz"])
+def test_no_hsts_over_plain_http(live_app, path):
+    served = live_app()
+    response = requests.get(served.url + path, allow_redirects=False, timeout=5)
+    assert "Strict-Transport-Security" not in response.headers
+
+
+# --- /healthz keeps the store's whereabouts to the log -------------------------------------
+
+
+def store_failure_lines(caplog):
+    """What the app logged about the store while answering /healthz."""
+    return [
+        record for record in caplog.records if record.name == "app" and "store" in record.message
+    ]
+
+
+def assert_says_only_unavailable(response):
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "session_store": "unavailable"}
+    assert "Set-Cookie" not in response.headers
+
+
+def test_healthz_with_redis_down_tells_the_caller_nothing_more(make_app, redis_server, caplog):
+    client = make_app(
+        SESSION_TYPE="redis", REDIS_URL=redis_server.url, HTTP_TIMEOUT="2"
+    ).test_client()
+    assert client.get("/healthz").status_code == 200
+    redis_server.stop()
+    with caplog.at_level(logging.ERROR, logger="app"):
+        response = client.get("/healthz")
+    assert_says_only_unavailable(response)
+    body = response.get_data(as_text=True)
+    for detail in (str(redis_server.port), "127.0.0.1", "Connection refused", "Error"):
+        assert detail not in body
+    (line,) = store_failure_lines(caplog)
+    assert f"127.0.0.1:{redis_server.port}" in line.message
+    assert "refused" in line.message.lower()
+    assert "\n" not in line.message and line.exc_info is None
+
+
+def test_healthz_with_an_unwritable_folder_tells_the_caller_nothing_more(
+    make_app, tmp_path, caplog
+):
+    folder = tmp_path / "store"
+    client = make_app(SESSION_FILE_DIR=str(folder)).test_client()
+    assert client.get("/healthz").status_code == 200
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    with caplog.at_level(logging.ERROR, logger="app"):
+        response = client.get("/healthz")
+    assert_says_only_unavailable(response)
+    body = response.get_data(as_text=True)
+    for detail in (str(tmp_path), "not writable", "Not a directory"):
+        assert detail not in body
+    (line,) = store_failure_lines(caplog)
+    assert str(folder) in line.message
+    assert "\n" not in line.message and line.exc_info is None
+
+
+# --- token answers must be Bearer (RFC 6749 §7.1) ------------------------------------------
+
+FORGED_ACCESS_TOKEN = "sbx_at_never_shown"
+MISSING = object()
+NOT_BEARER = {"missing": MISSING, "mac": "mac", "dpop": "DPoP", "empty": "", "null": None, "1": 1}
+
+
+def fault_token_type(sandbox, token_type):
+    """Make the sandbox's next token answer a successful-looking one with `token_type`."""
+    answer = {
+        "access_token": FORGED_ACCESS_TOKEN,
+        "refresh_token": "sbx_rt_never_shown",
+        "expires_in": 3600,
+        "scope": "profile source:w",
+    }
+    if token_type is not MISSING:
+        answer["token_type"] = token_type
+    sandbox.fault(endpoint="token", status=200, body=json.dumps(answer))
+
+
+@pytest.mark.parametrize("token_type", NOT_BEARER)
+def test_code_exchange_answer_that_is_not_bearer_is_refused(client, auth, sandbox, token_type):
+    callback = auth.consent(auth.start())
+    fault_token_type(sandbox, NOT_BEARER[token_type])
+    response = client.get(callback)
+    assert response.status_code == 502
+    page = response.get_data(as_text=True)
+    assert "ilert could not complete your sign-in" in page
+    assert "not for a Bearer token" in page
+    assert FORGED_ACCESS_TOKEN not in page
+    assert sandbox.stats()["token"]["authorization_code"] == 1
+    assert client.get("/me").status_code == 302
+    assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200
+
+
+def test_code_exchange_answer_that_is_not_bearer_as_json(client, auth, sandbox):
+    callback = auth.consent(auth.start())
+    fault_token_type(sandbox, "mac")
+    response = client.get(callback, headers={"Accept": "application/json"})
+    assert response.status_code == 502
+    assert response.get_json()["error"] == "bad_token_answer"
+
+
+@pytest.mark.parametrize("token_type", NOT_BEARER)
+def test_refresh_answer_that_is_not_bearer_ends_the_session(client, auth, sandbox, token_type):
+    auth.sign_in()
+    # ilert answers 401 to the access token, so the app refreshes, and gets a bad answer.
+    sandbox.fault(endpoint="users_current", status=401, body='{"code": "UNAUTHORIZED"}')
+    fault_token_type(sandbox, NOT_BEARER[token_type])
+    response = client.get("/me")
+    assert response.status_code == 502
+    page = response.get_data(as_text=True)
+    assert "Please sign in again" in page
+    assert "not for a Bearer token" in page
+    assert FORGED_ACCESS_TOKEN not in page
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+    assert client.get("/me").status_code == 302
+
+
+def real_token_answer(sandbox):
+    """Sign in at the sandbox directly (no app): a genuine token answer."""
+    authorize = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/authorize",
+        params={
+            "client_id": CLIENT_ID,
+            "response_type": "code",
+            "redirect_uri": DEFAULT_REDIRECT_URI,
+            "scope": "profile source:r",
+        },
+        data={"user": "ada.lovelace", "decision": "allow"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    code = parse_qs(urlsplit(authorize.headers["Location"]).query)["code"][0]
+    answer = requests.post(
+        f"{sandbox.url}/api/developers/oauth2/token",
+        data={
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "code": code,
+            "grant_type": "authorization_code",
+            "redirect_uri": DEFAULT_REDIRECT_URI,
+        },
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize("token_type", ["bearer", "BEARER", "Bearer"])
+def test_bearer_is_recognised_in_any_case(client, auth, sandbox, token_type):
+    answer = {**real_token_answer(sandbox), "token_type": token_type}
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200
