@@ -1,5 +1,6 @@
-"""A person clicks through the app in a real browser (Debian's Chromium, driven by
-Playwright), on a desktop and on a phone, against the sandbox over real HTTP.
+"""A person clicks through the app in a real browser (Chromium or Chrome, found by
+`tests.tools`, driven by Playwright), on a desktop and on a phone, against the sandbox over
+real HTTP.
 
 Every test fails on a browser console error, a failed request, or a page asset
 (stylesheet, image, font, favicon) answered with an error status. Chromium logs a
@@ -13,7 +14,7 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS  # the same browser, set up once
+from tests.tools import launch_chromium
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -25,7 +26,7 @@ ASSETS = ("stylesheet", "image", "font")
 def chromium():
     """One headless Chromium for the whole module; a missing browser fails, never skips."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
