@@ -1,9 +1,9 @@
 """Regenerate the README's screenshots: `python scripts/screenshots.py`.
 
 Starts `python app.py` in sandbox mode on free ports (nothing here talks to ilert),
-drives Debian's Chromium through the pages as a person would, and writes PNGs to
-docs/screenshots/. `--all DIR` also writes every page, error pages included, at a
-desktop and a phone width to DIR, for a look before a release.
+drives Chromium (the one the tests use, found by `tests.tools`) through the pages as a
+person would, and writes PNGs to docs/screenshots/. `--all DIR` also writes every page,
+error pages included, at a desktop and a phone width to DIR, for a look before a release.
 """
 
 import argparse
@@ -19,17 +19,9 @@ import requests
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it for the tests
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT))  # `python scripts/screenshots.py` puts only scripts/ on the path
+from tests.tools import MissingTool, launch_chromium  # noqa: E402
+
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 # The README's set: (shot, viewport).
 README_SHOTS = {
@@ -186,7 +178,7 @@ def main():
         process, app_url, sandbox_url, sandbox_port = start_app(session_dir)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = launch_chromium(playwright)
                 for viewport in VIEWPORTS:
                     Tour(browser, viewport, app_url, sandbox_url, save).walk()
                 browser.close()
@@ -197,4 +189,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MissingTool as missing:
+        sys.exit(str(missing))

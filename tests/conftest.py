@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app, serve_in_thread
+from tests.tools import redis_server_executable
 
 
 class RunningSandbox:
@@ -273,7 +274,7 @@ class RedisServer:
     def start(self):
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                redis_server_executable(),
                 "--port",
                 str(self.port),
                 "--bind",

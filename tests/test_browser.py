@@ -1,5 +1,6 @@
-"""A person clicks through the app in a real browser (Debian's Chromium, driven by
-Playwright), on a desktop and on a phone, against the sandbox over real HTTP.
+"""A person clicks through the app in a real browser (Chromium or Chrome, found by
+`tests.tools`, driven by Playwright), on a desktop and on a phone, against the sandbox over
+real HTTP, and axe-core finds no accessibility violation on any page.
 
 Every test fails on a browser console error, a failed request, or a page asset
 (stylesheet, image, font, favicon) answered with an error status. Chromium logs a
@@ -11,9 +12,12 @@ import functools
 
 import pytest
 import requests
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
-from scripts.screenshots import CHROMIUM, CHROMIUM_ARGS  # the same browser, set up once
+from tests.tools import launch_chromium
+
+pytestmark = pytest.mark.slow
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -25,7 +29,7 @@ ASSETS = ("stylesheet", "image", "font")
 def chromium():
     """One headless Chromium for the whole module; a missing browser fails, never skips."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
@@ -287,3 +291,74 @@ def test_favicon_and_stylesheet_are_served(desktop_person, live_app):
         href = desktop_person.page.locator(selector).get_attribute("href")
         answer = requests.get(served.url + href, timeout=5)
         assert answer.status_code == 200, href
+
+
+# --- accessibility ----------------------------------------------------------------------
+
+AXE = Axe()  # axe-core as shipped by axe-playwright-python
+AXE_OPTIONS = {
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+    },
+    "resultTypes": ["violations"],
+}
+
+
+def axe_violations(page):
+    """axe-core's WCAG 2.2 A/AA and best-practice violations on the page, one per node."""
+    violations = AXE.run(page, options=AXE_OPTIONS).response["violations"]
+    return [
+        f"{violation['id']} ({violation['impact']}): {' '.join(node['target'])}: {node['html']}"
+        for violation in violations
+        for node in violation["nodes"]
+    ]
+
+
+def test_axe_finds_no_violation_on_any_page(person, live_app):
+    served = live_app()
+    page = person.page
+    found = {}
+
+    def check(name):
+        page.wait_for_load_state("load")
+        found[name] = axe_violations(page)
+
+    person.open(served.url)
+    check("home, signed out")
+    person.click_link("Sign in with ilert")
+    expect(page.locator("h1")).to_contain_text("wants to access your ilert account")
+    check("sandbox consent page")
+    person.click_button("Allow")
+    page.wait_for_url(f"{served.url}/me")
+    check("/me")
+    for path in ("/token-info", "/alert-sources", "/flow-inspector"):
+        person.open(served.url + path)
+        check(path)
+    person.open(served.url)
+    check("home, signed in")
+
+    served.sandbox.fault(endpoint="alert_sources", status=403, body='{"error": "Forbidden"}')
+    person.expect_error_page(403)
+    person.open(f"{served.url}/alert-sources")
+    check("missing scope (403)")
+    person.expect_error_page(404)
+    person.open(f"{served.url}/nowhere")
+    check("not found (404)")
+
+    person.open(f"{served.url}/me")
+    person.click_button("Log out")
+    page.wait_for_url(f"{served.url}/")
+    check("home, just signed out")
+    person.expect_error_page(400)
+    person.open(f"{served.url}/authorize-result?state=forged&code=x")
+    check("bad callback (400)")
+    person.open(served.url)
+    person.expect_error_page(403)
+    person.sign_in(decision="Deny")
+    page.wait_for_url(f"{served.url}/authorize-result*")
+    check("access denied (403)")
+
+    width = "{width}x{height}".format(**person.viewport)
+    report = [f"{name}: {line}" for name, lines in found.items() for line in lines]
+    assert not report, f"axe-core at {width}, {len(report)} violations:\n" + "\n".join(report)
