@@ -195,3 +195,66 @@ def test_bearer_is_recognised_in_any_case(client, auth, sandbox, token_type):
     sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
     assert auth.sign_in().status_code == 302
     assert client.get("/me").status_code == 200
+
+
+# --- __Host- cookies (ASVS V3.4.4) ----------------------------------------------------------
+
+HTTPS_REDIRECT_URI = "https://app.example.com/authorize-result"
+
+
+def set_cookies(response):
+    """The response's Set-Cookie headers by cookie name."""
+    return {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
+
+
+def assert_host_cookie(header):
+    attributes = [part.strip().lower() for part in header.split(";")[1:]]
+    assert header.startswith("__Host-")
+    assert "secure" in attributes and "path=/" in attributes and "httponly" in attributes
+    assert not any(a.startswith("domain=") for a in attributes)
+
+
+def test_secure_cookies_carry_host_prefix(make_app, start_sandbox):
+    sandbox = start_sandbox(redirect_uris=[HTTPS_REDIRECT_URI])
+    app = make_app(sandbox=sandbox, ILERT_REDIRECT_URI=HTTPS_REDIRECT_URI)
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    client = app.test_client()
+    base = {"base_url": "https://app.example.com"}
+    login = client.get("/login", **base)
+    (sign_in,) = set_cookies(login).values()
+    assert sign_in.startswith("__Host-sign-in-")
+    assert_host_cookie(sign_in)
+    granted = requests.post(
+        login.headers["Location"],
+        data={"user": "ada.lovelace", "decision": "allow"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    callback = urlsplit(granted.headers["Location"])
+    signed_in = client.get(f"{callback.path}?{callback.query}", **base)
+    assert signed_in.status_code == 302
+    cookies = set_cookies(signed_in)
+    assert_host_cookie(cookies["__Host-session"])
+    assert "samesite=lax" in cookies["__Host-session"].lower()
+    assert client.get("/me", **base).status_code == 200
+    with client.session_transaction(**base) as session:
+        csrf_token = session["csrf_token"]
+    logout = client.post("/logout", data={"csrf_token": csrf_token}, **base)
+    assert_host_cookie(set_cookies(logout)["__Host-logout_notice"])
+    assert all(name.startswith("__Host-") for name in set_cookies(logout))
+
+
+def test_a_tossed_cookie_without_the_prefix_is_not_the_session(make_app, start_sandbox):
+    sandbox = start_sandbox(redirect_uris=[HTTPS_REDIRECT_URI])
+    app = make_app(sandbox=sandbox, ILERT_REDIRECT_URI=HTTPS_REDIRECT_URI)
+    victim = app.test_client()
+    victim.set_cookie("session", "planted-by-a-sibling-subdomain", domain="app.example.com")
+    answer = victim.get("/me", base_url="https://app.example.com")
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/login")
+
+
+def test_plain_http_on_localhost_keeps_plain_cookie_names(client, auth):
+    login = client.get("/login")
+    assert all(name.startswith("sign-in-") for name in set_cookies(login))
+    assert "session" in set_cookies(auth.sign_in())
