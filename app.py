@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -513,7 +514,7 @@ def token_info():
         "token_info.html",
         info=info,
         expires=expires,
-        expires_in_words=presentation.in_words(int(tokens["expires_at"] - time.time())),
+        expires_in_words=presentation.in_words(int(tokens["expires_at"] - store.now())),
         refreshes=bool(tokens.get("refresh_token")),
         scopes=presentation.scopes(info.get("scope")),
     )
@@ -801,8 +802,27 @@ def _start_sandbox(settings, serve=True):
         "ILERT_CLIENT_SECRET": sandbox.CLIENT_SECRET,
         "ILERT_AUTH_URL": f"http://localhost:{port}",
         "ILERT_API_URL": f"http://127.0.0.1:{port}",
-        "SECRET_KEY": settings["SECRET_KEY"] or secrets.token_hex(32),
+        "SECRET_KEY": settings["SECRET_KEY"] or _sandbox_secret_key(),
     }
+
+
+def _sandbox_secret_key():
+    """Sandbox mode's SECRET_KEY, made once and kept in the instance folder (0600): every
+    stored session is sealed with it, so a restart or the reloader must not change it."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+    path = os.path.join(folder, "sandbox-secret-key")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if not os.path.exists(path):
+        descriptor, temporary = tempfile.mkstemp(dir=folder)  # 0600
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(temporary, path)  # whole or not at all, and never over another's
+        except FileExistsError:
+            pass
+        os.remove(temporary)
+    with open(path) as file:
+        return file.read().strip()
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def revoke(refresh_token):
 
 
 def _token_answer(response):
-    """A token answer, checked, with `expires_at` (epoch seconds) added."""
+    """A token answer, checked, with `expires_in` as a whole number of seconds."""
     tokens = _json(response)
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
         raise IlertError(
@@ -176,7 +176,6 @@ def _token_answer(response):
             answer_lost=True,
         ) from None
     tokens["expires_in"] = lifetime
-    tokens["expires_at"] = time.time() + lifetime
     return tokens
 
 

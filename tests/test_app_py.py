@@ -75,7 +75,7 @@ def test_restarting_app_py_signs_nobody_out(app_py):
     click_through_sign_in(browser, app_py.url)
     app_py.stop()
     app_py.start()
-    profile = browser.get(app_py.url + "/me")
+    profile = browser.get(app_py.url + "/me", allow_redirects=False)
     assert profile.status_code == 200
     assert "Ada Lovelace" in profile.text
 
