@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
+DEFAULT_SCOPES = "profile source:w"  # a page of your own may need one more (README)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SESSION_TYPES = ("filesystem", "redis")
 _TRUE = ("1", "true", "yes", "on")
@@ -39,7 +40,12 @@ def load(environ):
         return value if value else default
 
     client_id = get("ILERT_CLIENT_ID")
-    redirect_uri = _url("ILERT_REDIRECT_URI", get("ILERT_REDIRECT_URI", DEFAULT_REDIRECT_URI))
+    port = _port("PORT", get("PORT", "4597"))
+    # In sandbox mode nothing is registered at ilert yet, so the default follows PORT.
+    default_redirect_uri = (
+        DEFAULT_REDIRECT_URI if client_id else f"http://localhost:{port}/authorize-result"
+    )
+    redirect_uri = _url("ILERT_REDIRECT_URI", get("ILERT_REDIRECT_URI", default_redirect_uri))
     if client_id is None:
         for name in ("ILERT_CLIENT_SECRET", "ILERT_TENANT", "ILERT_AUTH_URL", "ILERT_API_URL"):
             if get(name) is not None:
@@ -71,7 +77,7 @@ def load(environ):
     host = get("HOST", "127.0.0.1")
     _check_host(host, sandbox_mode=client_id is None, debug=_flask_debug(environ))
 
-    scopes = get("ILERT_SCOPES", "profile source:w").split()
+    scopes = get("ILERT_SCOPES", DEFAULT_SCOPES).split()
     for scope in scopes:
         if not _SCOPE.fullmatch(scope):
             raise ConfigError(
@@ -112,7 +118,7 @@ def load(environ):
         ),
         "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
         "HOST": host,
-        "PORT": _port("PORT", get("PORT", "4597")),
+        "PORT": port,
         "LOG_LEVEL": log_level.upper(),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(

@@ -3,7 +3,7 @@ need, worked out here so that templates stay simple (and fast) loops."""
 
 from dataclasses import dataclass
 
-from ilert_scopes import describe_scope
+from ilert.scopes import describe_scope
 
 LANGUAGES = {"en": "English", "de": "German"}  # the two ilert knows (ilert-go user.go)
 PROFILE_FIELDS = {
@@ -83,20 +83,6 @@ def in_words(seconds):
     if minutes < 90:
         return f"in {minutes} minutes"
     return f"in about {round(minutes / 60)} hours"
-
-
-def missing_scope_hint(granted):
-    """The next step on the alert-sources 403 page, from the scopes this sign-in got."""
-    if any(scope.startswith("source") for scope in granted.split()):
-        return (
-            f"This sign-in already has {granted}, so ilert refused for another reason: your "
-            "ilert role may not allow reading alert sources. Ask an ilert admin."
-        )
-    return (
-        f"This sign-in was granted: {granted or 'no scopes'}. Add source:r to ILERT_SCOPES in "
-        ".env (for example ILERT_SCOPES=profile source:r), restart the app, then sign in again "
-        "and allow the new scope."
-    )
 
 
 def _words(value):

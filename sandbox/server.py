@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from ilert_scopes import describe_scope, grants, is_scope, required_scope
+from ilert.scopes import describe_scope, grants, is_scope, required_scope
 from sandbox import data, hooks
 from sandbox.tokens import OAuthError, TokenStore
 

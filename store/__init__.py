@@ -20,7 +20,16 @@ from flask import Flask, current_app
 from store.backends import Backend, Clock, FileBackend, LockBusy, RedisBackend, StoreError
 from store.sealed import Sealer
 
-__all__ = ["LockBusy", "SealedStore", "StoreError", "current", "init_app", "now"]
+BESIDE_SESSION = ["tokens", "flow"]  # entries under a session's id, beside the session itself
+__all__ = [
+    "LockBusy",
+    "SealedStore",
+    "StoreError",
+    "current",
+    "forget_beside_session",
+    "init_app",
+    "now",
+]
 
 
 class SealedStore:
@@ -80,6 +89,12 @@ def init_app(app: Flask, clock: Clock = time.time) -> None:
         backend = FileBackend(folder, clock)
     app.extensions["store"] = SealedStore(backend, app.config["SECRET_KEY"], clock)
     flask_session.init_app(app)
+
+
+def forget_beside_session(sid: str) -> None:
+    """Delete what lives beside session `sid` (its tokens, its flow notes)."""
+    for purpose in BESIDE_SESSION:
+        current().delete(purpose, sid)
 
 
 def current() -> SealedStore:

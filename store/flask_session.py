@@ -14,14 +14,20 @@ back what another request replaced) and the cookie is set again with the new exp
 
 from typing import Any
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask_session import Session
 
-from store import SealedStore, StoreError, current
+from store import BESIDE_SESSION, SealedStore, StoreError, current
 
-SESSION_PURPOSES = ["session", "tokens", "flow"]  # what a session's renewal renews
 KEY_PREFIX = "session:"
+
+
+def cookie_name(name: str, app_config: dict | None = None) -> str:
+    """`name` with the `__Host-` prefix when cookies are Secure (Secure, `Path=/`, no
+    `Domain`: no other host or path can set or shadow it), else `name` as it is."""
+    secure = (app_config or current_app.config)["SESSION_COOKIE_SECURE"]
+    return f"__Host-{name}" if secure else name
 
 
 class SessionCache:
@@ -76,7 +82,7 @@ class GuardedSessionInterface(SessionInterface):
             session = self.inner.open_session(app, request)
             if session:  # found in the store (a new session is empty)
                 lifetime = app.permanent_session_lifetime.total_seconds()
-                current().touch(SESSION_PURPOSES, session.sid, lifetime)
+                current().touch(["session", *BESIDE_SESSION], session.sid, lifetime)
                 session.renewed = True
         except StoreError as error:
             request.environ["app.session_store_error"] = error

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from flask import Response, current_app, request
 
 from store import current, now
+from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
@@ -42,8 +43,7 @@ class PendingSignIn:
 
 def cookie_prefix() -> str:
     """`__Host-sign-in-` when cookies are Secure, else `sign-in-`."""
-    secure = current_app.config["SESSION_COOKIE_SECURE"]
-    return ("__Host-" if secure else "") + COOKIE_NAME
+    return cookie_name(COOKIE_NAME)
 
 
 def begin(response: Response, state: str, verifier: str | None, next_path: str | None) -> str:
@@ -89,13 +89,15 @@ def callback_lock(nonce: str) -> Iterator[None]:
         yield
 
 
-def keep_result(nonce: str, session_id: str, next_path: str | None) -> None:
-    """Note which session this sign-in made, for a second copy of its callback."""
-    current().put("sign-in-result", nonce, {"sid": session_id, "next": next_path}, RESULT_LIFETIME)
+def keep_result(nonce: str, session_id: str, data: dict, next_path: str | None) -> None:
+    """Note which session this sign-in made (its id and what it holds: Flask-Session writes
+    it only after the callback), for a second copy of the callback."""
+    finished = {"sid": session_id, "data": data, "next": next_path}
+    current().put("sign-in-result", nonce, finished, RESULT_LIFETIME)
 
 
 def result(nonce: str) -> dict | None:
-    """The session a finished sign-in made (`sid`, `next`), if it just finished."""
+    """The session a finished sign-in made (`sid`, `data`, `next`), if it just finished."""
     entry = current().get("sign-in-result", nonce)
     return entry if isinstance(entry, dict) else None
 

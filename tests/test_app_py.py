@@ -104,10 +104,26 @@ def test_busy_sandbox_port_stops_with_one_line(app_py):
     ]
 
 
-def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
+def test_sandbox_mode_follows_port_alone(start_server, tmp_path):
     port = free_port()
     environ = process_environ(
         PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path / "sessions"
+    )
+    server = start_server([sys.executable, "app.py"], environ, port)
+    assert f"Open http://localhost:{port} in your browser." in server.log()
+    assert "Warning" not in server.log()
+    browser = requests.Session()
+    click_through_sign_in(browser, server.url)
+    assert browser.get(server.url + "/me", allow_redirects=False).status_code == 200
+
+
+def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
+    port = free_port()
+    environ = process_environ(
+        PORT=port,
+        SANDBOX_PORT=free_port(),
+        SESSION_FILE_DIR=tmp_path / "sessions",
+        ILERT_REDIRECT_URI="http://localhost:4597/authorize-result",
     )
     server = start_server([sys.executable, "app.py"], environ, port)
     assert "Warning: ILERT_REDIRECT_URI uses port 4597, but PORT is" in server.log()

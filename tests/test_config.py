@@ -9,8 +9,8 @@ from conftest import ROOT, process_environ
 
 import config
 from app import create_app
-from config import ConfigError
-from ilert_scopes import describe_scope
+from config import DEFAULT_SCOPES, ConfigError
+from ilert.scopes import describe_scope
 
 REAL = {
     "ILERT_CLIENT_ID": "client-id",
@@ -23,7 +23,7 @@ def test_defaults_follow_the_spec():
     settings = config.load({})
     assert settings["ILERT_CLIENT_ID"] is None
     assert settings["ILERT_REDIRECT_URI"] == "http://localhost:4597/authorize-result"
-    assert settings["ILERT_SCOPES"] == "profile source:w"
+    assert settings["ILERT_SCOPES"] == DEFAULT_SCOPES
     assert settings["ILERT_AUTH_URL"] == "https://app.ilert.com"
     assert settings["ILERT_API_URL"] == "https://api.ilert.com"
     assert settings["ILERT_USE_PKCE"] is True
@@ -248,12 +248,13 @@ def test_scopes_are_described_in_plain_words(scope, words):
         "http://localhost:4597/",
         "http://localhost:4597/me",
         "http://localhost:4597/healthz",
+        "http://localhost:4597/login",
         "http://localhost:4597/flow-inspector",
     ],
 )
 def test_redirect_uri_needs_a_path_of_its_own(redirect_uri):
     with pytest.raises(ConfigError) as raised:
-        create_app({**REAL, "ILERT_REDIRECT_URI": redirect_uri})
+        create_app({**REAL, "FLOW_INSPECTOR": "true", "ILERT_REDIRECT_URI": redirect_uri})
     assert str(raised.value).startswith("ILERT_REDIRECT_URI is malformed: its path")
 
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from config import DEFAULT_SCOPES
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 
@@ -37,7 +38,7 @@ def test_login_redirects_to_ilert_with_state_and_pkce(client, sandbox):
     assert query["client_id"] == ["sandbox-client-id"]
     assert query["response_type"] == ["code"]
     assert query["redirect_uri"] == [DEFAULT_REDIRECT_URI]
-    assert query["scope"] == ["profile source:w"]
+    assert query["scope"] == [DEFAULT_SCOPES]
     assert query["code_challenge_method"] == ["S256"]
     assert len(query["state"][0]) >= 32
     assert len(query["code_challenge"][0]) == 43
@@ -218,7 +219,7 @@ def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, ap
     info = client.get("/token-info", headers={"Accept": "application/json"}).get_json()
     assert info["active"] is True
     assert info["username"] == "ada.lovelace"
-    assert info["scope"] == "profile source:w"
+    assert info["scope"] == DEFAULT_SCOPES
 
 
 def test_alert_sources_are_listed(client, auth, sandbox):

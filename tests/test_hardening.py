@@ -52,7 +52,9 @@ def test_no_hsts_over_plain_http(live_app, path):
 def store_failure_lines(caplog):
     """What the app logged about the store while answering /healthz."""
     return [
-        record for record in caplog.records if record.name == "app" and "store" in record.message
+        record
+        for record in caplog.records
+        if record.name == "views.health" and "store" in record.message
     ]
 
 
@@ -68,7 +70,7 @@ def test_healthz_with_redis_down_tells_the_caller_nothing_more(make_app, redis_s
     ).test_client()
     assert client.get("/healthz").status_code == 200
     redis_server.stop()
-    with caplog.at_level(logging.ERROR, logger="app"):
+    with caplog.at_level(logging.ERROR, logger="views.health"):
         response = client.get("/healthz")
     assert_says_only_unavailable(response)
     body = response.get_data(as_text=True)
@@ -88,7 +90,7 @@ def test_healthz_with_an_unwritable_folder_tells_the_caller_nothing_more(
     assert client.get("/healthz").status_code == 200
     shutil.rmtree(folder)
     folder.write_text("not a folder")
-    with caplog.at_level(logging.ERROR, logger="app"):
+    with caplog.at_level(logging.ERROR, logger="views.health"):
         response = client.get("/healthz")
     assert_says_only_unavailable(response)
     body = response.get_data(as_text=True)

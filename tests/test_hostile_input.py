@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import safe_next
+from views.auth import safe_next
 
 PROPERTY_SETTINGS = settings(
     max_examples=1000,

@@ -19,10 +19,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from flask import g
 
-import ilert_oauth
-from ilert_scopes import grants
+from ilert import oauth as ilert_oauth
+from ilert.scopes import grants
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 from sandbox.server import API, bind, create_app, is_loopback
 
@@ -609,18 +608,23 @@ def test_revoke_without_client_authentication_is_invalid_client(sandbox, auth, c
 
 
 def test_the_apps_revoke_authenticates_and_kills_the_sign_in(app, sandbox):
-    """ilert_oauth.revoke, as logout calls it, against the sandbox that requires the client."""
+    """ilert.oauth.revoke, as logout calls it, against the sandbox that requires the client."""
     tokens = sign_in(sandbox)
-    app.config["FLOW_INSPECTOR"] = True  # to read back what was sent, secrets hidden
-    with app.app_context():
+    calls = []
+    with (
+        app.app_context(),
+        ilert_oauth.ilert_called.connected_to(
+            lambda sender, call, response=None: calls.append(call), app
+        ),
+    ):
         ilert_oauth.revoke(tokens["refresh_token"])
-        (call,) = g.ilert_calls
+    (call,) = calls
     assert call["status"] == 200
     assert call["sent"] == {
-        "token": "[hidden]",
+        "token": tokens["refresh_token"],
         "token_type_hint": "refresh_token",
         "client_id": CLIENT_ID,
-        "client_secret": "[hidden]",
+        "client_secret": CLIENT_SECRET,
     }
     assert sandbox.stats()["revoke"] == 1
     assert not works(sandbox, tokens["access_token"])

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-import ilert_oauth
+from ilert import oauth as ilert_oauth
 
 
 class Upstream(ThreadingHTTPServer):

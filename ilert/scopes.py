@@ -1,5 +1,6 @@
-"""ilert's OAuth2 scopes: what they are called, what they allow, and in plain words. A fact
-about ilert, used by the app's token info page and by the sandbox's consent page and API.
+"""ilert's OAuth2 scopes: what they are called, what they allow, which API paths they guard,
+and in plain words. Facts about ilert, used by the app's token info and missing-scope pages and
+by the sandbox's consent page and API.
 
 `profile`, `offline_access`, and resource scopes with `:r` (read, the default), `:w`
 (write, which includes read) or `:d` (delete, which includes write).
@@ -23,6 +24,23 @@ RESOURCES = {
     "user": "users",
     "alert": "alerts",
     "incident": "incidents",
+}
+# Which scope guards which API path (ilert docs, "Token lifetimes, error codes, app
+# verification"); a path below one of these (/api/incidents/42) needs the same scope.
+PATH_SCOPES = {
+    "/api/users/current": "profile",
+    "/api/users": "user",
+    "/api/alert-sources": "source",
+    "/api/alerts": "alert",
+    "/api/alert-actions": "action",
+    "/api/incidents": "incident",
+    "/api/services": "service",
+    "/api/schedules": "schedule",
+    "/api/escalation-policies": "policy",
+    "/api/teams": "team",
+    "/api/status-pages": "status_page",
+    "/api/connectors": "connector",
+    "/api/maintenance-windows": "maintenance",
 }
 _ACCESS = {"r": "See your {}", "w": "See and change your {}", "d": "See, change and delete your {}"}
 _SCOPE = re.compile(rf"profile|offline_access|(?:{'|'.join(RESOURCES)})(?::[rwd])?")
@@ -66,4 +84,37 @@ def grants(granted: str, scope: str, method: str) -> bool:
     return any(
         resource == scope and _LEVELS.get(access, -1) >= level
         for resource, _, access in (item.partition(":") for item in granted.split(" "))
+    )
+
+
+def scope_for(path: str, method: str = "GET") -> str | None:
+    """The least scope that lets `method` through to `path` (`source:r` for GET
+    /api/alert-sources), or None for a path this table does not know."""
+    for prefix, scope in sorted(PATH_SCOPES.items(), key=lambda item: -len(item[0])):
+        if path == prefix or path.startswith(prefix + "/"):
+            return required_scope(scope, method)
+    return None
+
+
+def missing_scope_hint(needed: str | None, granted: str, configured: str) -> str:
+    """What to do about a 403 for a call that needs `needed`, given the scopes this sign-in
+    was `granted` and the ones the app asks for (`configured`, ILERT_SCOPES)."""
+    if needed is None:
+        return "Your ilert role, or the scopes this app was granted, may not allow this."
+    resource, _, access = needed.partition(":")
+    method = {"r": "GET", "w": "POST", "d": "DELETE"}.get(access, "GET")
+    if grants(granted, resource, method):
+        return (
+            f"This sign-in already has {needed} (granted: {granted}), so ilert refused for "
+            "another reason: your ilert role may not allow it. Ask an ilert admin."
+        )
+    if grants(configured, resource, method):
+        return (
+            f"ILERT_SCOPES already asks for it, but this sign-in was granted only "
+            f"{granted or 'no scopes'}: sign in again and allow {needed}."
+        )
+    return (
+        f"This sign-in was granted: {granted or 'no scopes'}. Add {needed} to ILERT_SCOPES "
+        f"in .env (ILERT_SCOPES={configured} {needed}), restart the app, then sign in again "
+        "and allow the new scope."
     )

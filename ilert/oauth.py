@@ -7,13 +7,13 @@
 5. `token_info`: what ilert knows about an access token.
 6. `revoke`: revoke the refresh token, at logout.
 
-Settings come from `current_app.config`; nothing here touches `flask.session`
-(`token_store.py` keeps the tokens). Every upstream call goes through one pooled
-`requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+Settings come from `current_app.config`; nothing here touches `flask.session` (views call
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call goes through
+one pooled `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
-With `FLOW_INSPECTOR` on, each step is also noted in `flask.g.ilert_calls`, with
-every secret hidden, for the flow inspector page.
+Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
+was sent and the answer: receivers must hide the secrets in them.
 """
 
 import base64
@@ -22,23 +22,32 @@ import logging
 import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlencode
 
 import requests
-from flask import current_app, g
+from blinker import Namespace
+from flask import Flask, current_app
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
 TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
 REVOKE_PATH = "/api/developers/oauth2/revoke"
 
-HIDDEN = "[hidden]"
-SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "access_token", "refresh_token"}
-# A token answer's fields the flow inspector may show; any other (an id_token, say) is hidden.
-TOKEN_ANSWER_FIELDS = {"token_type", "expires_in", "scope", "refresh_token_expires_in"}
-SHORTENED_FIELDS = {"state", "code_challenge"}
+ilert_called = Namespace().signal("ilert-called")
 
 log = logging.getLogger(__name__)
+
+
+class TokenAnswer(TypedDict):
+    """A checked answer of the token endpoint."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: NotRequired[str]
+    refresh_token_expires_in: NotRequired[int]
+    scope: NotRequired[str]
 
 
 class IlertError(Exception):
@@ -61,7 +70,7 @@ class IlertError(Exception):
         self.answer_lost = answer_lost
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     """Give the app the one pooled HTTP session every upstream call goes through.
 
     It keeps no cookies: it serves everybody, and one person's upstream cookies must not
@@ -72,14 +81,14 @@ def init_app(app):
     app.extensions["ilert_http"] = http
 
 
-def new_pkce_pair():
+def new_pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(64)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorize_url(state, code_challenge=None):
+def authorize_url(state: str, code_challenge: str | None = None) -> str:
     """Step 1: the URL that sends the person to ilert to sign in and grant scopes."""
     config = current_app.config
     params = {
@@ -93,11 +102,11 @@ def authorize_url(state, code_challenge=None):
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
     url = f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}"
-    _note({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
+    _announce({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
     return f"{url}?{urlencode(params)}"
 
 
-def exchange_code(code, code_verifier=None):
+def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:
     """Step 2: turn the authorization code into tokens, with the client secret."""
     config = current_app.config
     form = {
@@ -112,13 +121,14 @@ def exchange_code(code, code_verifier=None):
     return _token_answer(_send("POST", TOKEN_PATH, "2. Turn the code into tokens", data=form))
 
 
-def call_api(method, path, access_token):
+def call_api(method: str, path: str, access_token: str, params: dict | None = None) -> Any:
     """Step 3: call the ilert API on the person's behalf; returns the decoded JSON."""
     headers = {"Authorization": f"Bearer {access_token}"}
-    return _json(_send(method, path, "3. Call the ilert API", headers=headers))
+    response = _send(method, path, "3. Call the ilert API", headers=headers, params=params)
+    return _json(response)
 
 
-def refresh(refresh_token):
+def refresh(refresh_token: str) -> TokenAnswer:
     """Step 4: a new access token (and a new refresh token, which replaces the old one)."""
     config = current_app.config
     form = {
@@ -130,13 +140,13 @@ def refresh(refresh_token):
     return _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
 
 
-def token_info(access_token):
+def token_info(access_token: str) -> dict:
     """Step 5: what ilert knows about an access token (active, tenant, user, scope, app)."""
     form = {"token": access_token}
     return _json(_send("POST", TOKEN_INFO_PATH, "5. Ask about the access token", data=form))
 
 
-def revoke(refresh_token):
+def revoke(refresh_token: str) -> None:
     """Step 6: revoke a refresh token (and the access tokens made with it), authenticated
     with the client secret as at the token endpoint (RFC 7009 2.1)."""
     config = current_app.config
@@ -179,7 +189,7 @@ def _token_answer(response):
     return tokens
 
 
-def _send(method, path, step, data=None, headers=None):
+def _send(method, path, step, data=None, headers=None, params=None):
     """Send one request to ilert's API origin; non-2xx answers raise IlertError."""
     config = current_app.config
     url = config["ILERT_API_URL"] + path
@@ -187,12 +197,13 @@ def _send(method, path, step, data=None, headers=None):
     connect_timeout = min(timeout, max(1.0, timeout - 3))
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
-        call["sent"] = {"Authorization": "Bearer " + HIDDEN}
+        call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {})}
     try:
         response = current_app.extensions["ilert_http"].request(
             method,
             url,
             data=data,
+            params=params,
             headers=headers,
             timeout=(connect_timeout, timeout),
             allow_redirects=False,
@@ -241,64 +252,16 @@ def _never_connected(error):
 
 
 def _finish(call, outcome, response=None):
-    """Log the call at DEBUG (URLs we build never carry a secret) and note it for the
-    flow inspector."""
+    """Log the call at DEBUG (URLs we build never carry a secret) and announce it."""
     call["ms"] = round((time.time() - call["started"]) * 1000)
     call["status"] = outcome
     log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
-    if response is not None and _inspecting():
-        call["answer"] = _shape(response, token_answer=call["url"].endswith(TOKEN_PATH))
-    _note(call)
+    _announce(call, response)
 
 
-def _inspecting():
-    return current_app.config.get("FLOW_INSPECTOR", False)
-
-
-def _note(call):
-    """Keep a step for the flow inspector, with secrets hidden and long values shortened."""
-    if _inspecting():
-        call["sent"] = _masked(call["sent"])
-        g.setdefault("ilert_calls", []).append(call)
-
-
-def _masked(fields):
-    masked = {}
-    for name, value in fields.items():
-        if name in SECRET_FIELDS:
-            value = HIDDEN
-        elif name in SHORTENED_FIELDS:
-            value = f"{value[:6]}…"
-        masked[name] = value
-    return masked
-
-
-def _shape(response, token_answer=False):
-    """What an answer looked like: its fields with secrets hidden, or its type and size."""
-    try:
-        body = response.json()
-    except ValueError:
-        kind = response.headers.get("Content-Type", "no content type")
-        return f"{kind}, {len(response.content)} bytes"
-    if isinstance(body, list):
-        return f"a list of {len(body)} items"
-    if not isinstance(body, dict):
-        return type(body).__name__
-    if token_answer:
-        return {
-            name: _summary(value) if name in TOKEN_ANSWER_FIELDS else HIDDEN
-            for name, value in body.items()
-        }
-    return _masked({name: _summary(value) for name, value in body.items()})
-
-
-def _summary(value):
-    if isinstance(value, list):
-        return f"[{len(value)} items]"
-    if isinstance(value, dict):
-        return "{…}"
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "…"
+def _announce(call, response=None):
+    if ilert_called.receivers:
+        ilert_called.send(current_app._get_current_object(), call=call, response=response)
 
 
 def _json(response):

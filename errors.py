@@ -1,0 +1,213 @@
+"""How every failure is answered (a page, or JSON for JSON callers), the headers every answer
+carries, and the redaction of the callback's secrets from access logs."""
+
+import functools
+import logging
+import re
+
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
+
+from ilert import client, scopes
+from ilert.client import MissingScope, SessionEnded
+from ilert.oauth import IlertError
+from store import LockBusy, StoreError
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HSTS = "max-age=31536000"  # a year (RFC 6797)
+UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
+    502: (
+        "ilert gave an unexpected answer",
+        "Try again in a moment. You are still signed in.",
+    ),
+    503: (
+        "ilert is unavailable right now",
+        "Try again in a minute. You are still signed in. If you run this app, check that this "
+        "server can reach ILERT_API_URL.",
+    ),
+    504: (
+        "ilert did not answer in time",
+        "Try again in a moment. If it keeps happening, HTTP_TIMEOUT may be too short for "
+        "this server's connection to ilert.",
+    ),
+    None: (
+        "ilert refused the request",
+        "Your ilert role, or the scopes this app was granted, may not allow this.",
+    ),
+}
+HTTP_ERRORS = {
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not allowed", "This page does not take that kind of request."),
+}
+ACTIONS = {"r": "read", "w": "change", "d": "delete"}  # what a scope's access level allows
+_CALLBACK_SECRETS = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s\"']*")
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    """True when the caller's Accept header prefers JSON over HTML."""
+    return _prefers_json(request.headers.get("Accept"))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefers_json(accept: str | None) -> bool:
+    """Decided once per distinct Accept header: a browser or an API client sends the same
+    one on every request, and parsing a browser's takes as long as reading the session."""
+    best = parse_accept_header(accept, MIMEAccept).best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def json_error(status: int, error: str, message: str, headers: dict | None = None):
+    """`{"error": ..., "message": ...}` with `status`: what every JSON caller gets."""
+    return jsonify(error=error, message=message), status, headers or {}
+
+
+def error_page(
+    status: int, title: str, message: str, error: str = "error", headers=None, **context
+):
+    """The one way every failure is answered: an HTML page, or JSON for JSON callers."""
+    if wants_json():
+        return json_error(status, error, message, headers)
+    page = render_template("errors/error.html", title=title, message=message, **context)
+    return page, status, headers or {}
+
+
+def end_session(message: str | None = None, category: str = "info") -> None:
+    """Destroy the session. With a message, the browser gets a fresh session id that
+    carries only the message."""
+    session.clear()
+    if message:
+        flash(message, category)
+        current_app.session_interface.regenerate(session)
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers, the security headers and the access-log redaction."""
+    app.after_request(set_security_headers)
+    for name in ("werkzeug", "gunicorn.access"):
+        access_log = logging.getLogger(name)
+        if not any(isinstance(f, RedactCallbackParameters) for f in access_log.filters):
+            access_log.addFilter(RedactCallbackParameters())
+
+    @app.errorhandler(MissingScope)
+    def missing_scope(error: MissingScope):
+        log.warning("ilert refused a call for a missing scope (%s)", error.needed)
+        resource, _, access = (error.needed or "").partition(":")
+        if resource in scopes.RESOURCES:
+            title = f"This app may not {ACTIONS[access]} your {scopes.RESOURCES[resource]}"
+        else:
+            title = "This app may not do that for you"
+        needs = f": it needs the scope {error.needed}" if error.needed else ""
+        return error_page(
+            403,
+            title,
+            f"ilert refused the call{needs}.",
+            error="missing_scope",
+            retry=True,
+            hint=scopes.missing_scope_hint(
+                error.needed, client.granted_scopes(), current_app.config["ILERT_SCOPES"]
+            ),
+        )
+
+    @app.errorhandler(IlertError)
+    def upstream_failed(error: IlertError):
+        log.warning("ilert call failed: %s (%s)", error.error, error.status)
+        title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
+        headers = {"Retry-After": error.retry_after} if error.retry_after else None
+        return error_page(
+            error.status, title, error.description, error=error.error, headers=headers, hint=hint
+        )
+
+    @app.errorhandler(SessionEnded)
+    def session_ended(error: SessionEnded):
+        if error.status is not None:
+            log.warning("Session ended after an upstream failure (%s)", error.status)
+            end_session()
+            return error_page(
+                error.status, "Please sign in again", str(error), error="session_ended", retry=True
+            )
+        end_session(str(error), "warning")
+        if wants_json():
+            return json_error(401, "session_ended", str(error))
+        return redirect(url_for("pages.home"))
+
+    @app.errorhandler(LockBusy)
+    def busy(error: LockBusy):
+        return error_page(
+            503,
+            "Please try again",
+            "Another request of yours is still being handled (renewing your access to ilert, "
+            "or signing you in).",
+            error="refresh_busy",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.errorhandler(StoreError)
+    def store_unavailable(error: StoreError):
+        log.error("Session store unavailable: %s", error)
+        return error_page(
+            503,
+            "Sessions are unavailable",
+            "This app cannot reach its session store right now. Please try again soon.",
+            error="session_store_unavailable",
+            hint="If you run this app: check that Redis answers at REDIS_URL, or that "
+            "SESSION_FILE_DIR is a writable folder. The app's log names the problem.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        title, message = HTTP_ERRORS.get(error.code, (error.name, error.description))
+        allowed = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        return error_page(
+            error.code, title, message, error=error.name.lower().replace(" ", "_"), headers=headers
+        )
+
+
+def set_security_headers(response: Response) -> Response:
+    """No inline code, no framing, no referrer (the callback URL carries the code), no
+    caching of pages that show account data; HSTS when the cookie is Secure, so browsers
+    never try plain http, where cookies can be tossed in (`includeSubDomains` is the
+    operator's call: the app cannot know every subdomain)."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers["Strict-Transport-Security"] = HSTS
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class RedactCallbackParameters(logging.Filter):
+    """Replace the callback's `code` and `state` values in access log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            # In place: gunicorn's atoms are a dict subclass that answers "-" for missing keys.
+            for key, value in record.args.items():
+                record.args[key] = _redact(value)
+        return True
+
+
+def _redact(value):
+    return _CALLBACK_SECRETS.sub(r"\1[redacted]", value) if isinstance(value, str) else value

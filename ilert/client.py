@@ -1,0 +1,204 @@
+"""The one way views call ilert for the signed-in person: `get`/`call` and `token_info`.
+
+The person's tokens live beside their session, in a sealed entry of their own (purpose
+"tokens", under the session id), never in the session: Flask-Session writes the whole
+session back at the end of a request, so a request that started before a refresh would
+write the old tokens back. They are read fresh whenever they are needed and replaced in one
+atomic write.
+
+Before a call, an access token about to expire is refreshed; if ilert still answers 401, it
+is refreshed once more and the call retried once. A refresh runs under a lock per session
+that holds across threads, worker processes (a lock file) and instances (a Redis lock):
+concurrent requests that all find the access token expiring send one refresh to ilert, and
+the others wait and use its result. ilert rotates refresh tokens, so two refreshes racing
+with the same refresh token would lose the session.
+"""
+
+from typing import Any, TypedDict
+
+from flask import current_app, session
+
+import store
+from ilert import oauth, scopes
+from ilert.oauth import IlertError, TokenAnswer
+
+
+class TokenSet(TypedDict):
+    """A session's tokens as the store keeps them (times in epoch seconds)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+    expires_in: int
+    scope: str
+    refresh_expires_at: float | None
+
+
+class MissingScope(IlertError):
+    """ilert answered 403: this sign-in may not make the call. `needed` is the scope the
+    path needs by ilert's scope table (None if the table does not know the path)."""
+
+    def __init__(self, error: IlertError, needed: str | None) -> None:
+        super().__init__(403, error.error, error.description)
+        self.needed = needed
+
+
+class SessionEnded(Exception):
+    """The person's tokens are gone or no longer accepted; they must sign in again.
+
+    `status` is set when the cause was an upstream failure (502, 504) that the error
+    page should report; otherwise the person is sent home with the message.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def get(path: str, params: dict | None = None) -> Any:
+    """`GET {API}{path}` for the signed-in person; the decoded JSON answer."""
+    return call("GET", path, params)
+
+
+def call(method: str, path: str, params: dict | None = None) -> Any:
+    """Call the ilert API for the signed-in person.
+
+    The access token is refreshed first if it is about to expire. If ilert still answers
+    401, refresh once more and retry once; a 401 with a token that was just refreshed means
+    the person removed the app's access. A 403 is a `MissingScope`.
+    """
+    sid = session.sid
+    entry = _tokens_of(sid)
+    just_refreshed = _expiring(entry)
+    if just_refreshed:
+        entry = _refreshed(sid, entry["access_token"])
+    try:
+        return _call_api(method, path, entry, params)
+    except _Unauthorized:
+        pass
+    if not just_refreshed:
+        entry = _refreshed(sid, entry["access_token"])
+        try:
+            return _call_api(method, path, entry, params)
+        except _Unauthorized:
+            pass
+    store.current().delete("tokens", sid)
+    raise SessionEnded(
+        "ilert no longer accepts this app's access for you (it may have been removed in "
+        "your ilert profile). Please sign in again."
+    )
+
+
+class _Unauthorized(Exception):
+    """ilert answered 401 to an API call."""
+
+
+def _call_api(method: str, path: str, entry: TokenSet, params: dict | None) -> Any:
+    try:
+        return oauth.call_api(method, path, entry["access_token"], params)
+    except IlertError as error:
+        if error.status == 401:
+            raise _Unauthorized() from None
+        if error.status == 403:
+            raise MissingScope(error, scopes.scope_for(path, method)) from None
+        raise
+
+
+def token_info() -> tuple[dict, TokenSet]:
+    """What ilert knows about the signed-in person's access token, and the tokens' entry
+    (for its expiry; never show the tokens themselves)."""
+    entry = fresh_tokens()
+    return oauth.token_info(entry["access_token"]), entry
+
+
+def fresh_tokens() -> TokenSet:
+    """The signed-in person's tokens, refreshed first if the access token is about to expire."""
+    entry = _tokens_of(session.sid)
+    if _expiring(entry):
+        return _refreshed(session.sid, entry["access_token"])
+    return entry
+
+
+def granted_scopes() -> str:
+    """The scopes this sign-in was granted ("" if none are known)."""
+    entry = store.current().get("tokens", session.sid)
+    return entry.get("scope") or "" if isinstance(entry, dict) else ""
+
+
+def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live."""
+    refresh_lifetime = tokens.get("refresh_token_expires_in")
+    entry: TokenSet = {
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens.get("refresh_token"),
+        "expires_at": store.now() + tokens["expires_in"],
+        "expires_in": tokens["expires_in"],
+        "scope": tokens.get("scope", ""),
+        "refresh_expires_at": (
+            store.now() + refresh_lifetime
+            if tokens.get("refresh_token") and isinstance(refresh_lifetime, int)
+            else None
+        ),
+    }
+    store.current().put("tokens", sid, entry, _lifetime(entry))
+    return entry
+
+
+def forget(sid: str) -> str | None:
+    """Delete session `sid`'s tokens and return the refresh token they held, if any."""
+    entry = store.current().take("tokens", sid)
+    return entry.get("refresh_token") if isinstance(entry, dict) else None
+
+
+def _lifetime(entry: TokenSet) -> float:
+    """Seconds to keep an entry: the session's idle lifetime, at most the refresh token's."""
+    lifetime = current_app.config["SESSION_LIFETIME"].total_seconds()
+    if entry.get("refresh_expires_at"):
+        lifetime = min(lifetime, entry["refresh_expires_at"] - store.now())
+    return max(1.0, lifetime)
+
+
+def _tokens_of(sid: str) -> TokenSet:
+    """Session `sid`'s current token entry; SessionEnded if there is none."""
+    entry = store.current().get("tokens", sid)
+    if not isinstance(entry, dict):
+        raise SessionEnded("Your sign-in has expired. Please sign in again.")
+    return entry  # type: ignore[return-value]
+
+
+def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
+    """Refresh once, under this session's lock, unless another request already did."""
+    wait = current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock("tokens", sid, wait):
+        entry = _tokens_of(sid)
+        if entry["access_token"] != stale_access_token:
+            return entry
+        refresh_token = entry.get("refresh_token")
+        if not refresh_token:
+            store.current().delete("tokens", sid)
+            raise SessionEnded("Your access to ilert has expired. Please sign in again.")
+        try:
+            tokens = oauth.refresh(refresh_token)
+        except IlertError as error:
+            if error.error == "invalid_grant":
+                store.current().delete("tokens", sid)
+                raise SessionEnded(
+                    "ilert no longer accepts this sign-in (it expired, was revoked, or was "
+                    "replaced by newer sign-ins). Please sign in again."
+                ) from None
+            if error.answer_lost:
+                # The refresh token may already be spent on ilert's side: never retry blindly.
+                store.current().delete("tokens", sid)
+                raise SessionEnded(
+                    f"{error.description} It was renewing your access, so the sign-in "
+                    "cannot be trusted any more. Please sign in again.",
+                    status=error.status,
+                ) from None
+            raise
+        tokens.setdefault("refresh_token", refresh_token)
+        return keep(sid, tokens)
+
+
+def _expiring(entry: TokenSet) -> bool:
+    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
+    return entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)

@@ -1,0 +1,302 @@
+"""Signing in and out: `/login`, ilert's callback (at ILERT_REDIRECT_URI's path), `/logout`.
+
+Each view reads the request, calls one step of `ilert.oauth`, updates the session and
+redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `ilert.client`.
+"""
+
+import hmac
+import logging
+import re
+import secrets
+from urllib.parse import SplitResult, unquote, urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+
+import store
+from config import ConfigError
+from errors import error_page
+from ilert import client, oauth
+from ilert.client import SessionEnded
+from ilert.oauth import IlertError
+from store import sign_ins
+from store.flask_session import cookie_name
+
+LOGOUT_NOTICE_COOKIE = "logout_notice"
+CONSENT_ERROR_HINTS = {
+    "invalid_scope": "ILERT_SCOPES asks for a scope ilert does not know: use profile, "
+    "offline_access, or a resource scope such as source:r, source:w or incident:r.",
+    "unauthorized_client": "The ilert app may not use this flow: check its settings in ilert.",
+    "server_error": "ilert had a problem. Try again in a moment.",
+    "temporarily_unavailable": "ilert is busy. Try again in a moment.",
+}
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    """Register the views, the callback at the redirect URI's path (after every other page,
+    so that it can be checked to be one of its own), and the max-age check."""
+    app.register_blueprint(bp)
+    path = urlsplit(app.config["ILERT_REDIRECT_URI"]).path
+    if path in ("", "/") or any(rule.rule == path for rule in app.url_map.iter_rules()):
+        raise ConfigError(
+            f"ILERT_REDIRECT_URI is malformed: its path {path or '(none)'!r} must be "
+            "one of its own, such as /authorize-result, not a page the app already has"
+        )
+    app.add_url_rule(path, endpoint="auth.authorize_result", view_func=authorize_result)
+    app.before_request(end_session_past_max_age)
+
+
+@bp.route("/login")
+def login():
+    """Start a sign-in: fresh state and PKCE verifier, kept here, then off to ilert."""
+    redirect_origin = urlsplit(current_app.config["ILERT_REDIRECT_URI"])
+    if not _same_host(request.host, redirect_origin):
+        # The sign-in cookie must be set on the host ilert sends the person back to.
+        return redirect(
+            f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
+        )
+    state = secrets.token_urlsafe(32)
+    verifier, challenge = (None, None)
+    if current_app.config["ILERT_USE_PKCE"]:
+        verifier, challenge = oauth.new_pkce_pair()
+    response = redirect(oauth.authorize_url(state, challenge))
+    g.sign_in_nonce = sign_ins.begin(response, state, verifier, safe_next(request.args.get("next")))
+    return response
+
+
+def authorize_result():
+    """ilert sends the person back here: check state, then exchange the code for tokens."""
+    states = request.args.getlist("state")
+    nonce = sign_ins.nonce_for(states[0]) if len(states) == 1 else None
+    if nonce is None:
+        return _invalid_sign_in()
+    g.sign_in_nonce = nonce
+    with sign_ins.callback_lock(nonce):
+        sign_in = sign_ins.claim(states[0], nonce)
+        if sign_in is None:
+            return _taken_over_or_invalid(nonce)
+        response = _finish_sign_in(sign_in, nonce)
+    sign_ins.forget_cookie(response, sign_in.state)
+    return response
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Revoke the refresh token at ilert, then destroy the session here."""
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf_token")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return error_page(
+            400,
+            "This sign-out form has expired",
+            "Nothing was changed. Reload the page and try again.",
+            error="invalid_csrf_token",
+        )
+    revoked = _revoke_quietly(client.forget(session.sid))
+    store.forget_beside_session(session.sid)
+    session.clear()  # Flask-Session deletes the stored session and clears the cookie
+    response = redirect(url_for("pages.home"))
+    # The session is gone, so the home page learns how logout went from a short-lived
+    # cookie that says only that.
+    response.set_cookie(
+        cookie_name(LOGOUT_NOTICE_COOKIE),
+        "revoked" if revoked else "not_revoked",
+        max_age=300,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return response
+
+
+def end_session_past_max_age() -> None:
+    """A session older than SESSION_MAX_AGE ends at its next request, however much it was
+    used: its refresh token is revoked and the person is asked to sign in again."""
+    signed_in_at = session.get("signed_in_at") if request.endpoint != "static" else None
+    if signed_in_at is None:
+        return
+    if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
+        return
+    _revoke_quietly(client.forget(session.sid))
+    store.forget_beside_session(session.sid)
+    raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
+
+
+def safe_next(value: str | None) -> str | None:
+    """`value` if it is a path on this site, else None (no open redirects)."""
+    if not value or len(value) > 2000:
+        return None
+    for candidate in (value, unquote(value)):
+        if not re.match(r"/(?![/\\])", candidate) or "\\" in candidate:
+            return None
+        if _CONTROL_CHARACTERS.search(candidate):
+            return None
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return None
+    return value
+
+
+def _same_host(host: str, origin: SplitResult) -> bool:
+    """Whether a request's Host header names the same host and port as `origin`."""
+    default_port = 443 if origin.scheme == "https" else 80
+    try:
+        requested = urlsplit("//" + host)
+        requested_port = requested.port or default_port
+    except ValueError:
+        return False
+    return (requested.hostname, requested_port) == (origin.hostname, origin.port or default_port)
+
+
+def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
+    """The rest of the callback, for the request that claimed the pending sign-in."""
+    error = request.args.get("error")
+    if error:
+        return make_response(_consent_error(error, request.args.get("error_description", "")))
+    code = request.args.get("code")
+    if not code or len(request.args.getlist("code")) > 1:
+        return make_response(
+            error_page(
+                400,
+                "ilert sent no code",
+                "The answer from ilert had no usable authorization code.",
+                error="invalid_request",
+                retry=True,
+            )
+        )
+    try:
+        tokens = oauth.exchange_code(code, sign_in.verifier)
+    except IlertError as error:
+        return make_response(_exchange_failed(error))
+    _revoke_quietly(client.forget(session.sid))
+    user = _fetch_user(tokens["access_token"])
+    current_app.session_interface.regenerate(session)
+    session.clear()
+    client.keep(session.sid, tokens)
+    session["user"] = user
+    session["csrf_token"] = secrets.token_urlsafe(32)
+    session["signed_in_at"] = store.now()
+    sign_ins.keep_result(nonce, session.sid, dict(session), sign_in.next)
+    return redirect(sign_in.next or url_for("pages.me"))
+
+
+def _taken_over_or_invalid(nonce: str):
+    """A second copy of a callback (a double click, a reload): if the first signed the person
+    in, continue in its session; otherwise the link is not valid."""
+    finished = sign_ins.result(nonce)
+    if finished is None:
+        return _invalid_sign_in()
+    session.clear()
+    session.update(finished["data"])
+    session.sid = finished["sid"]
+    session.modified = False
+    session.renewed = True  # the session interface sets its cookie again
+    return redirect(finished["next"] or url_for("pages.me"))
+
+
+def _invalid_sign_in():
+    return error_page(
+        400,
+        "This sign-in link is not valid",
+        "It is unknown, was already used, belongs to another browser, or is older "
+        "than 10 minutes. Nothing was exchanged.",
+        error="invalid_state",
+        retry=True,
+        hint="Sign in again from this browser. If this keeps happening, open the app at "
+        "the same address as ILERT_REDIRECT_URI (localhost and 127.0.0.1 keep separate "
+        "cookies), and allow cookies for it.",
+    )
+
+
+def _exchange_failed(error: IlertError):
+    """The page for a code exchange that failed; the code is spent, so: sign in again."""
+    log.warning("Code exchange failed: %s (%s)", error.error, error.status)
+    if error.error == "invalid_grant":
+        return error_page(
+            400,
+            "This sign-in code was not accepted",
+            "Authorization codes live 2 minutes and work once. Please sign in again.",
+            error="invalid_grant",
+            retry=True,
+            hint="A code fails when the sign-in took longer than 2 minutes, when the page "
+            "was reloaded or opened twice, or when ILERT_REDIRECT_URI differs from the "
+            "redirect URL in the ilert app's settings.",
+        )
+    hint = "Sign in again in a moment."
+    if error.error == "invalid_client":
+        hint = (
+            "ilert did not accept this app's client id and secret: compare ILERT_CLIENT_ID "
+            "and ILERT_CLIENT_SECRET with the app's settings in ilert."
+        )
+    status = error.status if error.status in (502, 503, 504) else 502
+    headers = {"Retry-After": error.retry_after} if error.retry_after else None
+    return error_page(
+        status,
+        "ilert could not complete your sign-in",
+        error.description,
+        error=error.error,
+        headers=headers,
+        retry=True,
+        hint=hint,
+    )
+
+
+def _consent_error(error: str, description: str):
+    """The page for an `error` that ilert sent back instead of a code."""
+    if error == "access_denied":
+        return error_page(
+            403,
+            "Access was denied",
+            "You did not allow this app to access your ilert account.",
+            error="access_denied",
+            retry=True,
+            hint="Changed your mind? Sign in again and choose Allow.",
+        )
+    status = 502 if error in ("server_error", "temporarily_unavailable") else 400
+    return error_page(
+        status,
+        "ilert could not sign you in",
+        f"ilert answered with {error}: {description}".strip(" :"),
+        error=error,
+        retry=True,
+        hint=CONSENT_ERROR_HINTS.get(error),
+    )
+
+
+def _fetch_user(access_token: str) -> dict:
+    """The person's id, username and name, remembered for the home page. If ilert won't
+    say, sign-in still succeeds and the values stay empty."""
+    try:
+        user = oauth.call_api("GET", "/api/users/current", access_token)
+    except IlertError as error:
+        log.warning("Could not read the signed-in user: %s", error.error)
+        user = {}
+    name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
+    return {"id": user.get("id"), "username": user.get("username"), "name": name}
+
+
+def _revoke_quietly(refresh_token: str | None) -> bool:
+    """Revoke a refresh token; True if it worked (or there was none)."""
+    if not refresh_token:
+        return True
+    try:
+        oauth.revoke(refresh_token)
+        return True
+    except IlertError as error:
+        log.warning("Could not revoke a refresh token: %s", error.error)
+        return False
