@@ -106,7 +106,7 @@ def load(environ):
         "HOST": get("HOST", "127.0.0.1"),
         "PORT": _port("PORT", get("PORT", "4597")),
         "LOG_LEVEL": log_level.upper(),
-        "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "32")),
+        "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "64")),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")

@@ -136,8 +136,11 @@ def add_app_root_option(parser):
 
 
 def gunicorn_command(app_spec, port, workers=2, threads=None, extra=()):
-    """`python -m gunicorn --workers N [--threads T] --bind 127.0.0.1:port app_spec`."""
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+    """`python -m gunicorn --workers N [--threads T] --bind 127.0.0.1:port app_spec`, set by
+    this command line alone: its config file, bench/__init__.py, sets nothing, which keeps the
+    production settings of gunicorn.conf.py out (bench/distant.py measures those)."""
+    command = [sys.executable, "-m", "gunicorn", "--config", str(BENCH / "__init__.py")]
+    command += ["--workers", str(workers)]
     if threads:
         command += ["--threads", str(threads)]
     command += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", *extra]

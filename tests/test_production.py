@@ -115,16 +115,15 @@ def test_the_conf_alone_sets_workers_threads_and_bind(production):
     assert log.count("Booting worker with pid") == 3
 
 
-def test_the_default_is_one_worker_per_core_with_32_threads(production):
+def test_the_default_is_one_worker_per_core_with_64_threads(production):
     server, _, _ = production()
     cores = len(os.sched_getaffinity(0))
-    assert f"Serving {cores * 32} requests at once: {cores} gthread workers x 32 threads" in (
-        server.log()
-    )
+    line = f"Serving {cores * 64} requests at once: {cores} gthread workers x 64 threads"
+    assert line in server.log()
 
 
 def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
-    server, sandbox, watch = production(WEB_CONCURRENCY=1)
+    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=AT_ONCE)
     cookie = signed_in_browser(server.url).cookies.get("session")
     sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=1)
     assert profiles_at_once(server.url, cookie) == [200] * AT_ONCE
