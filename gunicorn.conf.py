@@ -18,7 +18,7 @@ try:
     _settings = _config.load(os.environ)
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
-    sys.exit(3)
+    sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
 
 
 def _workers():
@@ -26,7 +26,7 @@ def _workers():
     one core at a time, while its threads wait for ilert."""
     value = os.environ.get("WEB_CONCURRENCY", "").strip()
     if not value:
-        return len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if not value.isdigit() or int(value) < 1:
         print(
             f"Configuration error: WEB_CONCURRENCY is malformed: {value!r} is not a whole "

@@ -22,6 +22,8 @@ import harness
 
 CLIENTS = (8, 64)
 DISCARDED = "Connection pool is full"
+KEYS = ("rps", "p50_ms", "p99_ms")
+GUNICORN = [sys.executable, "-m", "gunicorn"]
 
 
 async def _pump(reader, writer, delay):
@@ -71,15 +73,10 @@ def start_servers(stack, logs, args):
     proxy_command = [sys.executable, __file__, "--proxy", str(proxy_port), str(upstream.port)]
     proxy_command.append(str(args.latency_ms / 1000))
     proxy = harness.Server("proxy", proxy_command, harness.clean_environ(), proxy_port, logs)
-    for server in (upstream, proxy):
-        stack.callback(server.stop)
-        server.start().wait_ready()
-    proxy_url, threads = f"http://127.0.0.1:{proxy_port}", {}
-    if args.threads:
-        threads["GUNICORN_THREADS"] = args.threads
-    app_env = harness.app_environ(
-        proxy_url, app_port, logs.parent / "sessions", PORT=app_port, **threads
-    )
+    start(stack, upstream, proxy)
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    threads = {"GUNICORN_THREADS": args.threads} if args.threads else {}
+    app_env = harness.app_environ(proxy_url, app_port, logs / "sessions", PORT=app_port, **threads)
     app_env["ILERT_AUTH_URL"] = upstream.url  # the browser's consent page: not delayed
     token = harness.access_token(upstream.url, harness.redirect_uri(app_port))
     limit_env = harness.clean_environ(
@@ -87,11 +84,17 @@ def start_servers(stack, logs, args):
     )
     servers = []
     for name, spec, environ in (("app", "app", app_env), ("limit", "bench.limit_app", limit_env)):
-        command = [sys.executable, "-m", "gunicorn", "--no-control-socket", f"{spec}:create_app()"]
+        command = [*GUNICORN, *harness.NO_CONTROL_SOCKET, f"{spec}:create_app()"]
         servers.append(harness.Server(name, command, environ, int(environ["PORT"]), logs))
-        stack.callback(servers[-1].stop)
-        servers[-1].start().wait_ready()
+    start(stack, *servers)
     return *servers, upstream
+
+
+def start(stack, *servers):
+    """Start `servers`, stopped when `stack` closes, and wait until each listens."""
+    for server in servers:
+        stack.callback(server.stop)
+        server.start().wait_ready()
 
 
 def measure(args, wrk_path, stack, logs):
@@ -118,14 +121,12 @@ def measure(args, wrk_path, stack, logs):
             for name in list(targets)[number % 2 :] + list(targets)[: number % 2]:
                 runs[name, clients].append(run(name, clients, args.seconds))
     slots = re.search(r"Serving (\d+) requests at once", app.log())[1]
-    lines = []
-    for name, total in totals.items():
-        lines.append(
-            f"{name}: {total['connections']} new upstream connections in {total['requests']} "
-            f"requests ({1000 * total['connections'] / total['requests']:.2f} per 1,000; "
-            f"{slots} request slots), {targets[name][0].log().count(DISCARDED)} discarded"
-        )
-    return runs, lines
+    return runs, [
+        f"{name}: {total['connections']} new upstream connections in {total['requests']} "
+        f"requests ({1000 * total['connections'] / total['requests']:.2f} per 1,000; "
+        f"{slots} request slots), {targets[name][0].log().count(DISCARDED)} discarded"
+        for name, total in totals.items()
+    ]
 
 
 def report(args, runs, lines):
@@ -135,14 +136,10 @@ def report(args, runs, lines):
     print("| target | clients | req/s | p50 ms | p99 ms | / limit | ceiling |")
     print("|---|---|---|---|---|---|---|")
     for (name, clients), results in runs.items():
-        ratios = [
-            mine["rps"] / limit["rps"]
-            for mine, limit in zip(results, runs["limit", clients], strict=True)
-        ]
+        pairs = zip(results, runs["limit", clients], strict=True)
+        ratios = [mine["rps"] / limit["rps"] for mine, limit in pairs]
         ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
-        rps, p50, p99 = (
-            statistics.median(r[key] for r in results) for key in ("rps", "p50_ms", "p99_ms")
-        )
+        rps, p50, p99 = (statistics.median(r[key] for r in results) for key in KEYS)
         errors = sum(result["errors"] for result in results)
         print(
             f"| {name} | {clients} | {rps:.0f} | {p50:.1f} | {p99:.1f} | "
@@ -163,8 +160,7 @@ def main(argv=None):
     if args.proxy:
         return serve_proxy(int(args.proxy[0]), int(args.proxy[1]), float(args.proxy[2]))
     with tempfile.TemporaryDirectory() as work, contextlib.ExitStack() as stack:
-        (Path(work) / "logs").mkdir()
-        report(args, *measure(args, harness.find_tool("wrk"), stack, Path(work) / "logs"))
+        report(args, *measure(args, harness.find_tool("wrk"), stack, Path(work)))
 
 
 if __name__ == "__main__":
