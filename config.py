@@ -120,6 +120,7 @@ def load(environ):
         "HOST": host,
         "PORT": port,
         "LOG_LEVEL": log_level.upper(),
+        "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "64")),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
@@ -243,6 +244,15 @@ def _seconds(name, value):
 def _whole_seconds(name, value):
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{name} is malformed: {value!r} is not a whole number of seconds")
+    return int(value)
+
+
+def _threads(value):
+    """Threads per gunicorn worker, which is also the size of its pool of ilert connections."""
+    if not value.isdigit() or not 1 <= int(value) <= 256:
+        raise ConfigError(
+            f"GUNICORN_THREADS is malformed: {value!r} is not a whole number from 1 to 256"
+        )
     return int(value)
 
 

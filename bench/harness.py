@@ -136,20 +136,27 @@ def add_app_root_option(parser):
 
 
 def gunicorn_command(app_spec, port, workers=2, threads=None, extra=()):
-    """`python -m gunicorn --workers N [--threads T] --bind 127.0.0.1:port app_spec`."""
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+    """`python -m gunicorn --workers N [--threads T] --bind 127.0.0.1:port app_spec`, set by
+    this command line alone: its config file, bench/__init__.py, sets nothing, which keeps the
+    production settings of gunicorn.conf.py out (bench/distant.py measures those)."""
+    command = [sys.executable, "-m", "gunicorn", "--config", str(BENCH / "__init__.py")]
+    command += ["--workers", str(workers)]
     if threads:
         command += ["--threads", str(threads)]
     command += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", *extra]
-    if _gunicorn_has_control_socket():
-        command.append("--no-control-socket")  # else every instance shares ~/.gunicorn/
-    return [*command, app_spec]
+    return [*command, *NO_CONTROL_SOCKET, app_spec]
 
 
-def _gunicorn_has_control_socket():
+def _no_control_socket():
+    """gunicorn's flag against a control socket, which every instance would share
+    (~/.gunicorn/), or nothing for a gunicorn that has none."""
     from gunicorn.config import KNOWN_SETTINGS
 
-    return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+    names = {setting.name for setting in KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in names else []
+
+
+NO_CONTROL_SOCKET = _no_control_socket()
 
 
 def upstream_server(log_dir, redirect_uris, access_token_ttl=3600, name="upstream"):

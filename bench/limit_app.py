@@ -14,6 +14,8 @@ import os
 import requests
 from flask import Flask, jsonify
 
+import config
+
 
 def create_app():
     """A Flask app whose one route is one pooled upstream call."""
@@ -23,6 +25,11 @@ def create_app():
     timeout = float(os.environ.get("HTTP_TIMEOUT", "10"))
     timeouts = (min(timeout, max(1.0, timeout - 3)), timeout)  # as ilert_oauth._send
     http = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_maxsize=config.load(os.environ)["GUNICORN_THREADS"]
+    )
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
 
     @app.get("/limit")
     def limit():

@@ -74,10 +74,16 @@ def init_app(app: Flask) -> None:
     """Give the app the one pooled HTTP session every upstream call goes through.
 
     It keeps no cookies: it serves everybody, and one person's upstream cookies must not
-    ride along on another person's calls.
+    ride along on another person's calls. Its pool keeps one connection per thread of a
+    gunicorn worker (`GUNICORN_THREADS`): with urllib3's default of 10, every call beyond
+    the tenth at once would open a new connection (a TLS handshake at ilert) and throw it
+    away afterwards. No retries: a token call must never be sent twice.
     """
     http = requests.Session()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
+    http.mount("https://", adapter)
+    http.mount("http://", adapter)
     app.extensions["ilert_http"] = http
 
 

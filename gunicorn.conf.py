@@ -1,0 +1,72 @@
+"""gunicorn's production settings, which it reads by itself from the project folder, so that
+`gunicorn "app:create_app()"` is the whole command.
+
+They come from the same environment and `.env` as the app's, checked by `config.py`: a bad
+value stops gunicorn here with the app's one line and exit code 3. The README's "Run it in
+production" says how to size them.
+"""
+
+import os
+import sys
+
+from dotenv import load_dotenv
+
+import config as _config
+
+load_dotenv()
+try:
+    _settings = _config.load(os.environ)
+except _config.ConfigError as _error:
+    print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
+    sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
+
+
+def _workers():
+    """`WEB_CONCURRENCY`, else one per core this process may run on: a worker runs Python on
+    one core at a time, while its threads wait for ilert."""
+    value = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not value.isdigit() or int(value) < 1:
+        print(
+            f"Configuration error: WEB_CONCURRENCY is malformed: {value!r} is not a whole "
+            "number of worker processes from 1",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(3)
+    return int(value)
+
+
+_host, _port = _settings["HOST"], _settings["PORT"]
+bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
+workers = _workers()
+worker_class = "gthread"
+# Requests in flight per worker; the app's pool of ilert connections has as many.
+threads = _settings["GUNICORN_THREADS"]
+
+# A request may refresh, call ilert, and do both again after a 401: up to four calls of
+# HTTP_TIMEOUT. A worker whose main loop stops for longer than `timeout` is restarted; on
+# SIGTERM a request in flight gets `graceful_timeout` to finish (most platforms kill at 30 s).
+timeout = int(4 * _settings["HTTP_TIMEOUT"]) + 10
+graceful_timeout = min(int(2 * _settings["HTTP_TIMEOUT"]) + 5, 25)
+# Seconds an idle browser connection stays open for its next page (raise it above the idle
+# timeout of a proxy in front that keeps connections to the app).
+keepalive = 5
+
+# To stdout, one line per request with its time in ms; the app redacts the callback's
+# `code` and `state` from these lines (errors.RedactCallbackParameters).
+accesslog = "-"
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+
+def when_ready(server):
+    """Say how many requests it serves at once, which gunicorn's own lines leave out."""
+    cfg = server.cfg
+    server.log.info(
+        "Serving %d requests at once: %d %s workers x %d threads",
+        cfg.workers * cfg.threads,
+        cfg.workers,
+        cfg.worker_class_str,
+        cfg.threads,
+    )

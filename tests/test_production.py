@@ -1,0 +1,197 @@
+"""The production command, `gunicorn "app:create_app()"`, with nothing but gunicorn.conf.py."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from conftest import ROOT, free_port, process_environ
+
+from sandbox import CLIENT_ID, CLIENT_SECRET
+
+AT_ONCE = 32  # more than urllib3's default pool of 10 connections
+GUNICORN = [sys.executable, "-m", "gunicorn", "app:create_app()"]
+
+
+class UpstreamWatch:
+    """WSGI middleware on the sandbox: the most requests it has served at once."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+        self.in_flight = self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return self.wsgi_app(environ, start_response)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def environ_for(sandbox, port, tmp_path, **settings):
+    """The settings of the app on `port`, pointed at `sandbox`: nothing for gunicorn itself
+    but what the app also reads (`PORT`) and `WEB_CONCURRENCY`."""
+    return process_environ(
+        **{
+            "ILERT_CLIENT_ID": CLIENT_ID,
+            "ILERT_CLIENT_SECRET": CLIENT_SECRET,
+            "ILERT_AUTH_URL": sandbox.url,
+            "ILERT_API_URL": sandbox.url,
+            "ILERT_REDIRECT_URI": f"http://localhost:{port}/authorize-result",
+            "SECRET_KEY": "production-test-secret-key-0123456789",
+            "SESSION_FILE_DIR": tmp_path / "sessions",
+            "PORT": port,
+            **settings,
+        }
+    )
+
+
+@pytest.fixture
+def production(start_server, start_sandbox, tmp_path):
+    """`production(**settings)`: `gunicorn "app:create_app()"` on a free port against a new
+    sandbox watched by an UpstreamWatch; returns (server, sandbox, watch)."""
+
+    def start(**settings):
+        port = free_port()
+        sandbox = start_sandbox(redirect_uris=[f"http://localhost:{port}/authorize-result"])
+        watch = UpstreamWatch(sandbox.app.wsgi_app)
+        sandbox.app.wsgi_app = watch
+        server = start_server(GUNICORN, environ_for(sandbox, port, tmp_path, **settings), port)
+        return server, sandbox, watch
+
+    return start
+
+
+def wait_for_log(server, text, times=1, seconds=15):
+    """The server's log once `text` appears in it `times` times (workers boot after the
+    master listens)."""
+    deadline = time.monotonic() + seconds
+    while server.log().count(text) < times and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server.log()
+
+
+def signed_in_browser(app_url):
+    """/login, the sandbox's consent page (allow), the callback: a signed-in browser."""
+    browser = requests.Session()
+    consent = browser.get(f"{app_url}/login", timeout=10)
+    profile = browser.post(
+        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
+    )
+    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
+    return browser
+
+
+def profiles_at_once(app_url, cookie):
+    """AT_ONCE concurrent GET /me of one session, each on its own connection; the statuses."""
+
+    def get(_):
+        response = requests.get(
+            f"{app_url}/me",
+            cookies={"session": cookie},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        return list(pool.map(get, range(AT_ONCE)))
+
+
+def test_the_conf_alone_sets_workers_threads_and_bind(production):
+    server, _, _ = production(WEB_CONCURRENCY=3, GUNICORN_THREADS=5)
+    log = wait_for_log(server, "Booting worker with pid", 3)
+    assert f"Listening at: http://127.0.0.1:{server.port}" in log
+    assert "Using worker: gthread" in log
+    assert "Serving 15 requests at once: 3 gthread workers x 5 threads" in log
+    assert log.count("Booting worker with pid") == 3
+
+
+def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
+    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=AT_ONCE)
+    cookie = signed_in_browser(server.url).cookies.get("session")
+    sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=1)
+    assert profiles_at_once(server.url, cookie) == [200] * AT_ONCE
+    assert watch.most_in_flight == AT_ONCE  # all 32 threads waited on the upstream together
+    assert "Connection pool is full" not in server.log()
+
+
+def test_the_access_log_redacts_the_callback_code_and_state(production):
+    server, _, _ = production()
+    referer = "https://app.ilert.com/api/developers/oauth2/authorize?client_id=x&state=refstate"
+    requests.get(
+        f"{server.url}/authorize-result?code=sbx_code_secret&state=secretstate",
+        headers={"Referer": referer},
+        timeout=10,
+    )
+    log = wait_for_log(server, "/authorize-result")
+    assert '"GET /authorize-result?code=[redacted]&state=[redacted] HTTP/1.1" 400' in log
+    assert "authorize?client_id=x&state=[redacted]" in log
+    assert "sbx_code_secret" not in log and "secretstate" not in log and "refstate" not in log
+
+
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        (
+            {"GUNICORN_THREADS": "0"},
+            "GUNICORN_THREADS is malformed: '0' is not a whole number from 1 to 256",
+        ),
+        ({"PORT": "70000"}, "PORT is malformed: '70000' is not a port from 1 to 65535"),
+        (
+            {"WEB_CONCURRENCY": "0"},
+            "WEB_CONCURRENCY is malformed: '0' is not a whole number of worker processes from 1",
+        ),
+    ],
+)
+def test_a_bad_setting_stops_gunicorn_with_one_line(setting, line, sandbox, tmp_path):
+    environ = environ_for(sandbox, free_port(), tmp_path, **setting)
+    result = subprocess.run(
+        GUNICORN, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [f"Configuration error: {line}"]
+
+
+def print_config(environ):
+    """The settings gunicorn would run with (`gunicorn --print-config`), as strings by name."""
+    result = subprocess.run(
+        [*GUNICORN[:3], "--print-config", GUNICORN[3]],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (line.partition("=") for line in result.stdout.splitlines())
+    return {name.strip(): value.strip() for name, _, value in lines}
+
+
+def test_the_defaults_are_a_worker_per_core_with_64_threads(sandbox, tmp_path):
+    port = free_port()
+    settings = print_config(environ_for(sandbox, port, tmp_path))
+    assert settings["workers"] == str(len(os.sched_getaffinity(0)))  # the cores it may use
+    assert settings["worker_class"] == "gthread"
+    assert settings["threads"] == "64"
+    assert settings["bind"] == f"['127.0.0.1:{port}']"
+    assert settings["timeout"] == "50"  # four calls of HTTP_TIMEOUT (10 s), and 10 s more
+    assert settings["graceful_timeout"] == "25"
+    assert settings["keepalive"] == "5"
+    assert settings["accesslog"] == "-"
+
+
+def test_timeouts_and_bind_follow_the_app_settings(sandbox, tmp_path):
+    port = free_port()
+    settings = print_config(environ_for(sandbox, port, tmp_path, HTTP_TIMEOUT="5", HOST="::1"))
+    assert settings["timeout"] == "30"
+    assert settings["graceful_timeout"] == "15"
+    assert settings["bind"] == f"['[::1]:{port}']"
