@@ -14,6 +14,10 @@ the others wait and use its result. ilert rotates refresh tokens, so two refresh
 with the same refresh token would lose the session.
 """
 
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypedDict
 
 from flask import current_app, session
@@ -21,6 +25,12 @@ from flask import current_app, session
 import store
 from ilert import oauth, scopes
 from ilert.oauth import IlertError, TokenAnswer
+from store import LockBusy
+
+REFRESH_WAITERS = 2  # requests of one session that may wait for its refresh, per worker
+
+_waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
+_waiting_lock = threading.Lock()
 
 
 class TokenSet(TypedDict):
@@ -166,10 +176,29 @@ def _tokens_of(sid: str) -> TokenSet:
     return entry  # type: ignore[return-value]
 
 
+@contextmanager
+def _refresh_lock(sid: str) -> Iterator[None]:
+    """This session's refresh lock. While one request refreshes, at most REFRESH_WAITERS
+    others of the same session wait for it in this worker (each up to HTTP_TIMEOUT); any
+    more answer "try again" at once, so that one session whose refresh hangs cannot take
+    every thread of the worker from everybody else."""
+    with _waiting_lock:
+        if _waiting[sid] > REFRESH_WAITERS:
+            raise LockBusy()
+        _waiting[sid] += 1
+    try:
+        with store.current().lock("tokens", sid, current_app.config["HTTP_TIMEOUT"]):
+            yield
+    finally:
+        with _waiting_lock:
+            _waiting[sid] -= 1
+            if not _waiting[sid]:
+                del _waiting[sid]
+
+
 def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
     """Refresh once, under this session's lock, unless another request already did."""
-    wait = current_app.config["HTTP_TIMEOUT"]
-    with store.current().lock("tokens", sid, wait):
+    with _refresh_lock(sid):
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
             return entry

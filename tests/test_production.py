@@ -195,3 +195,40 @@ def test_timeouts_and_bind_follow_the_app_settings(sandbox, tmp_path):
     assert settings["timeout"] == "30"
     assert settings["graceful_timeout"] == "15"
     assert settings["bind"] == f"['[::1]:{port}']"
+
+
+def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):
+    server, sandbox, _ = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=8, HTTP_TIMEOUT=6)
+    sandbox.state.tokens.access_token_ttl = 2  # A's access token expires in 2 s
+    slow = signed_in_browser(server.url).cookies.get("session")
+    time.sleep(2.1)
+    sandbox.state.tokens.access_token_ttl = 3600
+    other = signed_in_browser(server.url)
+    sandbox.fault(endpoint="refresh_token", count=1, delay=5)  # A's refresh hangs 5 s
+
+    def slow_profile(_):
+        started = time.monotonic()
+        response = requests.get(
+            f"{server.url}/me",
+            cookies={"session": slow},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        return response.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(12) as pool:
+        slow_answers = pool.map(slow_profile, range(12))
+        deadline = time.monotonic() + 5
+        while sandbox.stats()["token"]["refresh_token"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until A's refresh is hanging at the sandbox
+        time.sleep(0.3)  # and A's other requests are in
+        started = time.monotonic()
+        assert other.get(f"{server.url}/me", timeout=10).status_code == 200
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        others_took = time.monotonic() - started
+        slow_answers = list(slow_answers)
+    assert others_took < 2, f"another person waited {others_took:.1f} s"
+    statuses = sorted(status for status, _ in slow_answers)
+    assert statuses.count(200) == 3  # the refresh and the two that waited for it
+    assert statuses.count(503) == 9  # at once: "try again"
+    assert sandbox.stats()["token"]["refresh_token"] == 1
