@@ -25,9 +25,9 @@ from flask import current_app, session
 import store
 from ilert import oauth, scopes
 from ilert.oauth import IlertError, TokenAnswer
-from store import LockBusy
 
-REFRESH_WAITERS = 2  # requests of one session that may wait for its refresh, per worker
+REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
+SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -178,16 +178,17 @@ def _tokens_of(sid: str) -> TokenSet:
 
 @contextmanager
 def _refresh_lock(sid: str) -> Iterator[None]:
-    """This session's refresh lock. While one request refreshes, at most REFRESH_WAITERS
-    others of the same session wait for it in this worker (each up to HTTP_TIMEOUT); any
-    more answer "try again" at once, so that one session whose refresh hangs cannot take
-    every thread of the worker from everybody else."""
+    """This session's refresh lock. While one request refreshes, REFRESH_WAITERS others of
+    the same session may wait for it in this worker up to HTTP_TIMEOUT; any more wait at most
+    SHORT_WAIT and then answer "try again". A burst at expiry is served once the refresh is
+    back, as ever, but one session whose refresh hangs cannot hold every thread of the worker
+    for HTTP_TIMEOUT, away from everybody else."""
     with _waiting_lock:
-        if _waiting[sid] > REFRESH_WAITERS:
-            raise LockBusy()
+        patient = _waiting[sid] <= REFRESH_WAITERS  # the refresher, then its first waiters
         _waiting[sid] += 1
+    timeout = current_app.config["HTTP_TIMEOUT"]
     try:
-        with store.current().lock("tokens", sid, current_app.config["HTTP_TIMEOUT"]):
+        with store.current().lock("tokens", sid, timeout if patient else min(timeout, SHORT_WAIT)):
             yield
     finally:
         with _waiting_lock:
