@@ -25,6 +25,7 @@ from ilert import client, scopes
 from ilert.client import MissingScope, SessionEnded
 from ilert.oauth import IlertError
 from store import LockBusy, StoreError
+from store.flask_session import regenerate
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
@@ -95,7 +96,7 @@ def end_session(message: str | None = None, category: str = "info") -> None:
     session.clear()
     if message:
         flash(message, category)
-        current_app.session_interface.regenerate(session)
+        regenerate()
 
 
 def init_app(app: Flask) -> None:
@@ -173,11 +174,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        title, message = HTTP_ERRORS.get(error.code, (error.name, error.description))
+        code = error.code or 500
+        title, message = HTTP_ERRORS.get(code, (error.name, error.description or ""))
         allowed = getattr(error, "valid_methods", None)
         headers = {"Allow": ", ".join(allowed)} if allowed else None
         return error_page(
-            error.code, title, message, error=error.name.lower().replace(" ", "_"), headers=headers
+            code, title, message, error=error.name.lower().replace(" ", "_"), headers=headers
         )
 
 

@@ -26,6 +26,7 @@ import store
 from errors import wants_json
 from ilert.oauth import TOKEN_PATH, ilert_called
 from store import StoreError, sign_ins
+from store.flask_session import current_session
 
 LIMIT = 20  # calls kept per session
 HIDDEN = "[hidden]"
@@ -54,7 +55,7 @@ def init_app(app: Flask) -> None:
 @bp.route("/flow-inspector")
 def flow_inspector():
     """This session's last sign-in and API calls, step by step, every secret hidden."""
-    calls = _flow_of(session.sid)
+    calls = _flow_of(current_session().sid)
     if wants_json():
         return jsonify(calls)
     return render_template("flow_inspector.html", calls=calls)
@@ -71,7 +72,7 @@ def note_call(app: Flask, call: dict, response=None) -> None:
 def note_session_id() -> None:
     """The session id this request started with: sign-in gives the session a new one."""
     if not current_app.session_interface.is_null_session(session):
-        g.first_session_id = session.sid
+        g.first_session_id = current_session().sid
 
 
 def keep_calls(response: Response) -> Response:
@@ -84,20 +85,20 @@ def keep_calls(response: Response) -> Response:
         if request.endpoint == "auth.login" and nonce is not None:
             store.current().put("flow", nonce, calls, sign_ins.LIFETIME)
             return response
-        if first_session_id is None or not (calls or session.sid != first_session_id):
+        if first_session_id is None or not (calls or current_session().sid != first_session_id):
             return response
         if request.endpoint == "auth.authorize_result" and nonce is not None:
             earlier = _flow_of(nonce)
             store.current().delete("flow", nonce)
         else:
             earlier = _flow_of(first_session_id)
-        if session.sid != first_session_id:
+        if current_session().sid != first_session_id:
             store.current().delete("flow", first_session_id)
         if not session and request.endpoint == "auth.authorize_result" and calls:
             session["flow_only"] = True  # a failed sign-in: keep a session to show its steps
         if session and (earlier or calls):
             lifetime = current_app.config["SESSION_LIFETIME"].total_seconds()
-            store.current().put("flow", session.sid, (earlier + calls)[-LIMIT:], lifetime)
+            store.current().put("flow", current_session().sid, (earlier + calls)[-LIMIT:], lifetime)
     except StoreError as error:
         log.warning("Flow inspector notes not kept: %s", error)
     return response

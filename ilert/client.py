@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
-from flask import current_app, session
+from flask import current_app
 
 import store
 from ilert import oauth, scopes
 from ilert.oauth import IlertError, TokenAnswer
+from store.flask_session import current_session
 
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
@@ -77,7 +78,7 @@ def call(method: str, path: str, params: dict | None = None) -> Any:
     401, refresh once more and retry once; a 401 with a token that was just refreshed means
     the person removed the app's access. A 403 is a `MissingScope`.
     """
-    sid = session.sid
+    sid = current_session().sid
     entry = _tokens_of(sid)
     just_refreshed = _expiring(entry)
     if just_refreshed:
@@ -123,15 +124,15 @@ def token_info() -> tuple[dict, TokenSet]:
 
 def fresh_tokens() -> TokenSet:
     """The signed-in person's tokens, refreshed first if the access token is about to expire."""
-    entry = _tokens_of(session.sid)
+    entry = _tokens_of(current_session().sid)
     if _expiring(entry):
-        return _refreshed(session.sid, entry["access_token"])
+        return _refreshed(current_session().sid, entry["access_token"])
     return entry
 
 
 def granted_scopes() -> str:
     """The scopes this sign-in was granted ("" if none are known)."""
-    entry = store.current().get("tokens", session.sid)
+    entry = store.current().get("tokens", current_session().sid)
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
@@ -163,8 +164,9 @@ def forget(sid: str) -> str | None:
 def _lifetime(entry: TokenSet) -> float:
     """Seconds to keep an entry: the session's idle lifetime, at most the refresh token's."""
     lifetime = current_app.config["SESSION_LIFETIME"].total_seconds()
-    if entry.get("refresh_expires_at"):
-        lifetime = min(lifetime, entry["refresh_expires_at"] - store.now())
+    refresh_expires_at = entry.get("refresh_expires_at")
+    if refresh_expires_at:
+        lifetime = min(lifetime, refresh_expires_at - store.now())
     return max(1.0, lifetime)
 
 

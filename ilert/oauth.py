@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 import requests
 from blinker import Namespace
 from flask import Flask, current_app
+from urllib3.exceptions import NewConnectionError
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -254,7 +255,7 @@ def _never_connected(error):
     """True if the request never reached the server (refused, DNS), so nothing was spent."""
     reason = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)
-    return isinstance(reason, requests.urllib3.exceptions.NewConnectionError)
+    return isinstance(reason, NewConnectionError)
 
 
 def _finish(call, outcome, response=None):
@@ -267,7 +268,8 @@ def _finish(call, outcome, response=None):
 
 def _announce(call, response=None):
     if ilert_called.receivers:
-        ilert_called.send(current_app._get_current_object(), call=call, response=response)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        ilert_called.send(app, call=call, response=response)
 
 
 def _json(response):

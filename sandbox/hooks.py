@@ -31,8 +31,10 @@ class Hooks:
         # What a fault may be queued for: an endpoint, or one grant type of the token one.
         self.fault_names = (*self.names, *GRANTS, "token_other")
         self._lock = threading.Lock()
-        self._calls = Counter()
-        self._faults = defaultdict(deque)  # endpoint or grant -> [fault, calls left]
+        self._calls: Counter[str] = Counter()
+        self._faults: defaultdict[str, deque] = defaultdict(
+            deque
+        )  # endpoint or grant -> [fault, calls left]
 
     def reset(self):
         """Forget the counts and the queued faults."""
@@ -43,7 +45,9 @@ class Hooks:
     def stats(self):
         """The counts in the shape of GET /_sandbox/stats."""
         with self._lock:
-            stats = {name: self._calls[name] for name in self.names if name != "token"}
+            stats: dict[str, int | dict[str, int]] = {
+                name: self._calls[name] for name in self.names if name != "token"
+            }
             stats["token"] = {grant: self._calls[grant] for grant in GRANTS}
             stats["token_other"] = self._calls["token_other"]
             return stats
@@ -60,7 +64,7 @@ class Hooks:
         grant and takes a fault queued for that grant before one queued for any token call."""
         if endpoint == "token":
             counter = grant if grant in GRANTS else "token_other"
-            queues = (counter, "token")
+            queues: tuple[str, ...] = (counter, "token")
         else:
             counter, queues = endpoint, (endpoint,)
         with self._lock:

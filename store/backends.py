@@ -12,8 +12,8 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Protocol
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, cast
 
 import filelock
 import redis
@@ -52,7 +52,7 @@ class Backend(Protocol):
     def touch(self, names: list[str], ttl: float) -> None:
         """Let the values that exist under `names` live `ttl` seconds from now."""
 
-    def lock(self, name: str, wait: float) -> "contextmanager[None]":
+    def lock(self, name: str, wait: float) -> AbstractContextManager[None]:
         """Hold the lock called `name` across threads, processes and instances; LockBusy after
         `wait` seconds."""
 
@@ -173,11 +173,11 @@ class FileBackend:
         try:
             if self._sweep is None:
                 self._sweep = os.scandir(self.entries)
-            cutoff = self.clock() - SWEEP_GRACE
+            sweep, cutoff = self._sweep, self.clock() - SWEEP_GRACE
             for _ in range(SWEEP_STEP):
-                entry = next(self._sweep, None)
+                entry = next(sweep, None)
                 if entry is None:
-                    self._sweep.close()
+                    sweep.close()
                     self._sweep = None
                     return False
                 try:
@@ -198,8 +198,9 @@ class FileBackend:
         return os.path.join(self.entries, name)
 
     def __del__(self) -> None:
-        if getattr(self, "_sweep", None) is not None:
-            self._sweep.close()
+        sweep = getattr(self, "_sweep", None)
+        if sweep is not None:
+            sweep.close()
 
 
 def _private_folder(path: str) -> None:
@@ -235,7 +236,7 @@ class RedisBackend:
 
     def get(self, name: str) -> bytes | None:
         with _redis_errors():
-            return self.client.get(self.PREFIX + name)
+            return cast(bytes | None, self.client.get(self.PREFIX + name))
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         with _redis_errors():
@@ -243,7 +244,7 @@ class RedisBackend:
 
     def take(self, name: str) -> bytes | None:
         with _redis_errors():
-            return self.client.getdel(self.PREFIX + name)
+            return cast(bytes | None, self.client.getdel(self.PREFIX + name))
 
     def delete(self, name: str) -> None:
         with _redis_errors():

@@ -12,15 +12,36 @@ session's entries get a fresh idle lifetime in place (`touch`, never a rewrite t
 back what another request replaced) and the cookie is set again with the new expiry.
 """
 
-from typing import Any
+from typing import Any, cast
 
+import flask
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask_session import Session
+from flask_session.base import ServerSideSessionInterface
+from flask_session.cachelib.cachelib import CacheLibSession
 
 from store import BESIDE_SESSION, SealedStore, StoreError, current
 
 KEY_PREFIX = "session:"
+
+
+class AppSession(CacheLibSession):
+    """Flask-Session's session (a dict with a `sid`), which knows whether it was renewed:
+    then its cookie is set again though the session itself was not written."""
+
+    renewed: bool = False
+
+
+def current_session() -> AppSession:
+    """`flask.session`, typed as what it is."""
+    return cast(AppSession, flask.session)
+
+
+def regenerate() -> None:
+    """Give the current session a new id (Flask-Session's, used at sign-in against
+    fixation, and when an ended session carries only a message)."""
+    cast(GuardedSessionInterface, current_app.session_interface).regenerate(current_session())
 
 
 def cookie_name(name: str, app_config: dict | None = None) -> str:
@@ -59,6 +80,7 @@ def init_app(app: Flask) -> None:
     )
     Session().init_app(app)
     app.session_interface = GuardedSessionInterface(app.session_interface)
+    app.session_interface.inner.session_class = AppSession
 
     @app.before_request
     def stop_if_the_session_store_failed() -> None:
@@ -73,10 +95,11 @@ class GuardedSessionInterface(SessionInterface):
     exception outside every handler."""
 
     def __init__(self, inner: SessionInterface) -> None:
-        self.inner = inner
+        self.inner = cast(ServerSideSessionInterface, inner)
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path == "/healthz" or request.path.startswith(app.static_url_path + "/"):
+        static = f"{app.static_url_path}/"
+        if request.path == "/healthz" or request.path.startswith(static):
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
             session = self.inner.open_session(app, request)
@@ -89,7 +112,7 @@ class GuardedSessionInterface(SessionInterface):
             return None
         return session
 
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
         try:
             self.inner.save_session(app, session, response)
         except StoreError as error:
@@ -100,10 +123,10 @@ class GuardedSessionInterface(SessionInterface):
             response.headers.pop("Location", None)
             response.set_data(failed.get_data())
             return
-        if session and getattr(session, "renewed", False) and not session.modified:
+        if session and session.renewed and not session.modified:
             self.set_cookie(app, session, response)
 
-    def set_cookie(self, app: Flask, session: SessionMixin, response: Response) -> None:
+    def set_cookie(self, app: Flask, session: AppSession, response: Response) -> None:
         """Set the session cookie as Flask-Session does, for a session it did not write."""
         inner = self.inner
         response.set_cookie(
@@ -118,6 +141,6 @@ class GuardedSessionInterface(SessionInterface):
         )
         response.vary.add("Cookie")
 
-    def regenerate(self, session: SessionMixin) -> None:
+    def regenerate(self, session: AppSession) -> None:
         """Give the session a new id (Flask-Session's, used at sign-in against fixation)."""
         self.inner.regenerate(session)

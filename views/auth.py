@@ -13,7 +13,6 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from flask import (
     Blueprint,
     Flask,
-    Response,
     current_app,
     g,
     make_response,
@@ -22,6 +21,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.wrappers import Response
 
 import store
 from config import ConfigError
@@ -30,7 +30,7 @@ from ilert import client, oauth
 from ilert.client import SessionEnded
 from ilert.oauth import IlertError
 from store import sign_ins
-from store.flask_session import cookie_name
+from store.flask_session import cookie_name, current_session, regenerate
 
 LOGOUT_NOTICE_COOKIE = "logout_notice"
 CONSENT_ERROR_HINTS = {
@@ -106,8 +106,8 @@ def logout():
             "Nothing was changed. Reload the page and try again.",
             error="invalid_csrf_token",
         )
-    revoked = _revoke_quietly(client.forget(session.sid))
-    store.forget_beside_session(session.sid)
+    revoked = _revoke_quietly(client.forget(current_session().sid))
+    store.forget_beside_session(current_session().sid)
     session.clear()  # Flask-Session deletes the stored session and clears the cookie
     response = redirect(url_for("pages.home"))
     # The session is gone, so the home page learns how logout went from a short-lived
@@ -132,8 +132,8 @@ def end_session_past_max_age() -> None:
         return
     if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
         return
-    _revoke_quietly(client.forget(session.sid))
-    store.forget_beside_session(session.sid)
+    _revoke_quietly(client.forget(current_session().sid))
+    store.forget_beside_session(current_session().sid)
     raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
 
 
@@ -165,9 +165,9 @@ def _same_host(host: str, origin: SplitResult) -> bool:
 
 def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
     """The rest of the callback, for the request that claimed the pending sign-in."""
-    error = request.args.get("error")
-    if error:
-        return make_response(_consent_error(error, request.args.get("error_description", "")))
+    refused = request.args.get("error")
+    if refused:
+        return make_response(_consent_error(refused, request.args.get("error_description", "")))
     code = request.args.get("code")
     if not code or len(request.args.getlist("code")) > 1:
         return make_response(
@@ -183,15 +183,15 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
         return make_response(_exchange_failed(error))
-    _revoke_quietly(client.forget(session.sid))
+    _revoke_quietly(client.forget(current_session().sid))
     user = _fetch_user(tokens["access_token"])
-    current_app.session_interface.regenerate(session)
+    regenerate()
     session.clear()
-    client.keep(session.sid, tokens)
+    client.keep(current_session().sid, tokens)
     session["user"] = user
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["signed_in_at"] = store.now()
-    sign_ins.keep_result(nonce, session.sid, dict(session), sign_in.next)
+    sign_ins.keep_result(nonce, current_session().sid, dict(session), sign_in.next)
     return redirect(sign_in.next or url_for("pages.me"))
 
 
@@ -201,11 +201,12 @@ def _taken_over_or_invalid(nonce: str):
     finished = sign_ins.result(nonce)
     if finished is None:
         return _invalid_sign_in()
-    session.clear()
-    session.update(finished["data"])
-    session.sid = finished["sid"]
-    session.modified = False
-    session.renewed = True  # the session interface sets its cookie again
+    adopted = current_session()
+    adopted.clear()
+    adopted.update(finished["data"])
+    adopted.sid = finished["sid"]
+    adopted.modified = False
+    adopted.renewed = True  # the session interface sets its cookie again
     return redirect(finished["next"] or url_for("pages.me"))
 
 

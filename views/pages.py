@@ -91,7 +91,7 @@ def respond(data: Any, template: str, **context: Any):
 def home():
     """A sign-in button, or the signed-in person's name (remembered at sign-in) and cards."""
     notice_cookie = cookie_name(LOGOUT_NOTICE_COOKIE)
-    notice = LOGOUT_NOTICES.get(request.cookies.get(notice_cookie))
+    notice = LOGOUT_NOTICES.get(request.cookies.get(notice_cookie, ""))
     response = make_response(
         render_template("home.html", user=session.get("user"), logout_notice=notice)
     )
@@ -161,7 +161,8 @@ class Layout:
 @bp.app_context_processor
 def layout() -> dict:
     """`layout`, for base.html and the home page."""
-    return {"layout": _layout(current_app._get_current_object(), request.script_root)}
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return {"layout": _layout(app, request.script_root)}
 
 
 @lru_cache(maxsize=32)

@@ -1,0 +1,22 @@
+"""The code is checked as CI checks it: ruff (rules and formatting) and mypy, configured in
+pyproject.toml. Here, so that the README's one test command runs everything."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=" ".join,
+)
+def test_the_code_passes(command):
+    finished = subprocess.run(
+        [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
