@@ -54,13 +54,14 @@ class RunningSandbox:
 
 
 @pytest.fixture
-def start_sandbox():
-    """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`); all of
-    them stop after the test."""
+def start_sandbox(clock):
+    """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`), on the
+    test's `clock` like the app; all of them stop after the test."""
     started = []
 
     def start(**create_app_kwargs):
         create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
+        create_app_kwargs.setdefault("clock", clock)
         started.append(RunningSandbox(**create_app_kwargs))
         return started[-1]
 
@@ -88,7 +89,8 @@ class LocalClient(FlaskClient):
 
 
 class TestClock:
-    """The app's clock in a test: real time, plus however far the test moved it on."""
+    """The clock of a test's apps and sandboxes: real time, plus however far the test
+    moved it on."""
 
     def __init__(self):
         self.offset = 0.0
@@ -97,13 +99,13 @@ class TestClock:
         return time.time() + self.offset
 
     def advance(self, seconds):
-        """Move the app's time forward, as if `seconds` had passed."""
+        """Move the time of the apps and sandboxes forward, as if `seconds` had passed."""
         self.offset += seconds
 
 
 @pytest.fixture
 def clock():
-    """The clock every app a test makes reads (`clock.advance(seconds)`)."""
+    """The clock every app and sandbox a test makes reads (`clock.advance(seconds)`)."""
     return TestClock()
 
 
