@@ -360,10 +360,10 @@ def test_code_works_once_and_its_replay_revokes_the_tokens(sandbox):
     assert_ilert_error(refresh(sandbox, tokens["refresh_token"]), 401, "invalid_grant")
 
 
-def test_expired_code_is_invalid_grant(start_sandbox):
+def test_expired_code_is_invalid_grant(start_sandbox, clock):
     sandbox = start_sandbox(code_ttl=1)
     code = get_code(sandbox)
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert_ilert_error(
         token_request(sandbox, grant_type="authorization_code", code=code), 401, "invalid_grant"
     )
@@ -688,11 +688,11 @@ def test_api_without_a_live_access_token_is_401(sandbox, path, authorization):
     assert_ilert_error(response, 401, "UNAUTHORIZED")
 
 
-def test_expired_access_token_is_401_but_refreshes(start_sandbox):
+def test_expired_access_token_is_401_but_refreshes(start_sandbox, clock):
     sandbox = start_sandbox(access_token_ttl=1)
     tokens = sign_in(sandbox)
     assert tokens["expires_in"] == 1
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert_ilert_error(
         api(sandbox, "/api/users/current", tokens["access_token"]), 401, "UNAUTHORIZED"
     )
