@@ -2,6 +2,7 @@
 over HTTP, as the app reaches ilert."""
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -14,8 +15,22 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
-from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app, serve_in_thread
+from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
+from sandbox.server import bind
 from tests.tools import redis_server_executable
+
+# How long a server thread of the tests may take to notice `shutdown()`: every test stops
+# one or more, so the 0.05 s of `serve_in_thread` and the 0.5 s of werkzeug's default add up.
+POLL_INTERVAL = 0.005
+
+
+def serve_in_thread(server):
+    """Serve a bound server in a daemon thread that stops soon after `server.shutdown()`."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+    )
+    thread.start()
+    return server
 
 
 class RunningSandbox:
@@ -23,7 +38,7 @@ class RunningSandbox:
 
     def __init__(self, **create_app_kwargs):
         self.app = create_app(**create_app_kwargs)
-        self.server = serve_in_thread(self.app, "127.0.0.1", 0)
+        self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     @property
@@ -50,7 +65,7 @@ class RunningSandbox:
 
     def start_again(self):
         """Serve the same sandbox (same state, same port) again after `stop`."""
-        self.server = serve_in_thread(self.app, "127.0.0.1", self.server.server_port)
+        self.server = serve_in_thread(bind(self.app, "127.0.0.1", self.server.server_port))
 
 
 @pytest.fixture
@@ -159,9 +174,7 @@ def live_app(make_app, start_sandbox):
         app = make_app(
             sandbox=sandbox, sandbox_mode=sandbox_mode, ILERT_REDIRECT_URI=redirect_uri, **environ
         )
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+        servers.append(serve_in_thread(make_server("127.0.0.1", port, app, threaded=True)))
         return LiveApp(app, f"http://localhost:{port}", sandbox)
 
     yield serve
@@ -323,25 +336,36 @@ def process_environ(**variables):
 class ServerProcess:
     """A server started as a child process in the project folder, its output in a file."""
 
-    def __init__(self, command, environ, port, output):
+    def __init__(self, command, environ, port, output, stop_signal=signal.SIGTERM):
         self.command = command
+        self.stop_signal = stop_signal
         self.environ = environ
         self.port = port
         self.url = f"http://localhost:{port}"
         self.output = output
         self.process = None
 
-    def start(self):
+    def start(self, wait=True):
+        """Start the process; unless `wait` is false, wait until it listens (else call
+        `wait_until_listening`, e.g. after starting several servers at once)."""
         with self.output.open("a") as output:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=self.environ, stdout=output, stderr=subprocess.STDOUT
             )
+        if wait:
+            self.wait_until_listening()
+
+    def wait_until_listening(self):
         wait_for_port(self.port, self.process)
 
-    def stop(self):
+    def signal_stop(self):
+        """Ask the process to stop, without waiting for it (see `stop`)."""
         if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+            self.process.send_signal(self.stop_signal)
+
+    def stop(self):
+        self.signal_stop()
+        self.process.wait(timeout=15)
 
     def log(self):
         return self.output.read_text()
@@ -349,17 +373,20 @@ class ServerProcess:
 
 @pytest.fixture
 def start_server(tmp_path):
-    """Start `ServerProcess`es (`start_server(command, environ, port)`); all stop after the
-    test."""
+    """Start `ServerProcess`es (`start_server(command, environ, port, stop_signal=SIGTERM,
+    wait=True)`); all stop after the test."""
     started = []
 
-    def start(command, environ, port):
-        server = ServerProcess(command, environ, port, tmp_path / f"server-{len(started)}.log")
+    def start(command, environ, port, stop_signal=signal.SIGTERM, wait=True):
+        output = tmp_path / f"server-{len(started)}.log"
+        server = ServerProcess(command, environ, port, output, stop_signal)
         started.append(server)
-        server.start()
+        server.start(wait)
         return server
 
     yield start
+    for server in started:  # all at once: each may take a moment
+        server.signal_stop()
     for server in started:
         server.stop()
     for server in started:

@@ -1,5 +1,6 @@
 """Tokens under concurrency: real gunicorn workers, real Redis, one refresh at a time."""
 
+import signal
 import sys
 import threading
 import time
@@ -9,12 +10,13 @@ import pytest
 import requests
 from conftest import free_port, process_environ
 
-ACCESS_TOKEN_TTL = 3
+ACCESS_TOKEN_TTL = 2  # real seconds: the workers are other processes
 CONCURRENT_REQUESTS = 50
 
 
-def gunicorn(start_server, sandbox, port, *options, **settings):
-    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox`."""
+def gunicorn(start_server, sandbox, port, *options, wait=True, **settings):
+    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox` (`wait`: as for
+    `start_server`)."""
     environ = process_environ(
         ILERT_CLIENT_ID="sandbox-client-id",
         ILERT_CLIENT_SECRET="sandbox-client-secret",
@@ -37,7 +39,13 @@ def gunicorn(start_server, sandbox, port, *options, **settings):
         *options,
         "app:create_app()",
     ]
-    return start_server(command, environ, port)
+    # SIGQUIT is gunicorn's quick shutdown: after SIGTERM each idle gthread worker takes up
+    # to a second to notice; the tests are over by then, nothing is in flight.
+    return start_server(command, environ, port, stop_signal=signal.SIGQUIT, wait=wait)
+
+
+def redis_settings(redis_server):
+    return {"SESSION_TYPE": "redis", "REDIS_URL": redis_server.url}
 
 
 def sign_in(app_url):
@@ -99,9 +107,11 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
     instances = [
-        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
         for port in ports
     ]
+    for instance in instances:
+        instance.wait_until_listening()
     cookie = sign_in(instances[0].url)
     urls = [instance.url for instance in instances]
     for expected_refreshes in (1, 2):
@@ -114,10 +124,12 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
     ports = [free_port(), free_port()]
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
-    first, second = (
-        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+    first, second = [
+        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
         for port in ports
-    )
+    ]
+    first.wait_until_listening()
+    second.wait_until_listening()
     cookie = sign_in(first.url)
     page = requests.get(f"{second.url}/me", cookies={"session": cookie}, timeout=10)
     assert page.status_code == 200
@@ -143,7 +155,7 @@ def test_waiting_too_long_for_another_refresh_answers_503(
     request, make_app, start_sandbox, auth_for, store, clock
 ):
     sandbox = start_sandbox(access_token_ttl=2)
-    settings = {"HTTP_TIMEOUT": "1", "SESSION_TYPE": store}
+    settings = {"HTTP_TIMEOUT": "0.5", "SESSION_TYPE": store}  # how long a request waits
     if store == "redis":
         settings["REDIS_URL"] = request.getfixturevalue("redis_server").url
     app = make_app(sandbox=sandbox, **settings)

@@ -1,14 +1,14 @@
 """Every upstream call under every fault: a clear page, a fitting status, nothing lost.
 
 The sandbox's fault hook makes the next call of an endpoint fail; "refused" stops the
-sandbox altogether. HTTP_TIMEOUT is 1 second, so a 1.5 second delay is a timeout.
+sandbox altogether. HTTP_TIMEOUT is half a second, so a 1 second delay is a timeout.
 """
 
 import os
 
 import pytest
 
-TIMEOUT = 1
+TIMEOUT = 0.5
 ACCESS_TOKEN_TTL = 2
 SERVER_ERROR = '{"code": "server_error", "error": "Something broke"}'
 
