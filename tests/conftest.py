@@ -10,8 +10,10 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import requests
 from flask.testing import FlaskClient
+from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
@@ -33,11 +35,27 @@ def serve_in_thread(server):
     return server
 
 
+class CompiledTemplates(dict):
+    """Compiled Jinja templates kept across the apps of a run (a `MemcachedBytecodeCache`
+    client): each test builds its own apps, and compiling their templates again and again
+    was a fifth of the suite's time. Keyed by file and source, so an edit still shows."""
+
+    def set(self, key, value, timeout=None):
+        self[key] = value
+
+    def keep_for(self, app):
+        app.jinja_env.bytecode_cache = MemcachedBytecodeCache(self)
+        return app
+
+
+APP_TEMPLATES, SANDBOX_TEMPLATES = CompiledTemplates(), CompiledTemplates()
+
+
 class RunningSandbox:
     """A sandbox served on a free port, with shortcuts to its test hooks."""
 
     def __init__(self, **create_app_kwargs):
-        self.app = create_app(**create_app_kwargs)
+        self.app = SANDBOX_TEMPLATES.keep_for(create_app(**create_app_kwargs))
         self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
@@ -142,7 +160,9 @@ def make_app(request, tmp_path, clock):
             **environ,
         }
         settings = {key: value for key, value in settings.items() if value}
-        app = create_flask_app(settings, sandbox_mode=sandbox_mode, clock=clock)
+        app = APP_TEMPLATES.keep_for(
+            create_flask_app(settings, sandbox_mode=sandbox_mode, clock=clock)
+        )
         app.test_client_class = LocalClient
         return app
 
@@ -311,13 +331,32 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path):
-    """A running redis-server (Debian's package; `.ci/run` installs it)."""
+def own_redis_server(tmp_path):
+    """A running redis-server of this test's own, which it may stop and start again."""
     server = RedisServer(tmp_path)
     server.start()
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(shared_redis_server):
+    """A running redis-server, emptied for this test: one serves the whole run, since
+    starting and stopping one per test cost a tenth of a second each. A test that stops
+    Redis asks for `own_redis_server` instead."""
+    with redis.Redis.from_url(shared_redis_server.url) as client:
+        client.flushall()
+    yield shared_redis_server
+    assert shared_redis_server.process.poll() is None, "stop only an own_redis_server"
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

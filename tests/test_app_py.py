@@ -9,6 +9,8 @@ import pytest
 import requests
 from conftest import ROOT, ServerProcess, free_port, process_environ
 
+pytestmark = pytest.mark.slow  # each test starts python app.py
+
 
 @pytest.fixture(autouse=True, scope="module")
 def remove_sandbox_state_files():

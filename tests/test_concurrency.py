@@ -10,6 +10,8 @@ import pytest
 import requests
 from conftest import free_port, process_environ
 
+pytestmark = pytest.mark.slow  # gunicorn workers, Redis, and waits in real time
+
 ACCESS_TOKEN_TTL = 2  # real seconds: the workers are other processes
 CONCURRENT_REQUESTS = 50
 

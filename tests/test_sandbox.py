@@ -990,6 +990,7 @@ def run_cli(*args, **popen_kwargs):
     )
 
 
+@pytest.mark.slow
 def test_cli_on_a_busy_port_says_so_in_one_line():
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
@@ -1022,6 +1023,7 @@ def test_the_sandbox_binds_to_loopback_only(host, loopback):
             bind(create_app(), host, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sandbox.example.com"])
 def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
     with run_cli("--host", host, "--port", "0") as process:
@@ -1034,6 +1036,7 @@ def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
     assert stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
