@@ -18,7 +18,9 @@ from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
-from sandbox.server import bind
+from sandbox.hooks import Hooks
+from sandbox.server import API, Sandbox, bind
+from sandbox.tokens import TokenStore
 from tests.tools import redis_server_executable
 
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
@@ -58,6 +60,22 @@ class RunningSandbox:
         self.app = SANDBOX_TEMPLATES.keep_for(create_app(**create_app_kwargs))
         self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.serving = True
+        self.renewable = "state_file" not in create_app_kwargs
+
+    def renew(self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time):
+        """Start over with the state `create_app` gives a new sandbox: no codes, tokens,
+        counts or faults (building the app again costs more than a test's own work)."""
+        self.app.extensions["sandbox"] = Sandbox(
+            redirect_uris=list(redirect_uris),
+            tokens=TokenStore(access_token_ttl, code_ttl, None, clock),
+            hooks=Hooks(endpoint.name for endpoint in API),
+        )
+
+    def reusable(self):
+        """Whether the next test may have this sandbox: still served, its state in memory,
+        and its app as `create_app` made it (no WSGI wrapper put in by a test)."""
+        return self.serving and self.renewable and "wsgi_app" not in vars(self.app)
 
     @property
     def state(self):
@@ -80,27 +98,47 @@ class RunningSandbox:
         """Stop serving and close the port: connections are refused until `start_again`."""
         self.server.shutdown()
         self.server.server_close()
+        self.serving = False
 
     def start_again(self):
         """Serve the same sandbox (same state, same port) again after `stop`."""
         self.server = serve_in_thread(bind(self.app, "127.0.0.1", self.server.server_port))
+        self.serving = True
+
+
+@pytest.fixture(scope="session")
+def idle_sandboxes():
+    """Sandboxes that earlier tests are done with, served still, for `start_sandbox`."""
+    idle = []
+    yield idle
+    for running in idle:
+        running.stop()
 
 
 @pytest.fixture
-def start_sandbox(clock):
+def start_sandbox(clock, idle_sandboxes):
     """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`), on the
-    test's `clock` like the app; all of them stop after the test."""
+    test's `clock` like the app. Each is new to the test: a fresh one, or one an earlier
+    test used, renewed. After the test they stop or wait, renewable, for the next."""
     started = []
 
     def start(**create_app_kwargs):
         create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
         create_app_kwargs.setdefault("clock", clock)
-        started.append(RunningSandbox(**create_app_kwargs))
-        return started[-1]
+        if idle_sandboxes and "state_file" not in create_app_kwargs:
+            running = idle_sandboxes.pop()
+            running.renew(**create_app_kwargs)
+        else:
+            running = RunningSandbox(**create_app_kwargs)
+        started.append(running)
+        return running
 
     yield start
     for running in started:
-        running.stop()
+        if running.reusable():
+            idle_sandboxes.append(running)
+        elif running.serving:
+            running.stop()
 
 
 @pytest.fixture
