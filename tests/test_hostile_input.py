@@ -131,6 +131,7 @@ HOSTILE_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow  # 1,000 cases
 @PROPERTY_SETTINGS
 @given(
     params=st.dictionaries(
@@ -152,6 +153,7 @@ def test_property_callback_never_fails_or_reflects_markup(client, auth, params, 
     assert PROBE not in response.get_data(as_text=True)
 
 
+@pytest.mark.slow  # 1,000 cases
 @PROPERTY_SETTINGS
 @given(
     next_value=st.one_of(
