@@ -330,7 +330,7 @@ def wait_for_port(port, process=None, timeout=15):
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.01)
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 

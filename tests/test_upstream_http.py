@@ -5,12 +5,12 @@ ilert), so the odd answer travels over a real socket.
 """
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
 import requests
+from conftest import serve_in_thread
 
 import ilert_oauth
 
@@ -21,7 +21,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self, handler):
         super().__init__(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server_port}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        serve_in_thread(self)
 
 
 @pytest.fixture
