@@ -10,6 +10,7 @@ import ipaddress
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -54,15 +55,18 @@ class Sandbox:
     hooks: hooks.Hooks
 
 
-def create_app(redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None):
+def create_app(
+    redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time
+):
     """A sandbox app that accepts `redirect_uris` (default: the app's default one).
 
-    `state_file`, if given, keeps codes and tokens across restarts.
+    `state_file`, if given, keeps codes and tokens across restarts. `clock` is what code,
+    access token and refresh token lifetimes are measured on (tests pass one they move).
     """
     app = Flask(__name__)
     app.extensions["sandbox"] = Sandbox(
         redirect_uris=list(redirect_uris or [DEFAULT_REDIRECT_URI]),
-        tokens=TokenStore(access_token_ttl, code_ttl, state_file),
+        tokens=TokenStore(access_token_ttl, code_ttl, state_file, clock),
         hooks=hooks.Hooks(endpoint.name for endpoint in API),
     )
     app.register_blueprint(bp)

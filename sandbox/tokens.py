@@ -52,9 +52,10 @@ def _s256(verifier):
 class TokenStore:
     """Codes, chains and tokens, optionally persisted to `state_file` after each change."""
 
-    def __init__(self, access_token_ttl=3600, code_ttl=120, state_file=None):
+    def __init__(self, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time):
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
+        self._clock = clock  # every lifetime is measured on it, so tests can move it
         self._path = state_file
         self._lock = threading.Lock()
         self._codes = {}  # code digest -> the grant it stands for
@@ -69,7 +70,7 @@ class TokenStore:
         """A fresh authorization code for a grant the person just allowed."""
         code = "sbx_code_" + secrets.token_urlsafe(32)
         with self._lock:
-            now = time.time()
+            now = self._clock()
             self._purge(now)
             self._codes[_digest(code)] = {
                 "client_id": client_id,
@@ -87,7 +88,7 @@ class TokenStore:
     def exchange_code(self, *, client_id, code, redirect_uri, verifier):
         """Tokens for a code, which any attempt uses up; a replayed code revokes its tokens."""
         with self._lock:
-            now = time.time()
+            now = self._clock()
             self._purge(now)
             grant = self._codes.get(_digest(code))
             if grant is None:
@@ -119,7 +120,7 @@ class TokenStore:
     def refresh(self, *, client_id, refresh_token):
         """New tokens for the current refresh token of a chain, which rotates."""
         with self._lock:
-            now = time.time()
+            now = self._clock()
             self._purge(now)
             digest = _digest(refresh_token)
             chain_id = self._refresh.get(digest)
@@ -141,7 +142,7 @@ class TokenStore:
     def access_token(self, token):
         """`{"user", "scope", "client_id"}` of a live access token, else None."""
         with self._lock:
-            self._purge(time.time())
+            self._purge(self._clock())
             entry = self._access.get(_digest(token))
             if entry is None:
                 return None
@@ -151,7 +152,7 @@ class TokenStore:
     def revoke(self, token):
         """Revoke an access token alone, or a refresh token with its whole chain."""
         with self._lock:
-            self._purge(time.time())
+            self._purge(self._clock())
             digest = _digest(token)
             if self._access.pop(digest, None) is None:
                 self._revoke_chain(self._refresh.get(digest))
@@ -211,7 +212,7 @@ class TokenStore:
                 state = json.load(file)
             self._codes, self._chains = state["codes"], state["chains"]
             self._access, self._refresh = state["access"], state["refresh"]
-            self._purge(time.time())  # also proves the entries have the expected shape
+            self._purge(self._clock())  # also proves the entries have the expected shape
         except FileNotFoundError:
             pass
         except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:

@@ -2,6 +2,7 @@
 over HTTP, as the app reaches ilert."""
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -9,22 +10,72 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import requests
 from flask.testing import FlaskClient
+from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
-from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app, serve_in_thread
+from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
+from sandbox.hooks import Hooks
+from sandbox.server import API, Sandbox, bind
+from sandbox.tokens import TokenStore
 from tests.tools import redis_server_executable
+
+# How long a server thread of the tests may take to notice `shutdown()`: every test stops
+# one or more, so the 0.05 s of `serve_in_thread` and the 0.5 s of werkzeug's default add up.
+POLL_INTERVAL = 0.005
+
+
+def serve_in_thread(server):
+    """Serve a bound server in a daemon thread that stops soon after `server.shutdown()`."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+    )
+    thread.start()
+    return server
+
+
+class CompiledTemplates(dict):
+    """Compiled Jinja templates kept across the apps of a run (a `MemcachedBytecodeCache`
+    client): each test builds its own apps, and compiling their templates again and again
+    was a fifth of the suite's time. Keyed by file and source, so an edit still shows."""
+
+    def set(self, key, value, timeout=None):
+        self[key] = value
+
+    def keep_for(self, app):
+        app.jinja_env.bytecode_cache = MemcachedBytecodeCache(self)
+        return app
+
+
+APP_TEMPLATES, SANDBOX_TEMPLATES = CompiledTemplates(), CompiledTemplates()
 
 
 class RunningSandbox:
     """A sandbox served on a free port, with shortcuts to its test hooks."""
 
     def __init__(self, **create_app_kwargs):
-        self.app = create_app(**create_app_kwargs)
-        self.server = serve_in_thread(self.app, "127.0.0.1", 0)
+        self.app = SANDBOX_TEMPLATES.keep_for(create_app(**create_app_kwargs))
+        self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.serving = True
+        self.renewable = "state_file" not in create_app_kwargs
+
+    def renew(self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time):
+        """Start over with the state `create_app` gives a new sandbox: no codes, tokens,
+        counts or faults (building the app again costs more than a test's own work)."""
+        self.app.extensions["sandbox"] = Sandbox(
+            redirect_uris=list(redirect_uris),
+            tokens=TokenStore(access_token_ttl, code_ttl, None, clock),
+            hooks=Hooks(endpoint.name for endpoint in API),
+        )
+
+    def reusable(self):
+        """Whether the next test may have this sandbox: still served, its state in memory,
+        and its app as `create_app` made it (no WSGI wrapper put in by a test)."""
+        return self.serving and self.renewable and "wsgi_app" not in vars(self.app)
 
     @property
     def state(self):
@@ -47,26 +98,47 @@ class RunningSandbox:
         """Stop serving and close the port: connections are refused until `start_again`."""
         self.server.shutdown()
         self.server.server_close()
+        self.serving = False
 
     def start_again(self):
         """Serve the same sandbox (same state, same port) again after `stop`."""
-        self.server = serve_in_thread(self.app, "127.0.0.1", self.server.server_port)
+        self.server = serve_in_thread(bind(self.app, "127.0.0.1", self.server.server_port))
+        self.serving = True
+
+
+@pytest.fixture(scope="session")
+def idle_sandboxes():
+    """Sandboxes that earlier tests are done with, served still, for `start_sandbox`."""
+    idle = []
+    yield idle
+    for running in idle:
+        running.stop()
 
 
 @pytest.fixture
-def start_sandbox():
-    """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`); all of
-    them stop after the test."""
+def start_sandbox(clock, idle_sandboxes):
+    """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`), on the
+    test's `clock` like the app. Each is new to the test: a fresh one, or one an earlier
+    test used, renewed. After the test they stop or wait, renewable, for the next."""
     started = []
 
     def start(**create_app_kwargs):
         create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
-        started.append(RunningSandbox(**create_app_kwargs))
-        return started[-1]
+        create_app_kwargs.setdefault("clock", clock)
+        if idle_sandboxes and "state_file" not in create_app_kwargs:
+            running = idle_sandboxes.pop()
+            running.renew(**create_app_kwargs)
+        else:
+            running = RunningSandbox(**create_app_kwargs)
+        started.append(running)
+        return running
 
     yield start
     for running in started:
-        running.stop()
+        if running.reusable():
+            idle_sandboxes.append(running)
+        elif running.serving:
+            running.stop()
 
 
 @pytest.fixture
@@ -88,7 +160,8 @@ class LocalClient(FlaskClient):
 
 
 class TestClock:
-    """The app's clock in a test: real time, plus however far the test moved it on."""
+    """The clock of a test's apps and sandboxes: real time, plus however far the test
+    moved it on."""
 
     def __init__(self):
         self.offset = 0.0
@@ -97,13 +170,13 @@ class TestClock:
         return time.time() + self.offset
 
     def advance(self, seconds):
-        """Move the app's time forward, as if `seconds` had passed."""
+        """Move the time of the apps and sandboxes forward, as if `seconds` had passed."""
         self.offset += seconds
 
 
 @pytest.fixture
 def clock():
-    """The clock every app a test makes reads (`clock.advance(seconds)`)."""
+    """The clock every app and sandbox a test makes reads (`clock.advance(seconds)`)."""
     return TestClock()
 
 
@@ -125,7 +198,9 @@ def make_app(request, tmp_path, clock):
             **environ,
         }
         settings = {key: value for key, value in settings.items() if value}
-        app = create_flask_app(settings, sandbox_mode=sandbox_mode, clock=clock)
+        app = APP_TEMPLATES.keep_for(
+            create_flask_app(settings, sandbox_mode=sandbox_mode, clock=clock)
+        )
         app.test_client_class = LocalClient
         return app
 
@@ -157,9 +232,7 @@ def live_app(make_app, start_sandbox):
         app = make_app(
             sandbox=sandbox, sandbox_mode=sandbox_mode, ILERT_REDIRECT_URI=redirect_uri, **environ
         )
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+        servers.append(serve_in_thread(make_server("127.0.0.1", port, app, threaded=True)))
         return LiveApp(app, f"http://localhost:{port}", sandbox)
 
     yield serve
@@ -257,7 +330,7 @@ def wait_for_port(port, process=None, timeout=15):
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.01)
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 
@@ -296,13 +369,32 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path):
-    """A running redis-server (Debian's package; `.ci/run` installs it)."""
+def own_redis_server(tmp_path):
+    """A running redis-server of this test's own, which it may stop and start again."""
     server = RedisServer(tmp_path)
     server.start()
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(shared_redis_server):
+    """A running redis-server, emptied for this test: one serves the whole run, since
+    starting and stopping one per test cost a tenth of a second each. A test that stops
+    Redis asks for `own_redis_server` instead."""
+    with redis.Redis.from_url(shared_redis_server.url) as client:
+        client.flushall()
+    yield shared_redis_server
+    assert shared_redis_server.process.poll() is None, "stop only an own_redis_server"
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -321,25 +413,36 @@ def process_environ(**variables):
 class ServerProcess:
     """A server started as a child process in the project folder, its output in a file."""
 
-    def __init__(self, command, environ, port, output):
+    def __init__(self, command, environ, port, output, stop_signal=signal.SIGTERM):
         self.command = command
+        self.stop_signal = stop_signal
         self.environ = environ
         self.port = port
         self.url = f"http://localhost:{port}"
         self.output = output
         self.process = None
 
-    def start(self):
+    def start(self, wait=True):
+        """Start the process; unless `wait` is false, wait until it listens (else call
+        `wait_until_listening`, e.g. after starting several servers at once)."""
         with self.output.open("a") as output:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=self.environ, stdout=output, stderr=subprocess.STDOUT
             )
+        if wait:
+            self.wait_until_listening()
+
+    def wait_until_listening(self):
         wait_for_port(self.port, self.process)
 
-    def stop(self):
+    def signal_stop(self):
+        """Ask the process to stop, without waiting for it (see `stop`)."""
         if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+            self.process.send_signal(self.stop_signal)
+
+    def stop(self):
+        self.signal_stop()
+        self.process.wait(timeout=15)
 
     def log(self):
         return self.output.read_text()
@@ -347,17 +450,20 @@ class ServerProcess:
 
 @pytest.fixture
 def start_server(tmp_path):
-    """Start `ServerProcess`es (`start_server(command, environ, port)`); all stop after the
-    test."""
+    """Start `ServerProcess`es (`start_server(command, environ, port, stop_signal=SIGTERM,
+    wait=True)`); all stop after the test."""
     started = []
 
-    def start(command, environ, port):
-        server = ServerProcess(command, environ, port, tmp_path / f"server-{len(started)}.log")
+    def start(command, environ, port, stop_signal=signal.SIGTERM, wait=True):
+        output = tmp_path / f"server-{len(started)}.log"
+        server = ServerProcess(command, environ, port, output, stop_signal)
         started.append(server)
-        server.start()
+        server.start(wait)
         return server
 
     yield start
+    for server in started:  # all at once: each may take a moment
+        server.signal_stop()
     for server in started:
         server.stop()
     for server in started:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, free_port, process_environ
+from conftest import ROOT, ServerProcess, free_port, process_environ
+
+pytestmark = pytest.mark.slow  # each test starts python app.py
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def remove_sandbox_state_files():
     """`python app.py` keeps the sandbox's state in instance/sandbox-<port>.json: remove
-    the ones a test made."""
+    the ones this module's tests made."""
     folder = Path(ROOT, "instance")
     before = set(folder.glob("sandbox-*.json"))
     yield
@@ -21,17 +23,36 @@ def remove_sandbox_state_files():
         state_file.unlink()
 
 
-@pytest.fixture
-def app_py(start_server, tmp_path):
-    """`python app.py` in sandbox mode on free ports."""
-    port = free_port()
-    environ = process_environ(
+def app_py_environ(port, folder):
+    """The environment of `python app.py` in sandbox mode on `port`, sessions in `folder`."""
+    return process_environ(
         PORT=port,
         SANDBOX_PORT=free_port(),
         ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
-        SESSION_FILE_DIR=tmp_path / "sessions",
+        SESSION_FILE_DIR=folder / "sessions",
     )
-    return start_server([sys.executable, "app.py"], environ, port)
+
+
+@pytest.fixture(scope="module")
+def shared_app_py(tmp_path_factory):
+    """`python app.py` in sandbox mode on free ports, shared by the tests that neither stop
+    it nor depend on what others did with it (each start costs most of a second)."""
+    folder = tmp_path_factory.mktemp("app-py")
+    port = free_port()
+    server = ServerProcess(
+        [sys.executable, "app.py"], app_py_environ(port, folder), port, folder / "app.log"
+    )
+    server.start()
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), "python app.py logged a traceback"
+
+
+@pytest.fixture
+def app_py(start_server, tmp_path):
+    """`python app.py` in sandbox mode on free ports, for one test (which may stop it)."""
+    port = free_port()
+    return start_server([sys.executable, "app.py"], app_py_environ(port, tmp_path), port)
 
 
 def click_through_sign_in(browser, app_url):
@@ -48,7 +69,8 @@ def csrf_token(page):
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def test_sandbox_mode_can_be_clicked_through(app_py):
+def test_sandbox_mode_can_be_clicked_through(shared_app_py):
+    app_py = shared_app_py
     browser = requests.Session()
     profile = click_through_sign_in(browser, app_py.url)
     assert profile.url == app_py.url + "/me"
@@ -64,8 +86,8 @@ def test_sandbox_mode_can_be_clicked_through(app_py):
     assert "Sandbox mode" in log
 
 
-def test_error_pages_show_the_sandbox_banner(app_py):
-    response = requests.get(app_py.url + "/authorize-result?state=forged&code=x")
+def test_error_pages_show_the_sandbox_banner(shared_app_py):
+    response = requests.get(shared_app_py.url + "/authorize-result?state=forged&code=x")
     assert response.status_code == 400
     assert "Sandbox mode" in response.text
 
@@ -80,15 +102,16 @@ def test_restarting_app_py_signs_nobody_out(app_py):
     assert "Ada Lovelace" in profile.text
 
 
-def test_callback_code_and_state_are_redacted_in_the_access_log(app_py):
-    requests.get(app_py.url + "/authorize-result?code=sbx_code_secret&state=secretstate")
-    log = app_py.log()
+def test_callback_code_and_state_are_redacted_in_the_access_log(shared_app_py):
+    url = shared_app_py.url
+    requests.get(url + "/authorize-result?code=sbx_code_secret&state=secretstate")
+    log = shared_app_py.log()
     assert "/authorize-result?code=[redacted]&state=[redacted]" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
 
 
-def test_busy_sandbox_port_stops_with_one_line(app_py):
-    sandbox_port = app_py.environ["SANDBOX_PORT"]
+def test_busy_sandbox_port_stops_with_one_line(shared_app_py):
+    sandbox_port = shared_app_py.environ["SANDBOX_PORT"]
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,

@@ -1,6 +1,8 @@
 """Tokens under concurrency: real gunicorn workers, real Redis, one refresh at a time."""
 
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,12 +10,15 @@ import pytest
 import requests
 from conftest import free_port, process_environ
 
-ACCESS_TOKEN_TTL = 3
+pytestmark = pytest.mark.slow  # gunicorn workers, Redis, and waits in real time
+
+ACCESS_TOKEN_TTL = 2  # real seconds: the workers are other processes
 CONCURRENT_REQUESTS = 50
 
 
-def gunicorn(start_server, sandbox, port, *options, **settings):
-    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox`."""
+def gunicorn(start_server, sandbox, port, *options, wait=True, **settings):
+    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox` (`wait`: as for
+    `start_server`)."""
     environ = process_environ(
         ILERT_CLIENT_ID="sandbox-client-id",
         ILERT_CLIENT_SECRET="sandbox-client-secret",
@@ -36,7 +41,13 @@ def gunicorn(start_server, sandbox, port, *options, **settings):
         *options,
         "app:create_app()",
     ]
-    return start_server(command, environ, port)
+    # SIGQUIT is gunicorn's quick shutdown: after SIGTERM each idle gthread worker takes up
+    # to a second to notice; the tests are over by then, nothing is in flight.
+    return start_server(command, environ, port, stop_signal=signal.SIGQUIT, wait=wait)
+
+
+def redis_settings(redis_server):
+    return {"SESSION_TYPE": "redis", "REDIS_URL": redis_server.url}
 
 
 def sign_in(app_url):
@@ -98,9 +109,11 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
     instances = [
-        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
         for port in ports
     ]
+    for instance in instances:
+        instance.wait_until_listening()
     cookie = sign_in(instances[0].url)
     urls = [instance.url for instance in instances]
     for expected_refreshes in (1, 2):
@@ -113,10 +126,12 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
     ports = [free_port(), free_port()]
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
-    first, second = (
-        gunicorn(start_server, sandbox, port, SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+    first, second = [
+        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
         for port in ports
-    )
+    ]
+    first.wait_until_listening()
+    second.wait_until_listening()
     cookie = sign_in(first.url)
     page = requests.get(f"{second.url}/me", cookies={"session": cookie}, timeout=10)
     assert page.status_code == 200
@@ -139,16 +154,16 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
 
 @pytest.mark.parametrize("store", ["filesystem", "redis"])
 def test_waiting_too_long_for_another_refresh_answers_503(
-    request, make_app, start_sandbox, auth_for, store
+    request, make_app, start_sandbox, auth_for, store, clock
 ):
     sandbox = start_sandbox(access_token_ttl=2)
-    settings = {"HTTP_TIMEOUT": "1", "SESSION_TYPE": store}
+    settings = {"HTTP_TIMEOUT": "0.5", "SESSION_TYPE": store}  # how long a request waits
     if store == "redis":
         settings["REDIS_URL"] = request.getfixturevalue("redis_server").url
     app = make_app(sandbox=sandbox, **settings)
     client = app.test_client()
     auth_for(client, sandbox).sign_in()
-    time.sleep(2)
+    clock.advance(2)
     sid = client.get_cookie("session").value
     with app.extensions["store"].lock("tokens", sid, wait=1):  # another request is refreshing
         response = client.get("/me")
@@ -184,27 +199,48 @@ def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, s
 
 
 def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):
-    """A request writes the session only when it changed it: a slow /me that ends after a
-    second tab started signing in must not write back its older copy of the session."""
+    """A slow /me that ends after a second tab started signing in must not undo that
+    sign-in (e.g. by writing back its older copy of the session). The sandbox holds /me's
+    profile call until the second tab has its code, so the overlap always happens."""
     served = live_app(FLOW_INSPECTOR="true")
     browser = requests.Session()
     consent = browser.get(f"{served.url}/login", timeout=10)
     browser.post(consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10)
-    served.sandbox.fault(endpoint="users_current", delay=1)
     cookie = browser.cookies.get("session")
+    reached, release = hold_next_call(served.sandbox.app, "/api/users/current")
     with ThreadPoolExecutor(1) as pool:
         slow_me = pool.submit(
             requests.get, f"{served.url}/me", cookies={"session": cookie}, timeout=10
         )
-        time.sleep(0.3)
-        second_tab = browser.get(f"{served.url}/login", allow_redirects=False, timeout=10)
-        granted = requests.post(
-            second_tab.headers["Location"],
-            data={"user": "ada.lovelace", "decision": "allow"},
-            allow_redirects=False,
-            timeout=10,
-        )
+        try:
+            assert reached.wait(10), "the slow /me never reached the sandbox"
+            second_tab = browser.get(f"{served.url}/login", allow_redirects=False, timeout=10)
+            granted = requests.post(
+                second_tab.headers["Location"],
+                data={"user": "ada.lovelace", "decision": "allow"},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert not slow_me.done()  # the second tab signed in while /me was under way
+        finally:
+            release.set()
         assert slow_me.result().status_code == 200
     callback = browser.get(granted.headers["Location"], allow_redirects=False, timeout=10)
     assert callback.status_code == 302
     assert callback.headers["Location"] == "/me"
+
+
+def hold_next_call(sandbox_app, path):
+    """Hold the sandbox's next request for `path` until the test lets it go: returns the
+    events (reached, release). A WSGI wrapper, so it can be put in after the first request."""
+    reached, release = threading.Event(), threading.Event()
+    inner = sandbox_app.wsgi_app
+
+    def wsgi_app(environ, start_response):
+        if environ["PATH_INFO"] == path and not reached.is_set():
+            reached.set()
+            release.wait(10)
+        return inner(environ, start_response)
+
+    sandbox_app.wsgi_app = wsgi_app
+    return reached, release

@@ -183,6 +183,7 @@ def _run(command, **environ):
     )
 
 
+@pytest.mark.slow
 def test_python_app_py_stops_with_one_line_on_a_bad_value():
     result = _run([sys.executable, "app.py"], PORT="70000")
     assert result.returncode == 3
@@ -191,6 +192,7 @@ def test_python_app_py_stops_with_one_line_on_a_bad_value():
     ]
 
 
+@pytest.mark.slow
 def test_gunicorn_without_a_client_id_stops_for_good(tmp_path):
     result = _run(
         [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "app:create_app()"],
@@ -209,12 +211,14 @@ PLAIN_HTTP_API_LINE = (
 )
 
 
+@pytest.mark.slow
 def test_python_app_py_refuses_a_plain_http_api_url(tmp_path):
     result = _run([sys.executable, "app.py"], SESSION_FILE_DIR=str(tmp_path), **PLAIN_HTTP_API)
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [PLAIN_HTTP_API_LINE]
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_a_plain_http_api_url_for_good(tmp_path):
     result = _run(
         [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "app:create_app()"],

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -307,21 +306,23 @@ def test_signing_in_again_revokes_the_replaced_refresh_token(client, auth, sandb
 
 
 def test_expired_access_token_is_refreshed_once_and_rotation_is_kept(
-    make_app, start_sandbox, auth_for
+    make_app, start_sandbox, auth_for, clock
 ):
     sandbox = start_sandbox(access_token_ttl=2)
     client = make_app(sandbox=sandbox).test_client()
     auth_for(client, sandbox).sign_in()
-    time.sleep(2.1)
+    clock.advance(2.1)
     assert client.get("/me").status_code == 200
     assert client.get("/me").status_code == 200
     assert sandbox.stats()["token"]["refresh_token"] == 1
-    time.sleep(2.1)
+    clock.advance(2.1)
     assert client.get("/me").status_code == 200
     assert sandbox.stats()["token"]["refresh_token"] == 2
 
 
-def test_refresh_refused_with_invalid_grant_ends_the_session(make_app, start_sandbox, auth_for):
+def test_refresh_refused_with_invalid_grant_ends_the_session(
+    make_app, start_sandbox, auth_for, clock
+):
     sandbox = start_sandbox(access_token_ttl=2)
     client = make_app(sandbox=sandbox).test_client()
     auth = auth_for(client, sandbox)
@@ -335,10 +336,14 @@ def test_refresh_refused_with_invalid_grant_ends_the_session(make_app, start_san
         },
         timeout=5,
     ).raise_for_status()
-    time.sleep(2.1)
+    clock.advance(2.1)
+    profile_calls = sandbox.stats()["users_current"]
     response = client.get("/me")
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+    # The refresh came first, for the expired token (not after the API's 401).
+    assert sandbox.stats()["users_current"] == profile_calls
+    assert sandbox.stats()["token"]["refresh_token"] == 1
     assert b"Please sign in again" in client.get("/").data
     assert client.get("/me").status_code == 302
 
@@ -436,12 +441,12 @@ def real_tokens_without_refresh_token(sandbox):
     return {key: tokens[key] for key in ("token_type", "access_token", "scope")}
 
 
-def test_token_answer_without_refresh_token_works_until_expiry(client, auth, sandbox):
+def test_token_answer_without_refresh_token_works_until_expiry(client, auth, sandbox, clock):
     answer = {**real_tokens_without_refresh_token(sandbox), "expires_in": 2}
     sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
     assert auth.sign_in().status_code == 302
     assert client.get("/me").status_code == 200
-    time.sleep(2)
+    clock.advance(2)
     response = client.get("/me")
     assert response.status_code == 302
     assert b"Please sign in again" in client.get("/").data

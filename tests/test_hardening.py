@@ -64,7 +64,8 @@ def assert_says_only_unavailable(response):
     assert "Set-Cookie" not in response.headers
 
 
-def test_healthz_with_redis_down_tells_the_caller_nothing_more(make_app, redis_server, caplog):
+def test_healthz_with_redis_down_tells_the_caller_nothing_more(make_app, own_redis_server, caplog):
+    redis_server = own_redis_server
     client = make_app(
         SESSION_TYPE="redis", REDIS_URL=redis_server.url, HTTP_TIMEOUT="2"
     ).test_client()

@@ -131,6 +131,7 @@ HOSTILE_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow  # 1,000 cases
 @PROPERTY_SETTINGS
 @given(
     params=st.dictionaries(
@@ -144,12 +145,15 @@ def test_property_callback_never_fails_or_reflects_markup(client, auth, params, 
     if keep_state:
         params["state"] = state_of(auth.start())
     response = client.get("/authorize-result", query_string=params)
-    assert response.status_code < 500
+    # A 5xx only passes on ilert's own "we are down" for a real sign-in: 502, as ilert's.
+    ilert_down = keep_state and params.get("error") in ("server_error", "temporarily_unavailable")
+    assert response.status_code < 500 or (ilert_down and response.status_code == 502)
     assert response.status_code in (302, 400, 403, 502)
     assert_stays_on_site(response)
     assert PROBE not in response.get_data(as_text=True)
 
 
+@pytest.mark.slow  # 1,000 cases
 @PROPERTY_SETTINGS
 @given(
     next_value=st.one_of(

@@ -5,7 +5,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # a Python process of its own
 
 SCRIPT = textwrap.dedent(
     """

@@ -28,8 +28,11 @@ def test_two_instances_share_sessions_through_redis(make_app, redis_server, auth
     assert second.get("/me").status_code == 200
 
 
-def test_redis_down_gives_503_and_recovers(redis_app, auth_for, redis_server):
-    client = redis_app.test_client()
+def test_redis_down_gives_503_and_recovers(make_app, auth_for, own_redis_server):
+    redis_server = own_redis_server
+    client = make_app(
+        SESSION_TYPE="redis", REDIS_URL=redis_server.url, HTTP_TIMEOUT="2"
+    ).test_client()
     auth_for(client).sign_in()
     redis_server.stop()
     response = client.get("/me")

@@ -359,10 +359,10 @@ def test_code_works_once_and_its_replay_revokes_the_tokens(sandbox):
     assert_ilert_error(refresh(sandbox, tokens["refresh_token"]), 401, "invalid_grant")
 
 
-def test_expired_code_is_invalid_grant(start_sandbox):
+def test_expired_code_is_invalid_grant(start_sandbox, clock):
     sandbox = start_sandbox(code_ttl=1)
     code = get_code(sandbox)
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert_ilert_error(
         token_request(sandbox, grant_type="authorization_code", code=code), 401, "invalid_grant"
     )
@@ -692,11 +692,11 @@ def test_api_without_a_live_access_token_is_401(sandbox, path, authorization):
     assert_ilert_error(response, 401, "UNAUTHORIZED")
 
 
-def test_expired_access_token_is_401_but_refreshes(start_sandbox):
+def test_expired_access_token_is_401_but_refreshes(start_sandbox, clock):
     sandbox = start_sandbox(access_token_ttl=1)
     tokens = sign_in(sandbox)
     assert tokens["expires_in"] == 1
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert_ilert_error(
         api(sandbox, "/api/users/current", tokens["access_token"]), 401, "UNAUTHORIZED"
     )
@@ -994,6 +994,7 @@ def run_cli(*args, **popen_kwargs):
     )
 
 
+@pytest.mark.slow
 def test_cli_on_a_busy_port_says_so_in_one_line():
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
@@ -1026,6 +1027,7 @@ def test_the_sandbox_binds_to_loopback_only(host, loopback):
             bind(create_app(), host, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sandbox.example.com"])
 def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
     with run_cli("--host", host, "--port", "0") as process:
@@ -1038,6 +1040,7 @@ def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
     assert stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))

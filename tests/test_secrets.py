@@ -2,7 +2,6 @@
 cookies are locked down."""
 
 import logging
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,7 +30,7 @@ def is_the_test_browsers_own(record):
     return record.name.startswith("urllib3") and "localhost" in record.args
 
 
-def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
+def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     caplog.set_level(logging.DEBUG)
     app, url = served_app
     answers = []
@@ -58,7 +57,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog):
     for path in ("/", "/me", "/alert-sources", "/flow-inspector"):
         assert browser.get(url + path).status_code == 200
     assert browser.get(f"{url}/me", headers={"Accept": "application/json"}).status_code == 200
-    time.sleep(2)
+    clock.advance(2)
     assert browser.get(f"{url}/me").status_code == 200  # refreshed
     remember_tokens()
     inspector = browser.get(f"{url}/flow-inspector", headers={"Accept": "application/json"})

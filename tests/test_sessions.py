@@ -304,6 +304,7 @@ def test_the_file_store_is_created_private(make_app, tmp_path):
         assert entry.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_a_world_writable_session_folder(tmp_path, sandbox):
     folder = tmp_path / "shared"
     folder.mkdir()

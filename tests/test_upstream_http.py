@@ -5,13 +5,12 @@ ilert), so the odd answer travels over a real socket.
 """
 
 import json
-import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
 import requests
+from conftest import serve_in_thread
 
 from ilert import oauth as ilert_oauth
 
@@ -22,7 +21,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self, handler):
         super().__init__(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server_port}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        serve_in_thread(self)
 
 
 @pytest.fixture
@@ -71,13 +70,13 @@ def cutting_proxy(sandbox_url):
 
 
 def test_a_refresh_answer_cut_off_ends_the_session_and_is_never_retried(
-    make_app, start_sandbox, auth_for, upstream_servers
+    make_app, start_sandbox, auth_for, upstream_servers, clock
 ):
     sandbox = start_sandbox(access_token_ttl=2)
     proxy = upstream_servers(cutting_proxy(sandbox.url))
     client = make_app(sandbox=sandbox, ILERT_API_URL=proxy.url).test_client()
     auth_for(client, sandbox).sign_in()
-    time.sleep(2)
+    clock.advance(2)
     response = client.get("/me")
     assert response.status_code == 502
     assert b"Please sign in again" in response.data
