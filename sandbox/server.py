@@ -442,6 +442,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server, whose `server_close` also ends the connections it keeps
+    alive: a stopped sandbox then refuses every call, as a stopped ilert would, instead of
+    answering a client's kept-alive connection from a thread that is still running."""
+
+    def __init__(self, *args, **kwargs):
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self):
+        super().server_close()
+        with self._connections_lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 def bind(app, host="127.0.0.1", port=0):
     """A threaded server for `app`, listening on host:port but not serving yet.
 
@@ -453,7 +483,7 @@ def bind(app, host="127.0.0.1", port=0):
         raise ValueError(f"the sandbox listens on loopback only, not on {host}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.create_server((host, port), family=family) as listener:
-        server = ThreadedWSGIServer(
+        server = _Server(
             host, listener.getsockname()[1], app, _QuietRequestHandler, fd=listener.fileno()
         )
     server.server_port = server.port  # set by HTTPServer.server_bind, skipped for an fd
