@@ -194,6 +194,19 @@ def counters(upstream: str) -> Counter:
     return Counter({k: v for k, v in stats.items() if isinstance(v, int)} | stats["token"])
 
 
+def cpu_seconds(server: ServerProcess | None) -> float:
+    """CPU seconds used so far by `server` and its children (gunicorn's workers), from /proc."""
+    if server is None:
+        return 0.0
+    pid, ticks = server.process.pid, 0
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        for each in [pid, *map(int, children.read().split())]:
+            with contextlib.suppress(OSError), open(f"/proc/{each}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --- load --------------------------------------------------------------------------------
 
 
@@ -219,11 +232,11 @@ def wrk(url: str, clients: int, seconds: float, headers: dict) -> dict:
 
 
 def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: str):
-    """Warm each target (name: (url, headers)) up, then `count` rounds of each client count
-    and target; returns the runs by (name, clients), each with the new upstream connections
-    it made, and the new connections of the whole run by target."""
+    """Warm each target (name: (url, headers, server or None)) up, then `count` rounds of each
+    client count and target; returns the runs by (name, clients), each with the new upstream
+    connections and the server's CPU seconds, and the new connections of the whole run."""
     whole = Counter()
-    for name, (url, headers) in targets.items():
+    for name, (url, headers, _) in targets.items():
         status = requests.get(url, headers=headers, allow_redirects=False, timeout=10).status_code
         if status != 200:
             raise RuntimeError(f"{name} answers {status}, not 200")
@@ -236,9 +249,10 @@ def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: 
         first = round_number % len(names)
         for number in clients:
             for name in names[first:] + names[:first]:
-                url, headers = targets[name]
-                before = counters(upstream)
+                url, headers, server = targets[name]
+                before, cpu = counters(upstream), cpu_seconds(server)
                 run = wrk(url, number, seconds, headers)
+                run["cpu"] = cpu_seconds(server) - cpu
                 run["connections"] = (counters(upstream) - before)["connections"]
                 whole[name] += run["connections"]
                 runs[name, number].append(run)
@@ -248,9 +262,9 @@ def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: 
 def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
     """A Markdown table: medians of the rounds, the ratio to the limit by round, and the new
     upstream connections per 1,000 requests (plus the ceiling, clients ÷ latency)."""
-    columns = "target | clients | req/s | p50 ms | p99 ms | / limit, by round | conns/1,000"
-    print(f"\n| {columns} |" + (" ceiling |" if latency_ms else ""))
-    print("|---" * (7 + bool(latency_ms)) + "|")
+    columns = "target | clients | req/s | p50 ms | p99 ms | / limit, by round | CPU ms/req"
+    print(f"\n| {columns} | conns/1,000 |" + (" ceiling |" if latency_ms else ""))
+    print("|---" * (8 + bool(latency_ms)) + "|")
     for (name, clients), results in runs.items():
         ratios = [
             mine["rps"] / limit["rps"]
@@ -262,8 +276,11 @@ def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
         )
         total = sum(r["requests"] for r in results)
         conns = f"{1000 * sum(r['connections'] for r in results) / max(1, total):.2f}"
-        conns = "" if name == "upstream alone" else conns  # wrk's own connections
-        row = f"| {name} | {clients} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {conns} |"
+        cpu = f"{1000 * sum(r['cpu'] for r in results) / max(1, total):.2f}"
+        if name == "upstream alone":
+            cpu = conns = ""  # wrk's connections; the upstream's CPU
+        row = f"| {name} | {clients} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {cpu} |"
+        row += f" {conns} |"
         errors = sum(r["errors"] for r in results)
         print(
             row
@@ -496,10 +513,11 @@ def local(bench: Bench, args) -> None:
         "upstream alone": (
             f"{servers.upstream}/api/users/current",
             {"Authorization": f"Bearer {servers.token}"},
+            None,
         ),
-        "limit": (f"{servers.limit}/limit", JSON),
-        "/me JSON": (f"{servers.app}/me", JSON | servers.cookie),
-        "/me HTML": (f"{servers.app}/me", HTML | servers.cookie),
+        "limit": (f"{servers.limit}/limit", JSON, bench.servers["limit"]),
+        "/me JSON": (f"{servers.app}/me", JSON | servers.cookie, bench.servers["app"]),
+        "/me HTML": (f"{servers.app}/me", HTML | servers.cookie, bench.servers["app"]),
     }
     print(f"Load: {count} rounds of {seconds} s, interleaved ...", flush=True)
     runs, _ = rounds(targets, (1, 8), count, seconds, servers.upstream)
@@ -522,8 +540,8 @@ def distant(bench: Bench, args) -> None:
     print("Starting the upstream, the proxy, the app and the limit ...", flush=True)
     servers = start_servers(bench, production=True, latency_ms=args.latency_ms, **threads)
     targets = {
-        "/me": (f"{servers.app}/me", JSON | servers.cookie),
-        "limit": (f"{servers.limit}/limit", JSON),
+        "/me": (f"{servers.app}/me", JSON | servers.cookie, bench.servers["app"]),
+        "limit": (f"{servers.limit}/limit", JSON, bench.servers["limit"]),
     }
     print(f"Load: {count} rounds of {seconds} s, interleaved ...", flush=True)
     runs, whole = rounds(targets, (8, 64), count, seconds, servers.upstream)
