@@ -1,39 +1,34 @@
 """Benchmark `/me` against the least a Flask app could do, on this machine, in one command.
 
-Run from the repo root, after `pip install -r requirements-dev.txt`:
+    python bench/run.py             # about 95 s; --rounds 8 --seconds 1
+    python bench/run.py --distant   # about 50 s; --latency-ms 50 --rounds 5 --seconds 2 --threads N
 
-    python bench/run.py        # about 95 s; options: --rounds 8 of --seconds 1 per load run
+It needs `wrk` (Debian: `apt-get install wrk`) and installs nothing. What it starts listens on
+free loopback ports and stops at the end (also on Ctrl-C):
 
-`--app-root DIR` runs the app from another checkout instead, to compare commits (for example
-`git archive <commit> | tar -x -C DIR`); the upstream and the limit always come from this one.
-`python bench/profile_me.py` profiles /me under the same load with py-spy, and
-`python bench/instructions.py` counts its instructions per request, which do not drift.
+- the upstream: the sandbox under gunicorn, counting the connections it serves (upstream.py);
+- the app, `gunicorn --workers 2 "app:create_app()"`, and the limit,
+  `gunicorn --workers 2 "bench.limit_app:create_app()"`: a bare Flask app whose one route makes
+  the same upstream call through one pooled requests.Session.
 
-It needs Debian's `wrk` load generator: run as root it installs it (`apt-get install wrk`)
-itself, else it says so in one line. Everything it starts listens on free loopback ports and
-is stopped at the end (also on Ctrl-C):
+wrk loads each target in interleaved rounds, each round starting with the next target, since a
+shared machine's speed drifts from second to second; a row gives the medians of its rounds and
+the median (range) of each round's req/s over the limit's in the same round. Then: upstream
+calls over exactly 1,000 `/me`, a burst of 50 `/me` of one session at access-token expiry
+(exactly one refresh), and what sealing the store's entries adds to a `/me`.
 
-- the upstream: the project's sandbox under gunicorn (one gthread worker: its state is in
-  memory), counting the TCP connections it serves (bench/upstream.py); a second one with
-  3-second access tokens for the burst;
-- the app: `gunicorn --workers 2 "app:create_app()"`, configured by environment variables as
-  tests/test_concurrency.py does, filesystem sessions in a temporary folder;
-- the limit: `gunicorn --workers 2 "bench.limit_app:create_app()"`, a bare Flask app whose one
-  route makes the same upstream call through one pooled requests.Session;
-- `python app.py` in sandbox mode, three times, for its start-up time.
-
-It prints, measured side by side in the same run: requests per second and p50/p99 latency of
-the upstream alone, the limit and `/me` (JSON and HTML) with 1 and 8 clients; upstream calls and
-new upstream TCP connections per `/me`; sign-in flows per second; a 50-request burst at
-access-token expiry; start-up time of `python app.py`; resident memory per worker; and any
-error or warning the servers logged. The load generator, the upstream and the servers share
-the machine's cores, so the tables also say how much CPU each used per request.
+`--distant` runs the app and the limit under gunicorn.conf.py (the production settings) and puts
+a proxy between them and the upstream that delays every connect and request by the latency.
 """
 
 import argparse
+import asyncio
 import contextlib
-import http.client
+import json
 import os
+import re
+import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -42,784 +37,560 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-import harness
 import requests
-from harness import HTML, JSON, ROOT
 
-CLIENT_COUNTS = (1, 8)
-WARM_UP_SECONDS = 1
-FLOW_CLIENTS = (1, 4)
-FLOW_USER = "grace.hopper"  # not ada.lovelace: the sandbox keeps 10 sign-ins per person
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, the tests
+
+import config
+from ilert.oauth import new_pkce_pair
+from sandbox import CLIENT_ID, CLIENT_SECRET
+from store import SealedStore
+from store.backends import FileBackend
+from store.flask_session import cookie_name
+from tests.conftest import RunningSandbox, ServerProcess, free_port, process_environ
+
+BENCH = Path(__file__).resolve().parent
+SECRET_KEY = "bench-only-secret-key-0123456789abcdef"
+JSON = {"Accept": "application/json"}
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 BURST_REQUESTS = 50
-BURST_TTL = 3  # seconds an access token lives at the burst's upstream
-BURST_ROUNDS = 2
-START_UP_RUNS = 3
-LOG_PROBLEMS = ("Traceback", "ERROR", "WARNING", "CRITICAL", "Exception", "WORKER TIMEOUT")
-LOG_EXPECTED = ("This is a development server",)  # python app.py says so at every start
-
-
-@dataclass
-class Target:
-    """Something wrk loads: a URL, its headers, and the server whose CPU it costs."""
-
-    name: str
-    url: str
-    headers: dict
-    server: harness.Server | None = None
-    cookie: str | None = None
-
-
-@dataclass
-class LoadRun:
-    """One wrk run and what the upstream and the processes did meanwhile."""
-
-    target: Target
-    clients: int
-    wrk: dict
-    upstream: dict
-    cpu: dict = field(default_factory=dict)
-    probe: int = 200
+BURST_TTL = 3  # seconds an access token lives at the burst's sandbox
+PROBLEMS = ("Traceback", "ERROR", "WARNING", "CRITICAL", "Connection pool is full")
 
 
 class Bench:
-    """The servers of one run and the measurements taken on them."""
+    """The servers of one run, stopped when `stack` closes, their logs in `logs`."""
 
-    def __init__(self, work, stack, wrk_path, seconds, app_root=ROOT):
-        self.work = work
-        self.app_root = app_root
-        self.logs = work / "logs"
-        self.logs.mkdir()
-        self.stack = stack
-        self.wrk_path = wrk_path
-        self.seconds = seconds
-        self.servers = []
+    def __init__(self, stack: contextlib.ExitStack, logs: Path) -> None:
+        self.stack, self.logs, self.servers = stack, logs, {}
 
-    # --- servers -------------------------------------------------------------------------
-
-    def start(self, *servers):
-        """Start `servers` together, stop them when the run ends, wait until they listen."""
-        for server in servers:
-            self.servers.append(server)
-            self.stack.callback(server.stop)
+    def serve(self, name: str, command: list, environ: dict, port: int) -> ServerProcess:
+        """Start `command` and wait until it listens on `port`."""
+        server = ServerProcess(command, environ, port, self.logs / f"{name}.log")
+        self.servers[name] = server
+        self.stack.callback(lambda: server.process and server.stop())
+        try:
             server.start()
-        for server in servers:
-            server.wait_ready()
+        except AssertionError as error:
+            raise RuntimeError(f"{name}: {error}\n{server.log()[-2000:]}") from None
+        return server
 
-    def start_all(self):
-        """The upstreams, then the app, the limit and the two apps for the burst."""
-        ports = {name: harness.free_port() for name in ("app", "limit", "sync", "threads")}
-        self.upstream = harness.upstream_server(self.logs, [harness.redirect_uri(ports["app"])])
-        self.short_upstream = harness.upstream_server(
-            self.logs,
-            [harness.redirect_uri(ports["sync"]), harness.redirect_uri(ports["threads"])],
-            access_token_ttl=BURST_TTL,
-            name="upstream-short-ttl",
+    def upstream(self, redirect_uris: list) -> str:
+        """The sandbox under gunicorn: one gthread worker (its state is in memory), 8 threads,
+        connections kept alive 30 s. Returns its URL."""
+        port = free_port()
+        options = ("--workers", "1", "--threads", "8", "--keep-alive", "30")
+        command = gunicorn("bench.upstream:create_app()", port, *options)
+        self.serve(
+            "upstream", command, process_environ(BENCH_REDIRECT_URIS=" ".join(redirect_uris)), port
         )
-        self.start(self.upstream, self.short_upstream)
-        token = harness.access_token(self.upstream.url, harness.redirect_uri(ports["app"]))
-        self.app = harness.app_server(
-            self.logs,
-            "app",
-            ports["app"],
-            self.upstream.url,
-            self.work / "sessions-app",
-            app_root=self.app_root,
-        )
-        self.limit = harness.limit_server(self.logs, ports["limit"], self.upstream.url, token)
-        self.burst_apps = [
-            harness.app_server(
-                self.logs,
-                "app-burst-sync",
-                ports["sync"],
-                self.short_upstream.url,
-                self.work / "sessions-burst-sync",
-                app_root=self.app_root,
-            ),
-            harness.app_server(
-                self.logs,
-                "app-burst-threads",
-                ports["threads"],
-                self.short_upstream.url,
-                self.work / "sessions-burst-threads",
-                threads=8,
-                app_root=self.app_root,
-            ),
+        return f"http://127.0.0.1:{port}"
+
+    def problems(self) -> None:
+        """Print the errors and warnings the servers logged (run after they stopped)."""
+        print("\nErrors and warnings the servers logged:")
+        found = False
+        for name, server in self.servers.items():
+            lines = [line for line in server.log().splitlines() if any(p in line for p in PROBLEMS)]
+            for line, count in Counter(
+                re.sub(r"^\[[^]]*\] |^\S+ \S+ ", "", line) for line in lines
+            ).most_common(3):
+                print(f"  {name}: {count}x {line[:160]}")
+                found = True
+        if not found:
+            print("  none")
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn"]
+with contextlib.suppress(ImportError):  # a gunicorn with a control socket shares it (~/.gunicorn)
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
+        GUNICORN.append("--no-control-socket")
+
+
+def gunicorn(spec: str, port: int, *options: str) -> list:
+    """`gunicorn spec` on 127.0.0.1:`port`, set by `options` alone: its config file is
+    bench/__init__.py, which sets nothing and keeps gunicorn.conf.py out."""
+    config_file = ["--config", str(BENCH / "__init__.py"), "--bind", f"127.0.0.1:{port}"]
+    return [*GUNICORN, *config_file, "--graceful-timeout", "5", *options, spec]
+
+
+def redirect_uri(port: int) -> str:
+    return f"http://localhost:{port}/authorize-result"
+
+
+def app_environ(upstream: str, port: int, logs: Path, **extra) -> dict:
+    """The app's settings for a run against `upstream`, as tests/test_concurrency.py gives them."""
+    return process_environ(
+        ILERT_CLIENT_ID=CLIENT_ID,
+        ILERT_CLIENT_SECRET=CLIENT_SECRET,
+        ILERT_AUTH_URL=upstream,
+        ILERT_API_URL=upstream,
+        ILERT_REDIRECT_URI=redirect_uri(port),
+        SECRET_KEY=SECRET_KEY,
+        SESSION_FILE_DIR=logs / f"sessions-{port}",
+        **extra,
+    )
+
+
+def sign_in(port: int, environ: dict) -> dict:
+    """Sign in at the app on `port` through the sandbox's consent page, as a browser does;
+    returns the Cookie header, the cookie named as the app's settings `environ` name it."""
+    settings = config.load(environ)
+    name = cookie_name(settings["SESSION_COOKIE_NAME"], app_config=settings)
+    app_url = f"http://localhost:{port}"
+    with requests.Session() as browser:
+        consent = browser.get(f"{app_url}/login", timeout=10)
+        person = {"user": "ada.lovelace", "decision": "allow"}
+        answer = browser.post(consent.url, data=person, timeout=10)
+        if (
+            answer.status_code != 200
+            or answer.url != f"{app_url}/me"
+            or name not in browser.cookies
+        ):
+            raise RuntimeError(f"sign-in ended at {answer.url} with {answer.status_code}")
+        return {"Cookie": f"{name}={browser.cookies[name]}"}
+
+
+def access_token(upstream: str, redirect: str) -> str:
+    """A token for the limit, straight from the upstream: the app's client, person and scopes,
+    consent allowed, PKCE and the code exchange."""
+    verifier, challenge = new_pkce_pair()
+    query = {
+        "client_id": CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": redirect,
+        "scope": config.DEFAULT_SCOPES,
+        "state": secrets.token_urlsafe(16),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    consent = requests.post(
+        f"{upstream}/api/developers/oauth2/authorize",
+        params=query,
+        data={"user": "ada.lovelace", "decision": "allow"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
+    grant = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uri": redirect}
+    tokens = requests.post(
+        f"{upstream}/api/developers/oauth2/token", data=grant | client, timeout=10
+    )
+    tokens.raise_for_status()
+    return tokens.json()["access_token"]
+
+
+def counters(upstream: str) -> Counter:
+    """The upstream's calls (token calls by grant) and new connections so far."""
+    stats = requests.get(f"{upstream}/_bench/counters", timeout=10).json()
+    return Counter({k: v for k, v in stats.items() if isinstance(v, int)} | stats["token"])
+
+
+def cpu_seconds(server: ServerProcess | None) -> float:
+    """CPU seconds used so far by `server` and its children (gunicorn's workers), from /proc."""
+    if server is None:
+        return 0.0
+    pid, ticks = server.process.pid, 0
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        for each in [pid, *map(int, children.read().split())]:
+            with contextlib.suppress(OSError), open(f"/proc/{each}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# --- load --------------------------------------------------------------------------------
+
+
+def wrk(url: str, clients: int, seconds: float, headers: dict) -> dict:
+    """One wrk run (1 thread, `clients` connections): requests, rps, p50_ms, p99_ms, errors
+    (socket errors and 4xx/5xx answers)."""
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s"]
+    command += ["-s", str(BENCH / "wrk_report.lua")]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run([*command, url], capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+    report = json.loads(lines[-1].removeprefix("BENCH_JSON "))
+    return {
+        "requests": report["requests"],
+        "rps": report["requests"] / (report["duration_us"] / 1e6),
+        "p50_ms": report["p50_us"] / 1000,
+        "p99_ms": report["p99_us"] / 1000,
+        "errors": sum(report[key] for key in ("connect", "read", "write", "timeout", "status")),
+    }
+
+
+def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: str):
+    """Warm each target (name: (url, headers, server or None)) up, then `count` rounds of each
+    client count and target; returns the runs by (name, clients), each with the new upstream
+    connections and the server's CPU seconds, and the new connections of the whole run."""
+    whole = Counter()
+    for name, (url, headers, _) in targets.items():
+        status = requests.get(url, headers=headers, allow_redirects=False, timeout=10).status_code
+        if status != 200:
+            raise RuntimeError(f"{name} answers {status}, not 200")
+        before = counters(upstream)
+        wrk(url, max(clients), 1, headers)
+        whole[name] += (counters(upstream) - before)["connections"]
+    runs = {(name, number): [] for number in clients for name in targets}
+    names = list(targets)
+    for round_number in range(count):
+        first = round_number % len(names)
+        for number in clients:
+            for name in names[first:] + names[:first]:
+                url, headers, server = targets[name]
+                before, cpu = counters(upstream), cpu_seconds(server)
+                run = wrk(url, number, seconds, headers)
+                run["cpu"] = cpu_seconds(server) - cpu
+                run["connections"] = (counters(upstream) - before)["connections"]
+                whole[name] += run["connections"]
+                runs[name, number].append(run)
+    return runs, whole
+
+
+def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
+    """A Markdown table: medians of the rounds, the ratio to the limit by round, and the new
+    upstream connections per 1,000 requests (plus the ceiling, clients ÷ latency)."""
+    columns = "target | clients | req/s | p50 ms | p99 ms | / limit, by round | CPU ms/req"
+    print(f"\n| {columns} | conns/1,000 |" + (" ceiling |" if latency_ms else ""))
+    print("|---" * (8 + bool(latency_ms)) + "|")
+    for (name, clients), results in runs.items():
+        ratios = [
+            mine["rps"] / limit["rps"]
+            for mine, limit in zip(results, runs["limit", clients], strict=True)
         ]
-        self.start(self.app, self.limit, *self.burst_apps)
-        cookie = harness.sign_in(self.app.browser_url)
-        self.targets = [
-            Target(
-                "upstream alone",
-                f"{self.upstream.url}/api/users/current",
-                {"Authorization": f"Bearer {token}"},
-            ),
-            Target("limit (1 pooled call)", f"{self.limit.url}/limit", JSON, self.limit),
-            Target("/me JSON", f"{self.app.url}/me", JSON, self.app, cookie),
-            Target("/me HTML", f"{self.app.url}/me", HTML, self.app, cookie),
-        ]
-
-    # --- 1-3: throughput, latency, upstream calls ------------------------------------------
-
-    def load(self, rounds):
-        """Warm every target up, then `rounds` times run each target with 1 and with 8
-        clients, interleaved, so that the app and the limit see the same conditions.
-
-        Many short rounds rather than a few long ones: on a shared virtual machine the
-        speed of everything drifts from second to second, and runs close together drift
-        together. Each round starts with the next target, so that none always runs first
-        or always right after the same one."""
-        for target in self.targets:
-            self._wrk(target, max(CLIENT_COUNTS), WARM_UP_SECONDS)
-        runs = []
-        for round_number in range(rounds):
-            start = round_number % len(self.targets)
-            order = self.targets[start:] + self.targets[:start]
-            for clients in CLIENT_COUNTS:
-                for target in order:
-                    runs.append(self.measure(target, clients))
-        return runs
-
-    def measure(self, target, clients):
-        """One wrk run of `target`, with the upstream's counters and CPU before and after."""
-        probe = harness.status_of(target.url, target.headers, target.cookie)
-        groups = {"upstream": self.upstream}
-        if target.server is not None:
-            groups["server"] = target.server
-        pids = {name: server.pids() for name, server in groups.items()}
-        before = harness.counters(self.upstream.url)
-        cpu_before = {name: harness.cpu_seconds(group) for name, group in pids.items()}
-        machine_before = harness.machine_busy_seconds()
-        result = self._wrk(target, clients, self.seconds)
-        machine = harness.machine_busy_seconds() - machine_before
-        cpu = {name: harness.cpu_seconds(group) - cpu_before[name] for name, group in pids.items()}
-        after = harness.counters(self.upstream.url)
-        cpu["wrk"] = result["cpu"]
-        cpu["other"] = max(0.0, machine - sum(cpu.values()))
-        delta = harness.counter_delta(before, after)
-        return LoadRun(target, clients, result, delta, cpu, probe)
-
-    def _wrk(self, target, clients, seconds):
-        return harness.wrk(
-            self.wrk_path, target.url, clients, seconds, target.headers, target.cookie
+        ratio = median_and_range(ratios) if name.startswith("/me") else ""
+        rps, p50, p99 = (
+            statistics.median(r[key] for r in results) for key in ("rps", "p50_ms", "p99_ms")
+        )
+        total = sum(r["requests"] for r in results)
+        conns = f"{1000 * sum(r['connections'] for r in results) / max(1, total):.2f}"
+        cpu = f"{1000 * sum(r['cpu'] for r in results) / max(1, total):.2f}"
+        if name == "upstream alone":
+            cpu = conns = ""  # wrk's connections; the upstream's CPU
+        row = f"| {name} | {clients} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {cpu} |"
+        row += f" {conns} |"
+        errors = sum(r["errors"] for r in results)
+        print(
+            row
+            + (f" {clients * 1000 / latency_ms:,.0f} |" if latency_ms else "")
+            + (f" ! {errors} errors" if errors else "")
         )
 
-    def memory(self):
-        """Resident memory of each gunicorn worker of the app and the limit, and the upstream."""
-        rows = []
-        for server in (self.app, self.limit, self.upstream):
-            workers = server.workers()
-            rows.append((server.name, [harness.rss_mib(pid) for pid in workers]))
-        return rows
 
-    def exact_calls(self, count=1000, clients=8):
-        """Exactly `count` /me (JSON, then HTML) from `clients` threads, each waiting for its
-        answer, and what the upstream saw meanwhile: wrk stops with requests in flight, so
-        its runs cannot count upstream calls per request exactly."""
-        results = []
-        for target in self.targets:
-            if target.server is not self.app:
-                continue
-            before = harness.counters(self.upstream.url)
-            statuses = send(target, count, clients)
-            delta = harness.counter_delta(before, harness.counters(self.upstream.url))
-            results.append((target.name, count, clients, statuses, delta))
-        return results
-
-    # --- 4: sign-in flows --------------------------------------------------------------------
-
-    def flows(self, clients):
-        """Complete sign-ins (login, consent, callback, first /me) for `seconds`, by `clients`
-        browsers at once; returns flows/s, times, failures and the upstream calls per flow."""
-        deadline = time.monotonic() + self.seconds
-        times, failures = [], []
-        before = harness.counters(self.upstream.url)
-        cpu_before = harness.cpu_seconds(self.app.pids())
-
-        def browse():
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    harness.sign_in(self.app.browser_url, FLOW_USER)
-                    times.append(time.perf_counter() - started)
-                except Exception as error:  # counted and reported, not raised
-                    failures.append(f"{type(error).__name__}: {error}"[:160])
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=browse) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        cpu = harness.cpu_seconds(self.app.pids()) - cpu_before
-        delta = harness.counter_delta(before, harness.counters(self.upstream.url))
-        return {
-            "clients": clients,
-            "flows": len(times),
-            "per_second": len(times) / elapsed,
-            "p50_ms": _percentile(times, 50) * 1000,
-            "p99_ms": _percentile(times, 99) * 1000,
-            "failures": failures,
-            "upstream": delta,
-            "app_cpu_ms": cpu * 1000 / max(1, len(times)),
-        }
-
-    # --- 5: the burst at expiry ----------------------------------------------------------------
-
-    def bursts(self):
-        """BURST_ROUNDS bursts of BURST_REQUESTS concurrent /me of one session, each right
-        when its access token expires, on each burst app."""
-        results = []
-        for app in self.burst_apps:
-            cookie = harness.sign_in(app.browser_url)
-            expires = time.monotonic() + BURST_TTL  # the token was issued just before
-            for round_number in range(1, BURST_ROUNDS + 1):
-                before = harness.counters(self.short_upstream.url)
-                fired, answers = fire(f"{app.url}/me", cookie, BURST_REQUESTS, at=expires + 0.05)
-                delta = harness.counter_delta(before, harness.counters(self.short_upstream.url))
-                expires = fired + BURST_TTL  # the refreshed token was issued after `fired`
-                done = [finished - fired for _, finished in answers]
-                results.append(
-                    {
-                        "app": app.name,
-                        "round": round_number,
-                        "all_answered_ms": max(done) * 1000,
-                        "p50_ms": _percentile(done, 50) * 1000,
-                        "statuses": Counter(status for status, _ in answers),
-                        "refreshes": delta["refresh_token"],
-                        "users_current": delta["users_current"],
-                    }
-                )
-        return results
-
-    # --- 6: start-up ---------------------------------------------------------------------------
-
-    def start_up(self):
-        """Seconds from starting `python app.py` (sandbox mode) to its first /healthz answer,
-        START_UP_RUNS times, and its resident memory then."""
-        runs = []
-        instance = self.app_root / "instance"
-        instance_existed = instance.exists()
-        for run in range(START_UP_RUNS):
-            port, sandbox_port = harness.free_port(), harness.free_port()
-            state_file = instance / f"sandbox-{sandbox_port}.json"
-            state_existed = state_file.exists()
-            environ = harness.clean_environ(
-                PORT=port,
-                SANDBOX_PORT=sandbox_port,
-                ILERT_REDIRECT_URI=harness.redirect_uri(port),
-                SESSION_FILE_DIR=self.work / f"sessions-app-py-{run}",
-            )
-            server = harness.Server(
-                f"app-py-{run}",
-                [sys.executable, "app.py"],
-                environ,
-                port,
-                self.logs,
-                cwd=self.app_root,
-            )
-            self.servers.append(server)
-            started = time.perf_counter()
-            server.start()
-            try:
-                status = _first_answer(server, "/healthz")
-                seconds = time.perf_counter() - started
-                runs.append((seconds, status, harness.rss_mib(server.process.pid)))
-            finally:
-                server.stop()
-                if not state_existed:
-                    state_file.unlink(missing_ok=True)  # app.py's sandbox state, if it made one
-        if not instance_existed and instance.exists() and not any(instance.iterdir()):
-            instance.rmdir()
-        return runs
-
-    # --- the logs ------------------------------------------------------------------------------
-
-    def log_problems(self):
-        """Lines of every server's log that report an error or a warning, counted."""
-        found = {}
-        for server in self.servers:
-            lines = [
-                line.strip()
-                for line in server.log().splitlines()
-                if any(word in line for word in LOG_PROBLEMS)
-                and not any(expected in line for expected in LOG_EXPECTED)
-            ]
-            if lines:
-                found[server.name] = Counter(_without_timestamp(line) for line in lines)
-        return found
+def median_and_range(values: list) -> str:
+    """`0.85 (0.80–0.91)`."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
 
 
-def send(target, count, clients):
-    """`count` GET requests to `target` from `clients` threads; returns the statuses."""
-    statuses = Counter()
-    remaining = iter(range(count))
-    lock = threading.Lock()
+def exact_calls(url: str, headers: dict, upstream: str, count: int = 1000, clients: int = 8) -> str:
+    """`count` /me from `clients` threads, each waiting for its answer (wrk stops with requests
+    in flight), and the upstream calls they made."""
 
-    def client():
-        with requests.Session() as session:
-            session.headers.update(target.headers)
-            session.cookies.set("session", target.cookie)
-            while True:
-                with lock:
-                    if next(remaining, None) is None:
-                        return
-                status = session.get(target.url, allow_redirects=False, timeout=30).status_code
-                with lock:
-                    statuses[status] += 1
+    def client(each: int) -> list:
+        with requests.Session() as browser:
+            return [browser.get(url, headers=headers, timeout=30).status_code for _ in range(each)]
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    before = counters(upstream)
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = Counter(
+            s for part in pool.map(client, [count // clients] * clients) for s in part
+        )
+    calls = counters(upstream) - before
+    answers = " ".join(f"{status}x{number}" for status, number in sorted(statuses.items()))
+    tokens = calls["refresh_token"] + calls["authorization_code"] + calls["token_other"]
+    return (
+        f"{count:,} /me ({headers['Accept'].split(',')[0]}; {answers}): "
+        f"{calls['users_current'] / count:.3f} users/current calls each, {tokens} token calls, "
+        f"{calls['token_info']} token_info, {calls['connections']} new upstream connections"
+    )
 
 
-def fire(url, cookie, count, at):
-    """`count` concurrent GET `url` (JSON, each on its own connection), released together at
-    monotonic time `at`; returns the release time and (status, finish time) of each."""
-    barrier = threading.Barrier(count + 1)
-    answers = [None] * count
+# --- the burst at expiry ----------------------------------------------------------------
 
-    def one(index):
+
+def burst(bench: Bench) -> None:
+    """Twice, BURST_REQUESTS concurrent /me of one session right after its access token
+    expired, at an app with 2 workers x 8 threads: each burst must make exactly one refresh."""
+    port = free_port()
+    sandbox = RunningSandbox(redirect_uris=[redirect_uri(port)], access_token_ttl=BURST_TTL)
+    bench.stack.callback(sandbox.stop)
+    environ = app_environ(sandbox.url, port, bench.logs)
+    options = ("--workers", "2", "--threads", "8")
+    bench.serve("app-burst", gunicorn("app:create_app()", port, *options), environ, port)
+    headers = JSON | sign_in(port, environ)
+    expires = time.monotonic() + BURST_TTL  # the token was issued just before
+    print(f"\nBurst: {BURST_REQUESTS} concurrent /me of one session at access-token expiry")
+    for _ in range(2):
+        before = sandbox.stats()["token"]["refresh_token"]
+        fired, answers = fire(f"http://127.0.0.1:{port}/me", headers, at=expires + 0.05)
+        refreshes = sandbox.stats()["token"]["refresh_token"] - before
+        expires = fired + BURST_TTL  # the new token was issued after `fired`
+        statuses = Counter(status for status, _ in answers)
+        print(
+            f"  {' '.join(f'{s}x{n}' for s, n in sorted(statuses.items(), key=str))}, all answered "
+            f"in {(max(done for _, done in answers) - fired) * 1000:.0f} ms, "
+            f"{refreshes} refresh{'' if refreshes == 1 else 'es ! (not 1)'}"
+        )
+
+
+def fire(url: str, headers: dict, at: float) -> tuple:
+    """BURST_REQUESTS GET `url`, each on its own connection, released together at monotonic
+    time `at`; returns the release time and each answer's (status, finish time)."""
+    barrier = threading.Barrier(BURST_REQUESTS + 1)
+
+    def one(_: int) -> tuple:
         with requests.Session() as client:
-            request = client.prepare_request(
-                requests.Request("GET", url, headers=JSON, cookies={"session": cookie})
-            )
+            prepared = client.prepare_request(requests.Request("GET", url, headers=headers))
             barrier.wait()
             try:
-                status = client.send(request, timeout=30).status_code
+                status = client.send(prepared, timeout=30).status_code
             except requests.RequestException as error:
                 status = type(error).__name__
-            answers[index] = (status, time.monotonic())
+            return status, time.monotonic()
 
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, at - time.monotonic()))
-    fired = time.monotonic()
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    return fired, answers
+    with ThreadPoolExecutor(BURST_REQUESTS) as pool:
+        futures = [pool.submit(one, index) for index in range(BURST_REQUESTS)]
+        time.sleep(max(0.0, at - time.monotonic()))
+        fired = time.monotonic()
+        barrier.wait()
+        return fired, [future.result() for future in futures]
 
 
-def _first_answer(server, path, timeout=30):
-    """Poll `path` every 5 ms until it answers; returns the status."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited:\n{server.log()[-2000:]}")
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        try:
-            connection.request("GET", path)
-            return connection.getresponse().status
-        except OSError:
-            time.sleep(0.005)
-        finally:
-            connection.close()
-    raise RuntimeError(f"{server.name} did not answer {path} within {timeout} s")
+# --- what sealing costs -------------------------------------------------------------------
 
 
-def _median_and_range(values):
-    """`0.85 (0.80-0.91)`."""
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+def sealing(session_dir: Path, headers: dict, request_us: float) -> None:
+    """What sealing adds to a /me: two sealed reads (session, tokens) and the renewal of the
+    session's three entries, each against the same backend call on unsealed entries (a raw read
+    plus JSON; a touch of names known beforehand), on copies of the app's real entries."""
+    sid = headers["Cookie"].partition("=")[2]
+    real = SealedStore(FileBackend(str(session_dir), time.time), SECRET_KEY)
+    with tempfile.TemporaryDirectory() as folder:
+        store = SealedStore(FileBackend(folder, time.time), SECRET_KEY)
+        backend, cost = store.backend, []
+        for purpose in ("session", "tokens"):
+            value = real.get(purpose, sid)
+            plain = json.dumps(value, separators=(",", ":")).encode()
+            store.put(purpose, sid, value, 3600)
+            backend.put(f"plain-{purpose}", plain, 3600)
+            sealed = per_call_us(lambda p=purpose: store.get(p, sid))
+            raw = per_call_us(lambda p=purpose: json.loads(backend.get(f"plain-{p}")))
+            cost.append(sealed - raw)
+            print(
+                f"  read the {purpose} ({len(plain)} bytes of JSON): sealed {sealed:.1f} µs, "
+                f"raw + JSON {raw:.1f} µs"
+            )
+        purposes = ["session", "tokens", "flow"]
+        names = [store.sealer.locate(purpose, sid)[0] for purpose in purposes]
+        sealed = per_call_us(lambda: store.touch(purposes, sid, 3600))
+        raw = per_call_us(lambda: backend.touch(names, 3600))
+        cost.append(sealed - raw)
+        print(f"  renew the session's 3 entries: sealed {sealed:.1f} µs, raw {raw:.1f} µs")
+    total = sum(cost)
+    print(
+        f"  sealing per /me: {' + '.join(f'{part:.1f}' for part in cost)} = {total:.0f} µs, "
+        f"{100 * total / request_us:.1f}% of a /me JSON at 1 client ({request_us / 1000:.2f} "
+        "ms: 1 / its median req/s)"
+    )
 
 
-def _percentile(values, percent):
-    """The `percent` percentile of `values` (nearest rank), or nan for none."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered)) - 1))]
+def per_call_us(call, iterations: int = 5000) -> float:
+    """Microseconds per call, the best of three runs of `iterations` calls."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(iterations):
+            call()
+        best = min(best, (time.perf_counter() - started) / iterations)
+    return best * 1e6
 
 
-def _without_timestamp(line):
-    """A log line without gunicorn's or logging's leading timestamp and pid, for counting."""
-    if line.startswith("["):
-        parts = line.split("] ", 2)
-        return parts[-1] if len(parts) == 3 else line
-    if line[:4].isdigit() and len(line) > 24:
-        return line[24:]
-    return line
+# --- the distant upstream's proxy ---------------------------------------------------------
 
 
-# --- printing -------------------------------------------------------------------------------
+def serve_proxy(port: int, upstream_port: int, delay: float) -> None:
+    """Listen on `port`; connect each client to `upstream_port` after `delay` seconds (the
+    handshake's round trip), and pass on what the client sends `delay` seconds late."""
+
+    async def pump(reader, writer, delay):
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+
+        async def send():
+            while True:
+                due, data = await queue.get()
+                await asyncio.sleep(due - loop.time())
+                if not data:
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.create_task(send())
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                queue.put_nowait((loop.time() + delay, data))
+        queue.put_nowait((loop.time() + delay, b""))
+        with contextlib.suppress(OSError):
+            await sender
+        writer.close()
+
+    async def relay(client_reader, client_writer):
+        await asyncio.sleep(delay)
+        reader, writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        await asyncio.gather(pump(client_reader, writer, delay), pump(reader, client_writer, 0))
+
+    async def main():
+        server = await asyncio.start_server(relay, "127.0.0.1", port, backlog=1024)
+        await server.serve_forever()
+
+    asyncio.run(main())
 
 
-def table(headers, rows):
-    """A plain text table: first column left-aligned, the rest right-aligned."""
-    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
-
-    def line(row):
-        first = row[0].ljust(widths[0])
-        rest = (cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+# --- the two modes --------------------------------------------------------------------------
 
 
 @dataclass
-class LoadResult:
-    """The runs of one target with one client count, added up over the rounds."""
+class Servers:
+    """The URLs of a run's upstream, app and limit, and what it takes to call them."""
 
-    target: Target
-    clients: int
-    runs: list
-
-    def total(self, key):
-        return sum(run.wrk[key] for run in self.runs)
-
-    @property
-    def requests(self):
-        return self.total("requests")
-
-    @property
-    def rps(self):
-        return self.requests / self.total("seconds")
-
-    @property
-    def spread(self):
-        """Half the range of the rounds' req/s, relative to their mean."""
-        rates = [run.wrk["rps"] for run in self.runs]
-        return (max(rates) - min(rates)) / 2 / statistics.mean(rates)
-
-    def round_ratios(self, limit):
-        """Each round's req/s over the limit's in the same round (close together in time)."""
-        return [
-            run.wrk["rps"] / limit_run.wrk["rps"]
-            for run, limit_run in zip(self.runs, limit.runs, strict=True)
-        ]
-
-    def mean(self, key):
-        return statistics.mean(run.wrk[key] for run in self.runs)
-
-    def cpu_ms(self, name):
-        """CPU milliseconds per request of a process group (server, upstream, wrk, other)."""
-        if name not in self.runs[0].cpu:
-            return "-"
-        return f"{sum(run.cpu[name] for run in self.runs) * 1000 / self.requests:.2f}"
-
-    def cores(self, *names):
-        """Cores kept busy on average by these process groups."""
-        busy = sum(run.cpu.get(name, 0) for run in self.runs for name in names)
-        return busy / self.total("seconds")
-
-    def upstream(self, key):
-        return sum(run.upstream[key] for run in self.runs)
-
-    @property
-    def errors(self):
-        return self.total("errors") + sum(run.probe != 200 for run in self.runs)
+    upstream: str
+    app: str
+    limit: str
+    cookie: dict  # the Cookie header of a signed-in session
+    token: str  # the limit's access token
+    session_dir: Path
 
 
-def combine(runs):
-    """LoadResults in the order first measured, one per target and client count."""
-    results = {}
-    for run in runs:
-        key = (run.target.name, run.clients)
-        results.setdefault(key, LoadResult(run.target, run.clients, []))
-        results[key].runs.append(run)
-    return list(results.values())
-
-
-def print_load(runs, seconds, rounds):
-    results = combine(runs)
-    limit = {r.clients: r for r in results if r.target.name.startswith("limit")}
-    print(
-        f"\n1-2. Throughput and latency: {rounds} rounds x {seconds} s per row, interleaved "
-        "(req/s over all rounds, +-: half the spread between rounds; p50/p99: mean of rounds;\n"
-        "/ limit: req/s over all rounds against the limit's; by round: median and range of "
-        "each round against the limit's run in the same round)"
-    )
-    body = [
-        (
-            result.target.name,
-            result.clients,
-            f"{result.rps:.0f}",
-            f"{result.spread * 100:.0f}%",
-            f"{result.mean('p50_ms'):.2f}",
-            f"{result.mean('p99_ms'):.2f}",
-            result.errors,
-            f"{result.rps / limit[result.clients].rps:.2f}"
-            if result.target.name.startswith("/me")
-            else "",
-            _median_and_range(result.round_ratios(limit[result.clients]))
-            if result.target.name.startswith("/me")
-            else "",
-            result.cpu_ms("server"),
-            result.cpu_ms("upstream"),
-            result.cpu_ms("wrk"),
-            f"{result.cores('server', 'upstream', 'wrk'):.2f} / {result.cores('other'):.2f}",
-        )
-        for result in results
-    ]
-    headers = (
-        "target",
-        "clients",
-        "req/s",
-        "+-",
-        "p50 ms",
-        "p99 ms",
-        "errors",
-        "/ limit",
-        "by round",
-        "server CPU ms/req",
-        "upstream CPU ms/req",
-        "wrk CPU ms/req",
-        "cores: these / other",
-    )
-    print(table(headers, body))
-    for run in runs:
-        if run.probe != 200:
-            print(f"  ! {run.target.name}: a probe before a run answered {run.probe}, not 200")
-    upstream = {r.clients: r.rps for r in results if r.target.server is None}
-    me = {r.clients: r.rps for r in results if r.target.name == "/me JSON"}
-    for clients in sorted(upstream):
-        factor = upstream[clients] / me[clients]
-        verdict = "it is not the bottleneck" if factor > 1.5 else "! it may be the bottleneck"
-        print(f"  upstream alone: {factor:.1f}x the /me JSON rate, {clients} client(s): {verdict}")
-
-    print("\n3. Upstream calls during those runs (from the upstream's own counters)")
-    body = [
-        (
-            result.target.name,
-            result.clients,
-            result.requests,
-            f"{result.upstream('users_current') / result.requests:.3f}",
-            result.upstream("token"),
-            result.upstream("token_info"),
-            result.upstream("revoke"),
-            result.upstream("connections"),
-            f"{result.upstream('connections') * 1000 / result.requests:.2f}",
-        )
-        for result in results
-    ]
-    headers = (
-        "target",
-        "clients",
-        "requests",
-        "users/current per req",
-        "token calls",
-        "token_info",
-        "revoke",
-        "new upstream conns",
-        "per 1,000 req",
-    )
-    print(table(headers, body))
-    print(
-        "  wrk counts answered requests only: the few in flight when it stops (at most one per "
-        "client and round) also reached the upstream;"
+def start_servers(bench: Bench, production: bool, latency_ms: float = 0, **extra) -> Servers:
+    """The upstream (its API behind the delaying proxy when `latency_ms`), then the app and the
+    limit, under bench settings (2 sync workers) or the production ones (gunicorn.conf.py)."""
+    app_port, limit_port = free_port(), free_port()
+    upstream = api = bench.upstream([redirect_uri(app_port)])
+    if latency_ms:
+        port, upstream_port = free_port(), upstream.rpartition(":")[2]
+        command = [sys.executable, __file__, "--proxy", str(port), upstream_port]
+        bench.serve("proxy", [*command, str(latency_ms / 1000)], process_environ(), port)
+        api = f"http://127.0.0.1:{port}"  # the consent page and token calls are not delayed
+    environ = app_environ(upstream, app_port, bench.logs, **extra) | {"ILERT_API_URL": api}
+    token = access_token(upstream, redirect_uri(app_port))
+    limit_environ = process_environ(BENCH_API_URL=api, BENCH_ACCESS_TOKEN=token, **extra)
+    for name, spec, port, env in (
+        ("app", "app:create_app()", app_port, environ),
+        ("limit", "bench.limit_app:create_app()", limit_port, limit_environ),
+    ):
+        if production:
+            bench.serve(name, [*GUNICORN, spec], env | {"PORT": str(port)}, port)
+        else:
+            bench.serve(name, gunicorn(spec, port, "--workers", "2"), env, port)
+    return Servers(
+        upstream,
+        f"http://127.0.0.1:{app_port}",
+        f"http://127.0.0.1:{limit_port}",
+        sign_in(app_port, environ),
+        token,
+        Path(environ["SESSION_FILE_DIR"]),
     )
 
 
-def print_exact_calls(results):
-    print("  counted exactly, with no request left in flight:")
-    for name, count, clients, statuses, delta in results:
-        answers = " ".join(f"{status}x{number}" for status, number in sorted(statuses.items()))
+def local(bench: Bench, args) -> None:
+    """/me (JSON and HTML), the limit and the upstream alone with 1 and 8 clients; upstream
+    calls; the burst; sealing."""
+    count, seconds = args.rounds or 8, args.seconds or 1
+    print("Starting the upstream, the app and the limit ...", flush=True)
+    servers = start_servers(bench, production=False)
+    targets = {
+        "upstream alone": (
+            f"{servers.upstream}/api/users/current",
+            {"Authorization": f"Bearer {servers.token}"},
+            None,
+        ),
+        "limit": (f"{servers.limit}/limit", JSON, bench.servers["limit"]),
+        "/me JSON": (f"{servers.app}/me", JSON | servers.cookie, bench.servers["app"]),
+        "/me HTML": (f"{servers.app}/me", HTML | servers.cookie, bench.servers["app"]),
+    }
+    print(f"Load: {count} rounds of {seconds} s, interleaved ...", flush=True)
+    runs, _ = rounds(targets, (1, 8), count, seconds, servers.upstream)
+    print_rounds(runs)
+    print()
+    time.sleep(0.5)  # what wrk left in flight reaches the upstream before the count
+    for accept in (JSON, HTML):
+        print(exact_calls(f"{servers.app}/me", accept | servers.cookie, servers.upstream))
+    burst(bench)
+    print("\nSealing, in this process (best of 3 x 5,000 calls):")
+    request_us = 1e6 / statistics.median(run["rps"] for run in runs["/me JSON", 1])
+    sealing(servers.session_dir, servers.cookie, request_us)
+
+
+def distant(bench: Bench, args) -> None:
+    """/me and the limit under the production settings, the upstream `--latency-ms` away,
+    with 8 and 64 clients."""
+    count, seconds = args.rounds or 5, args.seconds or 2
+    threads = {"GUNICORN_THREADS": args.threads} if args.threads else {}
+    print("Starting the upstream, the proxy, the app and the limit ...", flush=True)
+    servers = start_servers(bench, production=True, latency_ms=args.latency_ms, **threads)
+    targets = {
+        "/me": (f"{servers.app}/me", JSON | servers.cookie, bench.servers["app"]),
+        "limit": (f"{servers.limit}/limit", JSON, bench.servers["limit"]),
+    }
+    print(f"Load: {count} rounds of {seconds} s, interleaved ...", flush=True)
+    runs, whole = rounds(targets, (8, 64), count, seconds, servers.upstream)
+    print(f"\nUpstream latency {args.latency_ms:g} ms; the ceiling is clients / latency")
+    print_rounds(runs, args.latency_ms)
+    for name, server in (("/me", "app"), ("limit", "limit")):
+        log = bench.servers[server].log()
+        slots = re.search(r"Serving (\d+) requests at once", log)
         print(
-            f"  {count:,} {name} from {clients} clients ({answers}): "
-            f"{delta['users_current']:,} users/current calls "
-            f"({delta['users_current'] / count:.3f} per request), {delta['token']} token calls, "
-            f"{delta['token_info']} token_info, {delta['connections']} new upstream connections"
+            f"  {name}: {whole[name]} new upstream connections over the whole run "
+            f"({slots[1] if slots else '?'} request slots), "
+            f"{log.count('Connection pool is full')} discarded"
         )
 
 
-def print_memory(rows):
-    print("\n6b. Resident memory after the load (VmRSS)")
-    body = [(name, len(sizes), "  ".join(f"{size:.1f}" for size in sizes)) for name, sizes in rows]
-    print(table(("server", "workers", "MiB per worker"), body))
-
-
-def print_flows(results):
-    print("\n4. Full sign-in flows (login -> consent page -> allow -> callback -> first /me)")
-    body = []
-    for result in results:
-        flows = max(1, result["flows"])
-        delta = result["upstream"]
-        body.append(
-            (
-                result["clients"],
-                result["flows"],
-                f"{result['per_second']:.1f}",
-                f"{result['p50_ms']:.1f}",
-                f"{result['p99_ms']:.1f}",
-                len(result["failures"]),
-                f"{delta['authorize'] / flows:.2f}",
-                f"{delta['authorization_code'] / flows:.2f}",
-                f"{delta['users_current'] / flows:.2f}",
-                f"{delta['revoke'] / flows:.2f}",
-                f"{result['app_cpu_ms']:.1f}",
-            )
-        )
-    print(
-        table(
-            (
-                "clients",
-                "flows",
-                "flows/s",
-                "p50 ms",
-                "p99 ms",
-                "failed",
-                "authorize/flow",
-                "code exch./flow",
-                "users/current/flow",
-                "revoke/flow",
-                "app CPU ms/flow",
-            ),
-            body,
-        )
-    )
-    for result in results:
-        for failure, count in Counter(result["failures"]).most_common(3):
-            print(f"  ! {count}x {failure}")
-
-
-def print_bursts(results):
-    print(
-        f"\n5. Burst: {BURST_REQUESTS} concurrent /me (JSON) of one session at access-token "
-        f"expiry (upstream tokens live {BURST_TTL} s)"
-    )
-    body = [
-        (
-            result["app"],
-            result["round"],
-            f"{result['all_answered_ms']:.0f}",
-            f"{result['p50_ms']:.0f}",
-            " ".join(f"{status}x{count}" for status, count in sorted(result["statuses"].items())),
-            result["refreshes"],
-            result["users_current"],
-        )
-        for result in results
-    ]
-    print(
-        table(
-            (
-                "app",
-                "round",
-                "all answered ms",
-                "p50 answer ms",
-                "statuses",
-                "refreshes at upstream",
-                "users/current calls",
-            ),
-            body,
-        )
-    )
-    print(
-        "  app-burst-sync: gunicorn --workers 2 (sync); app-burst-threads: --workers 2 "
-        "--threads 8 (as tests/test_concurrency.py)"
-    )
-
-
-def print_start_up(runs):
-    print("\n6a. Start-up of `python app.py` (sandbox mode) to the first GET /healthz answer")
-    body = [
-        (index + 1, f"{seconds * 1000:.0f}", status, f"{rss:.1f}")
-        for index, (seconds, status, rss) in enumerate(runs)
-    ]
-    print(table(("run", "ms", "status", "RSS MiB at first answer"), body))
-    median = statistics.median(seconds for seconds, _, _ in runs)
-    print(f"  median {median * 1000:.0f} ms")
-
-
-def print_log_problems(problems):
-    print("\nErrors and warnings the servers logged")
-    if not problems:
-        print("  none")
-    for name, lines in problems.items():
-        for line, count in lines.most_common(5):
-            print(f"  {name}: {count}x {line[:200]}")
-
-
-def main(argv=None):
+def main(argv: list | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=1, help="length of each load run")
-    parser.add_argument("--rounds", type=int, default=8, help="rounds of load runs")
-    harness.add_app_root_option(parser)
+    parser.add_argument(
+        "--distant", action="store_true", help="the upstream behind a delaying proxy"
+    )
+    parser.add_argument("--latency-ms", type=float, default=50, help="with --distant")
+    parser.add_argument("--threads", type=int, help="with --distant: GUNICORN_THREADS")
+    parser.add_argument("--rounds", type=int, help="rounds of load runs (8; --distant 5)")
+    parser.add_argument("--seconds", type=int, help="length of each load run (1; --distant 2)")
+    parser.add_argument("--proxy", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.proxy:
+        return serve_proxy(int(args.proxy[0]), int(args.proxy[1]), float(args.proxy[2]))
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: install it (Debian/Ubuntu: apt-get install wrk)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started
-    wrk_path = harness.find_tool("wrk")
+    import gunicorn as gunicorn_package
+
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, gunicorn "
+        f"{gunicorn_package.__version__}, {len(os.sched_getaffinity(0))} cores shared by all "
+        f"of it, load average {' '.join(f'{load:.2f}' for load in os.getloadavg())}",
+        flush=True,
+    )
     began = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="ilert-bench-") as work,
         contextlib.ExitStack() as stack,
     ):
-        bench = Bench(Path(work), stack, wrk_path, args.seconds, args.app_root.resolve())
-        print("Starting the upstreams, the app, the limit and the burst apps ...", flush=True)
-        bench.start_all()
-        print("Measuring throughput and latency ...", flush=True)
-        load = bench.load(args.rounds)
-        memory = bench.memory()
-        exact = bench.exact_calls()
-        print("Measuring sign-in flows ...", flush=True)
-        flows = [bench.flows(clients) for clients in FLOW_CLIENTS]
-        print("Measuring bursts at token expiry ...", flush=True)
-        bursts = bench.bursts()
-        print("Measuring start-up of python app.py ...", flush=True)
-        start_up = bench.start_up()
+        bench = Bench(stack, Path(work))
+        (distant if args.distant else local)(bench, args)
         stack.close()  # stop the servers, so that their logs are complete
-        problems = bench.log_problems()
-
-        print_header(wrk_path, args.app_root.resolve())
-        print_load(load, args.seconds, args.rounds)
-        print_exact_calls(exact)
-        print_flows(flows)
-        print_bursts(bursts)
-        print_start_up(start_up)
-        print_memory(memory)
-        print_log_problems(problems)
-    print(f"\nTotal {time.monotonic() - began:.0f} s; everything started here is stopped.")
-
-
-def print_header(wrk_path, app_root):
-    import gunicorn
-
-    print(
-        f"\nilert backend app benchmark, {time.strftime('%Y-%m-%d %H:%M')}, "
-        f"Python {sys.version.split()[0]}, gunicorn {gunicorn.__version__}, "
-        f"{_cores()} cores shared by everything below\n"
-        f"- load: {wrk_path} (wrk, C, 1 thread), {WARM_UP_SECONDS} s warm-up per target\n"
-        "- upstream: sandbox.create_app() under gunicorn, 1 gthread worker x 8 threads, "
-        "keep-alive 30 s (bench/upstream.py)\n"
-        f'- app: gunicorn --workers 2 "app:create_app()" (sync workers), filesystem sessions, '
-        f"from {app_root}{_git_state(app_root)}\n"
-        '- limit: gunicorn --workers 2 "bench.limit_app:create_app()": GET /limit = one '
-        "pooled GET /api/users/current, JSON back\n"
-        "- errors: wrk's socket errors + 4xx/5xx answers (+1 if a probe was not 200); "
-        "server CPU includes the gunicorn master\n"
-        "- cores: these = server + upstream + wrk; other = the rest of the machine (this script, "
-        "idle servers, anything else running)\n"
-        "- sign-in flows and the burst are driven by this script (Python requests, one thread "
-        "per client)"
-    )
-
-
-def _git_state(root):
-    """` at <commit>` (plus `, with uncommitted changes`) when `root` is a git checkout."""
-
-    def git(*command):
-        return subprocess.run(
-            ["git", "--no-optional-locks", "-C", str(root), *command],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") if (root / ".git").exists() else ""
-    if not commit:
-        return ""
-    changed = git("status", "--porcelain", "--untracked-files=no")
-    return f" at {commit}" + (", with uncommitted changes" if changed else "")
-
-
-def _cores():
-    return len(os.sched_getaffinity(0))
+        bench.problems()
+    print(f"\n{time.monotonic() - began:.0f} s; everything started here is stopped.")
 
 
 if __name__ == "__main__":
