@@ -47,13 +47,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
             return create_app(dict(os.environ), sandbox_mode=sandbox_mode, clock=clock)
         except ConfigError as error:
             stop_on_config_error(error)
-    settings = config.load(test_config)
-    if settings["ILERT_CLIENT_ID"] is None:
-        raise ConfigError(
-            "ILERT_CLIENT_ID is not set: set ILERT_CLIENT_ID and ILERT_CLIENT_SECRET, or start "
-            "`python -m sandbox` and point the app at it (the built-in sandbox runs only "
-            "with `python app.py`)"
-        )
+    settings = config.require_client_id(config.load(test_config))
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(settings)

@@ -6,7 +6,10 @@ it stops (exit code 3, which also stops gunicorn from restarting workers).
 """
 
 import ipaddress
+import os
 import re
+import stat
+import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -107,7 +110,7 @@ def load(environ):
         "ILERT_USE_PKCE": _boolean("ILERT_USE_PKCE", get("ILERT_USE_PKCE", "true")),
         "SECRET_KEY": get("SECRET_KEY"),
         "SESSION_TYPE": session_type,
-        "SESSION_FILE_DIR": get("SESSION_FILE_DIR"),
+        "SESSION_FILE_DIR": _session_file_dir(get("SESSION_FILE_DIR")),
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
@@ -127,6 +130,17 @@ def load(environ):
         ),
         "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", "4598")),
     }
+
+
+def require_client_id(settings: dict) -> dict:
+    """`settings`, if they name a client id: sandbox mode belongs to `python app.py` only."""
+    if settings["ILERT_CLIENT_ID"] is None:
+        raise ConfigError(
+            "ILERT_CLIENT_ID is not set: set ILERT_CLIENT_ID and ILERT_CLIENT_SECRET, or start "
+            "`python -m sandbox` and point the app at it (the built-in sandbox runs only "
+            "with `python app.py`)"
+        )
+    return settings
 
 
 def _url(name, value, origin=False):
@@ -193,6 +207,31 @@ def _check_host(host, sandbox_mode, debug):
         raise ConfigError(
             f"HOST {host!r} is beyond loopback, which FLASK_DEBUG refuses: Werkzeug's "
             "debugger runs any code it is sent; turn FLASK_DEBUG off, or keep HOST=127.0.0.1"
+        )
+
+
+def _session_file_dir(value):
+    """A folder that, if it exists already, is private to this user (the store creates it
+    otherwise); checked here too so that gunicorn's master stops before any worker starts."""
+    if value is not None and os.path.isdir(value):
+        check_private_folder(value)
+    return value
+
+
+def check_private_folder(path: str) -> None:
+    """Refuse `path` if another user owns it or others can write to it: whoever can write to
+    the session folder can delete sessions, and may plant files."""
+    if sys.platform == "win32":
+        return  # NTFS permissions are not mode bits: keep the folder in the user's profile
+    info = os.stat(path)
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"SESSION_FILE_DIR is not safe: {path} belongs to another user (uid {info.st_uid})"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"SESSION_FILE_DIR is not safe: others can write to {path} "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); use chmod 700"
         )
 
 

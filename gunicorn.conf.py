@@ -15,7 +15,7 @@ import config as _config
 
 load_dotenv()
 try:
-    _settings = _config.load(os.environ)
+    _settings = _config.require_client_id(_config.load(os.environ))
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
     sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers

@@ -386,7 +386,7 @@ def sealing(session_dir: Path, headers: dict, request_us: float) -> None:
             store.put(purpose, sid, value, 3600)
             backend.put(f"plain-{purpose}", plain, 3600)
             sealed = per_call_us(lambda p=purpose: store.get(p, sid))
-            raw = per_call_us(lambda p=purpose: json.loads(backend.get(f"plain-{p}")))
+            raw = per_call_us(lambda p=purpose: json.loads(backend.get(f"plain-{p}")[0]))
             cost.append(sealed - raw)
             print(
                 f"  read the {purpose} ({len(plain)} bytes of JSON): sealed {sealed:.1f} µs, "

@@ -42,9 +42,17 @@ class SealedStore:
 
     def get(self, purpose: str, cookie: str) -> Any | None:
         """The value, or None if there is none, it expired, or it does not open."""
+        found = self.get_expiring(purpose, cookie)
+        return None if found is None else found[0]
+
+    def get_expiring(self, purpose: str, cookie: str) -> tuple[Any, float] | None:
+        """The value and when it expires (epoch seconds), or None."""
         name, key = self.sealer.locate(purpose, cookie)
-        sealed = self.backend.get(name)
-        return None if sealed is None else self.sealer.open(name, key, sealed)
+        found = self.backend.get(name)
+        if found is None:
+            return None
+        value = self.sealer.open(name, key, found[0])
+        return None if value is None else (value, found[1])
 
     def put(self, purpose: str, cookie: str, value: Any, ttl: float) -> None:
         """Replace the value in one step; it lives `ttl` seconds."""

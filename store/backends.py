@@ -6,10 +6,9 @@ renamed away before it is read): of two requests taking one entry at once, exact
 """
 
 import os
-import stat
-import sys
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,7 +17,7 @@ from typing import Protocol, cast
 import filelock
 import redis
 
-from config import ConfigError
+from config import ConfigError, check_private_folder
 
 Clock = Callable[[], float]
 LOCK_STRIPES = 256
@@ -37,8 +36,8 @@ class LockBusy(Exception):
 class Backend(Protocol):
     """What the sealed store needs from a place to keep bytes."""
 
-    def get(self, name: str) -> bytes | None:
-        """The live value under `name`, or None."""
+    def get(self, name: str) -> tuple[bytes, float] | None:
+        """The live value under `name` and when it expires (epoch seconds), or None."""
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         """Replace the value under `name` in one step; it expires after `ttl` seconds."""
@@ -74,12 +73,13 @@ class FileBackend:
         self._sweep: os._ScandirIterator[str] | None = None  # the pass over entries/ going on
         self._sweeping = threading.Lock()
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str) -> tuple[bytes, float] | None:
         try:
             with open(self._path(name), "rb", buffering=0) as file:
-                if os.fstat(file.fileno()).st_mtime <= self.clock():
+                expires_at = os.fstat(file.fileno()).st_mtime
+                if expires_at <= self.clock():
                     return None
-                return file.read()
+                return file.read(), expires_at
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -207,22 +207,11 @@ def _private_folder(path: str) -> None:
     """Create `path` 0700, or refuse it if another user owns it or others can write to it."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
-        info = os.stat(path)
     except OSError as error:
         raise ConfigError(
             f"SESSION_FILE_DIR is not usable: {path} cannot be created ({error.strerror})"
         ) from None
-    if sys.platform == "win32":
-        return  # NTFS permissions are not mode bits: keep the folder in the user's profile
-    if info.st_uid != os.getuid():
-        raise ConfigError(
-            f"SESSION_FILE_DIR is not safe: {path} belongs to another user (uid {info.st_uid})"
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(
-            f"SESSION_FILE_DIR is not safe: others can write to {path} "
-            f"(mode {stat.S_IMODE(info.st_mode):o}); use chmod 700"
-        )
+    check_private_folder(path)
 
 
 class RedisBackend:
@@ -234,9 +223,15 @@ class RedisBackend:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str) -> tuple[bytes, float] | None:
         with _redis_errors():
-            return cast(bytes | None, self.client.get(self.PREFIX + name))
+            pipeline = self.client.pipeline(transaction=False)
+            pipeline.get(self.PREFIX + name)
+            pipeline.pttl(self.PREFIX + name)
+            value, milliseconds = pipeline.execute()
+        if value is None:
+            return None
+        return cast(bytes, value), time.time() + max(0, milliseconds) / 1000
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         with _redis_errors():

@@ -7,15 +7,16 @@ read from the store is ever unpickled (cachelib's caches pickle; Flask-Session's
 falls back to `pickle.loads`).
 
 The session holds only what sign-in sets (the person, the CSRF token, when they signed in), so
-Flask-Session writes it only then. Each request that finds a session renews it instead: the
-session's entries get a fresh idle lifetime in place (`touch`, never a rewrite that could put
-back what another request replaced) and the cookie is set again with the new expiry.
+Flask-Session writes it only then. Every tenth of its idle lifetime (at most hourly) a request
+renews it instead: the session's entries get a fresh idle lifetime in place (`touch`, never a
+rewrite that could put back what another request replaced) and the cookie is set again with
+the new expiry.
 """
 
 from typing import Any, cast
 
 import flask
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app, has_request_context, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask_session import Session
 from flask_session.base import ServerSideSessionInterface
@@ -24,6 +25,7 @@ from flask_session.cachelib.cachelib import CacheLibSession
 from store import BESIDE_SESSION, SealedStore, StoreError, current
 
 KEY_PREFIX = "session:"
+EXPIRES_AT = "app.session_expires_at"  # the WSGI environ key SessionCache notes it under
 
 
 class AppSession(CacheLibSession):
@@ -59,7 +61,12 @@ class SessionCache:
         self.store = store
 
     def get(self, key: str) -> Any | None:
-        return self.store.get("session", key.removeprefix(KEY_PREFIX))
+        found = self.store.get_expiring("session", key.removeprefix(KEY_PREFIX))
+        if found is None:
+            return None
+        if has_request_context():
+            request.environ[EXPIRES_AT] = found[1]  # for GuardedSessionInterface's renewal
+        return found[0]
 
     def set(self, key: str, value: dict, timeout: float) -> bool:
         self.store.put("session", key.removeprefix(KEY_PREFIX), value, timeout)
@@ -103,7 +110,7 @@ class GuardedSessionInterface(SessionInterface):
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
             session = self.inner.open_session(app, request)
-            if session:  # found in the store (a new session is empty)
+            if session and self._due(app, request.environ[EXPIRES_AT]):
                 lifetime = app.permanent_session_lifetime.total_seconds()
                 current().touch(["session", *BESIDE_SESSION], session.sid, lifetime)
                 session.renewed = True
@@ -111,6 +118,13 @@ class GuardedSessionInterface(SessionInterface):
             request.environ["app.session_store_error"] = error
             return None
         return session
+
+    @staticmethod
+    def _due(app: Flask, expires_at: float) -> bool:
+        """Whether a session found in the store is due for renewal: every tenth of its idle
+        lifetime (at most hourly), not on every request."""
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        return expires_at - current().clock() < lifetime - min(lifetime / 10, 3600)
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         try:

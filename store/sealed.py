@@ -13,6 +13,7 @@ with the id and the secret folded into one random value: the session id Flask-Se
 puts in the cookie.
 """
 
+import functools
 import json
 import logging
 import os
@@ -34,8 +35,10 @@ class Sealer:
 
     def __init__(self, secret_key: str) -> None:
         self._salt = secret_key.encode()
+        # A request locates the same few entries several times (its session, its tokens).
+        self.locate = functools.lru_cache(maxsize=4096)(self._locate)
 
-    def locate(self, purpose: str, cookie: str) -> tuple[str, bytes]:
+    def _locate(self, purpose: str, cookie: str) -> tuple[str, bytes]:
         """The entry's name in the store and its encryption key."""
         material = HKDF(
             algorithm=hashes.SHA256(), length=64, salt=self._salt, info=purpose.encode()

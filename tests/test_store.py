@@ -53,6 +53,13 @@ def test_a_value_comes_back_as_it_was_put(sealed):
     assert sealed.get("session", "cookie-1") is None  # another purpose is another entry
 
 
+def test_an_entry_says_when_it_expires(sealed, clock):
+    sealed.put("session", "cookie", {"n": 1}, 60)
+    value, expires_at = sealed.get_expiring("session", "cookie")
+    assert value == {"n": 1}
+    assert clock() + 59 < expires_at <= clock() + 60.5
+
+
 def test_put_replaces_the_value(sealed):
     sealed.put("tokens", "cookie", {"n": 1}, 60)
     sealed.put("tokens", "cookie", {"n": 2}, 60)
@@ -136,7 +143,7 @@ def test_the_backend_holds_neither_the_cookie_nor_the_value(sealed):
 def test_a_changed_byte_makes_an_entry_missing_with_one_log_line(sealed, caplog):
     sealed.put("tokens", "cookie", {"n": 1}, 60)
     name, key = sealed.sealer.locate("tokens", "cookie")
-    value = bytearray(sealed.backend.get(name))
+    value = bytearray(sealed.backend.get(name)[0])
     value[-1] ^= 1
     sealed.backend.put(name, bytes(value), 60)
     assert sealed.get("tokens", "cookie") is None
@@ -145,7 +152,7 @@ def test_a_changed_byte_makes_an_entry_missing_with_one_log_line(sealed, caplog)
 
 def test_an_entry_moved_to_another_name_does_not_open(sealed):
     sealed.put("tokens", "victim", {"access_token": "victims"}, 60)
-    victim = sealed.backend.get(sealed.sealer.locate("tokens", "victim")[0])
+    victim, _ = sealed.backend.get(sealed.sealer.locate("tokens", "victim")[0])
     sealed.backend.put(sealed.sealer.locate("tokens", "attacker")[0], victim, 60)
     assert sealed.get("tokens", "attacker") is None
 
@@ -172,4 +179,4 @@ def test_expired_files_are_swept_a_few_per_write(tmp_path, clock):
     for _ in range(5):
         backend.put("new", b"y", 3600)
     assert sorted(p.name for p in (tmp_path / "store" / "entries").iterdir()) == ["kept", "new"]
-    assert backend.get("kept") == b"live"
+    assert backend.get("kept")[0] == b"live"

@@ -107,7 +107,9 @@ def home():
 def me():
     """The signed-in person's ilert profile."""
     user = client.get("/api/users/current")
-    return respond(user, "me.html", profile=presentation.profile(user))
+    if wants_json():
+        return jsonify(user)
+    return render_template("me.html", profile=presentation.profile(user))
 
 
 @page("/token-info", "Token info", "The scopes you granted and when the access token expires.",
