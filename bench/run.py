@@ -484,7 +484,8 @@ def start_servers(bench: Bench, production: bool, latency_ms: float = 0, **extra
         api = f"http://127.0.0.1:{port}"  # the consent page and token calls are not delayed
     environ = app_environ(upstream, app_port, bench.logs, **extra) | {"ILERT_API_URL": api}
     token = access_token(upstream, redirect_uri(app_port))
-    limit_environ = process_environ(BENCH_API_URL=api, BENCH_ACCESS_TOKEN=token, **extra)
+    # The app's settings too: gunicorn.conf.py checks them (a client id among them) for both.
+    limit_environ = environ | {"BENCH_API_URL": api, "BENCH_ACCESS_TOKEN": token}
     for name, spec, port, env in (
         ("app", "app:create_app()", app_port, environ),
         ("limit", "bench.limit_app:create_app()", limit_port, limit_environ),

@@ -6,7 +6,6 @@ so that a client that works against it works against ilert. Its endpoints are on
 """
 
 import hmac
-import ipaddress
 import re
 import socket
 import threading
@@ -18,6 +17,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from config import is_loopback
 from ilert.scopes import describe_scope, grants, is_scope, required_scope
 from sandbox import data, hooks
 from sandbox.tokens import OAuthError, TokenStore
@@ -430,16 +430,6 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code="-", size="-"):
         pass
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Server(ThreadedWSGIServer):

@@ -517,3 +517,15 @@ def test_session_files_keep_their_own_folder(app, tmp_path):
         "entries",
         "locks",
     ]
+
+
+def test_a_browser_keeps_a_handful_of_pending_sign_ins_the_oldest_go_first(client, auth, clock):
+    callbacks = []
+    for _ in range(7):
+        callbacks.append(auth.consent(auth.start()))
+        clock.advance(1)  # each newer than the one before
+    held = [c for c in client._cookies.values() if c.key.startswith("sign-in-")]
+    assert len(held) == 5
+    assert client.get(callbacks[0]).status_code == 400
+    assert client.get(callbacks[1]).status_code == 400
+    assert client.get(callbacks[-1]).status_code == 302

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from config import DEFAULT_SCOPES
-from ilert.scopes import missing_scope_hint, scope_for
+from ilert.scopes import PATH_SCOPES, missing_scope_hint, scope_for
 from views.pages import PAGES
 
 
@@ -103,3 +103,12 @@ def test_the_hint_compares_what_was_granted_with_what_is_configured():
     assert "Add team:r to ILERT_SCOPES" in missing_scope_hint("team:r", "profile", "profile")
     assert "sign in again" in missing_scope_hint("team:r", "profile", "profile team:r")
     assert "role may not allow" in missing_scope_hint("team:r", "profile team:w", "profile team:w")
+
+
+def test_the_sandbox_guards_each_path_with_the_scope_of_ilerts_table():
+    from sandbox.server import API
+
+    rows = [row for row in API if row.scope is not None]
+    assert rows
+    for row in rows:
+        assert PATH_SCOPES[row.path] == row.scope, row.path
