@@ -441,8 +441,15 @@ class ServerProcess:
             self.process.send_signal(self.stop_signal)
 
     def stop(self):
+        """Stop the process: it gets 15 s to stop by itself, then it is killed (the test then
+        fails: a server that does not stop when asked is a bug)."""
         self.signal_stop()
-        self.process.wait(timeout=15)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"{self.command} did not stop within 15 s") from None
 
     def log(self):
         return self.output.read_text()
@@ -464,10 +471,19 @@ def start_server(tmp_path):
     yield start
     for server in started:  # all at once: each may take a moment
         server.signal_stop()
+    failures = []
+    for server in started:  # every one is waited for, even after one fails
+        try:
+            server.stop()
+        except AssertionError as error:
+            failures.append(str(error))
     for server in started:
-        server.stop()
-    for server in started:
-        assert "Traceback" not in server.log(), f"{server.command} logged a traceback"
+        log = server.log()
+        if "Traceback" in log:
+            failures.append(
+                f"{server.command} logged a traceback:\n{log[log.index('Traceback') :]}"
+            )
+    assert not failures, "\n".join(failures)
 
 
 @pytest.fixture(autouse=True)
