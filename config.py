@@ -1,8 +1,9 @@
 """Settings, read once at start-up from the environment and `.env`.
 
-Every variable in `.env.example` is read here and checked. A missing or malformed
-value raises `ConfigError`, whose message is the one line `app.py` prints before
-it stops (exit code 3, which also stops gunicorn from restarting workers).
+Every variable in `.env.example` is read here and checked, but `WEB_CONCURRENCY`, which
+only gunicorn.conf.py reads. A missing or malformed value raises `ConfigError`, whose
+message is the one line `app.py` (or gunicorn.conf.py) prints before it stops (exit code 3,
+which also stops gunicorn from restarting workers).
 """
 
 import ipaddress

@@ -375,7 +375,7 @@ class Endpoint:
     """One row of the API table.
 
     `name` is the row's key in /_sandbox/stats and its `endpoint` in /_sandbox/faults.
-    `scope` is what a bearer token needs: a resource of `ilert_scopes.RESOURCES` (whose
+    `scope` is what a bearer token needs: a resource of `ilert.scopes.RESOURCES` (whose
     `:r` lets GET through, `:w` also POST and PUT, `:d` also DELETE) or `profile`; None
     for the OAuth endpoints, which authenticate the client themselves. `data` is what the
     row answers: a list (served in pages), a dict by username (the signed-in person's
