@@ -4,12 +4,7 @@
 it as the real upstream over HTTP, and `python -m sandbox` runs it alone.
 """
 
-from sandbox.server import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    DEFAULT_REDIRECT_URI,
-    create_app,
-    serve_in_thread,
-)
+from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
+from sandbox.serving import serve_in_thread
 
 __all__ = ["CLIENT_ID", "CLIENT_SECRET", "DEFAULT_REDIRECT_URI", "create_app", "serve_in_thread"]

@@ -5,14 +5,9 @@ import errno
 import sys
 from urllib.parse import urlsplit
 
-from sandbox.server import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    DEFAULT_REDIRECT_URI,
-    bind,
-    create_app,
-    is_loopback,
-)
+from config import is_loopback
+from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
+from sandbox.serving import bind
 
 _LOCALHOST = {"127.0.0.1", "localhost", "::1"}  # where http://localhost reaches the sandbox
 

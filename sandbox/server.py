@@ -6,20 +6,15 @@ so that a client that works against it works against ilert. Its endpoints are on
 """
 
 import hmac
-import re
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from config import is_loopback
-from ilert.scopes import describe_scope, grants, is_scope, required_scope
-from sandbox import data, hooks
+from ilert.scopes import describe_scope, is_scope
+from sandbox import api, data, hooks
 from sandbox.tokens import OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
@@ -39,11 +34,9 @@ _AUTHORIZE_PARAMS = (
     "code_challenge_method",
 )
 _CHALLENGE_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-MAX_RESULTS = 100  # ilert's most entries per page of a list
-DEFAULT_MAX_RESULTS = 50  # ilert-go's default for `max-results`
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 bp = Blueprint("sandbox", __name__)
+bp.register_error_handler(api.ApiError, api.api_error)
 
 
 @dataclass
@@ -293,80 +286,6 @@ def revoke():
     return {}
 
 
-# --- the API ---------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """An API call refused in ilert's shape, e.g. 401 {"code": "UNAUTHORIZED", ...}."""
-
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-@bp.errorhandler(ApiError)
-def _api_error(error):
-    response = jsonify(code=error.code, error=error.message)
-    if error.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="ilert sandbox"'
-    return response, error.status
-
-
-def _bearer_grant():
-    """The grant behind the request's `Authorization: Bearer` token, else 401."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, "UNAUTHORIZED", "An Authorization: Bearer <access token> header is required"
-        )
-    grant = _state().tokens.access_token(token)
-    if grant is None:
-        raise ApiError(401, "UNAUTHORIZED", "The access token is unknown, expired or revoked")
-    return grant
-
-
-def _page(items):
-    """The entries of a list that ilert's paging parameters ask for (`start-index` from 0,
-    `max-results` from 1 to 100, default 50); 400 for a value out of range."""
-    start = _paging("start-index", 0, 0, None)
-    size = _paging("max-results", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS)
-    return items[start : start + size]
-
-
-def _paging(name, default, lowest, highest):
-    """A paging parameter: a whole number from `lowest` up to `highest` (None: no
-    limit), else 400 in ilert's shape."""
-    text = request.args.get(name)
-    if text is None:
-        return default
-    value = int(text) if _WHOLE_NUMBER.fullmatch(text) else -1
-    if value < lowest or (highest is not None and value > highest):
-        limit = f"from {lowest}" + (f" to {highest}" if highest is not None else "")
-        raise ApiError(400, "BAD_REQUEST", f"{name} must be a whole number {limit}")
-    return value
-
-
-def _resource_view(endpoint):
-    """The view of an API row: a live bearer token with the row's scope gets its data."""
-
-    def view():
-        grant = _bearer_grant()
-        if not grants(grant["scope"], endpoint.scope, request.method):
-            needed = required_scope(endpoint.scope, request.method)
-            raise ApiError(
-                403,
-                "FORBIDDEN",
-                f"The scope {needed} (or one that includes it) is required for "
-                f"{request.method} {endpoint.path}: this token has '{grant['scope']}'",
-            )
-        if isinstance(endpoint.data, dict):
-            return endpoint.data[grant["user"]]
-        return jsonify(_page(endpoint.data))
-
-    view.__doc__ = f"{endpoint.method} {endpoint.path}, for a token with {endpoint.scope}."
-    return view
-
-
 # --- the table of endpoints ------------------------------------------------------------
 
 
@@ -416,79 +335,7 @@ for _endpoint in API:
         _endpoint.path,
         endpoint=_endpoint.name,
         view_func=hooks.counted(_endpoint.name)(
-            _endpoint.data if _endpoint.scope is None else _resource_view(_endpoint)
+            _endpoint.data if _endpoint.scope is None else api.resource_view(_endpoint)
         ),
         methods=_endpoint.method.split(" "),
     )
-
-
-# --- serving ---------------------------------------------------------------------------
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """Logs errors but no request lines, so test output and the app's console stay clean."""
-
-    def log_request(self, code="-", size="-"):
-        pass
-
-
-class _Server(ThreadedWSGIServer):
-    """werkzeug's threaded server, whose `server_close` also ends the connections it keeps
-    alive: a stopped sandbox then refuses every call, as a stopped ilert would, instead of
-    answering a client's kept-alive connection from a thread that is still running."""
-
-    def __init__(self, *args, **kwargs):
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request, client_address):
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def server_close(self):
-        super().server_close()
-        with self._connections_lock:
-            for connection in self._connections:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-
-def bind(app, host="127.0.0.1", port=0):
-    """A threaded server for `app`, listening on host:port but not serving yet.
-
-    Binding here (not in werkzeug, which prints and exits on a busy port) lets the
-    OSError reach the caller. A host beyond loopback is a ValueError: the test hooks
-    take no authentication and the client secret is public.
-    """
-    if not is_loopback(host):
-        raise ValueError(f"the sandbox listens on loopback only, not on {host}")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.create_server((host, port), family=family) as listener:
-        server = _Server(
-            host, listener.getsockname()[1], app, _QuietRequestHandler, fd=listener.fileno()
-        )
-    server.server_port = server.port  # set by HTTPServer.server_bind, skipped for an fd
-    return server
-
-
-def serve_in_thread(app, host="127.0.0.1", port=0):
-    """Listen now (an OSError for a busy port reaches the caller), then serve in a daemon
-    thread. `server.server_port` is the port; `server.shutdown()` stops it."""
-    server = bind(app, host, port)
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},  # how long shutdown() may wait
-        name=f"ilert-sandbox-{server.port}",
-        daemon=True,
-    )
-    thread.start()
-    return server

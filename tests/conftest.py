@@ -19,7 +19,8 @@ from werkzeug.serving import make_server
 from app import create_app as create_flask_app
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.hooks import Hooks
-from sandbox.server import API, Sandbox, bind
+from sandbox.server import API, Sandbox
+from sandbox.serving import bind
 from sandbox.tokens import TokenStore
 from tests.tools import redis_server_executable
 

@@ -20,10 +20,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from config import is_loopback
 from ilert import oauth as ilert_oauth
 from ilert.scopes import grants
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
-from sandbox.server import API, bind, create_app, is_loopback
+from sandbox.server import API, create_app
+from sandbox.serving import bind
 
 AUTHORIZE = "/api/developers/oauth2/authorize"
 TOKEN = "/api/developers/oauth2/token"
