@@ -130,10 +130,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(IlertError)
     def upstream_failed(error: IlertError):
         log.warning("ilert call failed: %s (%s)", error.error, error.status)
+        # ilert refusing what this app sent (a 400, or a 401 for its client) is a bad
+        # upstream answer for the person: never our own 400 or 401 ("not signed in").
+        status = error.status if error.status in (502, 503, 504) else 502
         title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
         headers = {"Retry-After": error.retry_after} if error.retry_after else None
         return error_page(
-            error.status, title, error.description, error=error.error, headers=headers, hint=hint
+            status, title, error.description, error=error.error, headers=headers, hint=hint
         )
 
     @app.errorhandler(SessionEnded)

@@ -156,8 +156,11 @@ def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
 
 
 def forget(sid: str) -> str | None:
-    """Delete session `sid`'s tokens and return the refresh token they held, if any."""
-    entry = store.current().take("tokens", sid)
+    """Delete session `sid`'s tokens and return the refresh token they held, if any. Under
+    the refresh lock: a refresh running meanwhile would write its new tokens back after."""
+    timeout = current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+        entry = store.current().take("tokens", sid)
     return entry.get("refresh_token") if isinstance(entry, dict) else None
 
 
@@ -190,7 +193,9 @@ def _refresh_lock(sid: str) -> Iterator[None]:
         _waiting[sid] += 1
     timeout = current_app.config["HTTP_TIMEOUT"]
     try:
-        with store.current().lock("tokens", sid, timeout if patient else min(timeout, SHORT_WAIT)):
+        wait = timeout if patient else min(timeout, SHORT_WAIT)
+        # A refresh may take two calls' time: a connect timeout, then a read timeout.
+        with store.current().lock("tokens", sid, wait, hold=2 * timeout + 5):
             yield
     finally:
         with _waiting_lock:

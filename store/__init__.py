@@ -73,9 +73,13 @@ class SealedStore:
         self.backend.touch([self.sealer.locate(p, cookie)[0] for p in purposes], ttl)
 
     @contextmanager
-    def lock(self, purpose: str, cookie: str, wait: float) -> Iterator[None]:
-        """Hold the lock of this cookie's entry of `purpose`; LockBusy after `wait` seconds."""
-        with self.backend.lock(self.sealer.locate(purpose, cookie)[0], wait):
+    def lock(
+        self, purpose: str, cookie: str, wait: float, hold: float | None = None
+    ) -> Iterator[None]:
+        """Hold the lock of this cookie's entry of `purpose`; LockBusy after `wait` seconds.
+        `hold` is the longest its holder may need it (by default, twice `wait` and 5 s)."""
+        name = self.sealer.locate(purpose, cookie)[0]
+        with self.backend.lock(name, wait, hold if hold is not None else 2 * wait + 5):
             yield
 
     def check(self) -> None:

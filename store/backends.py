@@ -20,7 +20,7 @@ import redis
 from config import ConfigError, check_private_folder
 
 Clock = Callable[[], float]
-LOCK_STRIPES = 256
+LOCK_STRIPES = 4096  # lock files, made as needed: unrelated sessions rarely share one
 SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
 SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
 
@@ -51,9 +51,10 @@ class Backend(Protocol):
     def touch(self, names: list[str], ttl: float) -> None:
         """Let the values that exist under `names` live `ttl` seconds from now."""
 
-    def lock(self, name: str, wait: float) -> AbstractContextManager[None]:
+    def lock(self, name: str, wait: float, hold: float) -> AbstractContextManager[None]:
         """Hold the lock called `name` across threads, processes and instances; LockBusy after
-        `wait` seconds."""
+        `wait` seconds. Should its holder die, it frees itself after `hold` seconds at most
+        (where the backend can tell: Redis)."""
 
     def check(self) -> None:
         """Raise StoreError unless the backend answers and takes writes."""
@@ -113,6 +114,8 @@ class FileBackend:
                 live = os.fstat(file.fileno()).st_mtime > self.clock()
                 value = file.read()
             os.remove(taken)
+        except FileNotFoundError:
+            return None  # expired long ago: the sweep took it first
         except OSError as error:
             raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
         return value if live else None
@@ -126,9 +129,12 @@ class FileBackend:
             raise StoreError(f"could not delete in {self.entries}: {error.strerror}") from None
 
     def touch(self, names: list[str], ttl: float) -> None:
-        expires = self.clock() + ttl
+        now = self.clock()
+        expires = now + ttl
         for name in names:
             try:
+                if os.stat(self._path(name)).st_mtime <= now:
+                    continue  # expired: as good as gone, never brought back
                 os.utime(self._path(name), (expires, expires))
             except FileNotFoundError:
                 pass
@@ -136,9 +142,9 @@ class FileBackend:
                 raise StoreError(f"could not renew in {self.entries}: {error.strerror}") from None
 
     @contextmanager
-    def lock(self, name: str, wait: float) -> Iterator[None]:
+    def lock(self, name: str, wait: float, hold: float) -> Iterator[None]:
         """Locks share a fixed set of lock files (a stripe each), so none is ever deleted,
-        which could let two holders in at once."""
+        which could let two holders in at once. The system frees a dead holder's lock."""
         stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
         lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
         try:
@@ -181,7 +187,9 @@ class FileBackend:
                     self._sweep = None
                     return False
                 try:
-                    if entry.stat().st_mtime < cutoff:
+                    # A file being written has its creation time until it is renamed.
+                    writing = entry.name.startswith(".new-")
+                    if entry.stat().st_mtime < (time.time() - SWEEP_GRACE if writing else cutoff):
                         os.remove(entry.path)
                 except FileNotFoundError:
                     pass
@@ -253,11 +261,11 @@ class RedisBackend:
             pipeline.execute()
 
     @contextmanager
-    def lock(self, name: str, wait: float) -> Iterator[None]:
-        """The lock expires by itself after the longest a holder can need (a connect timeout
-        plus a read timeout, with room), should its holder die."""
+    def lock(self, name: str, wait: float, hold: float) -> Iterator[None]:
+        """The lock expires by itself after `hold` seconds, the longest a holder can need,
+        should its holder die."""
         lock = self.client.lock(
-            f"{self.PREFIX}{name}:lock", timeout=2 * wait + 5, blocking_timeout=wait, sleep=0.02
+            f"{self.PREFIX}{name}:lock", timeout=hold, blocking_timeout=wait, sleep=0.02
         )
         with _redis_errors():
             acquired = lock.acquire()

@@ -25,6 +25,7 @@ from flask_session.cachelib.cachelib import CacheLibSession
 from store import BESIDE_SESSION, SealedStore, StoreError, current
 
 KEY_PREFIX = "session:"
+VISITOR_LIFETIME = 600  # seconds, as long as a pending sign-in
 EXPIRES_AT = "app.session_expires_at"  # the WSGI environ key SessionCache notes it under
 
 
@@ -69,6 +70,10 @@ class SessionCache:
         return found[0]
 
     def set(self, key: str, value: dict, timeout: float) -> bool:
+        """A session without a signed-in person (one that carries a message to the home page,
+        or the flow inspector's notes of a failed sign-in) lives VISITOR_LIFETIME at most."""
+        if "user" not in value:
+            timeout = min(timeout, VISITOR_LIFETIME)
         self.store.put("session", key.removeprefix(KEY_PREFIX), value, timeout)
         return True
 
@@ -139,6 +144,13 @@ class GuardedSessionInterface(SessionInterface):
             return
         if session and session.renewed and not session.modified:
             self.set_cookie(app, session, response)
+        elif not session and session.modified and self.inner.get_cookie_secure(app):
+            # Flask-Session clears the cookie without `Secure`, and a browser ignores that for
+            # a __Host- cookie: clear it again, with the attributes it was set with.
+            name = self.inner.get_cookie_name(app)
+            others = [c for c in response.headers.getlist("Set-Cookie") if not c.startswith(name)]
+            response.headers.setlist("Set-Cookie", others)
+            response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="Lax")
 
     def set_cookie(self, app: Flask, session: AppSession, response: Response) -> None:
         """Set the session cookie as Flask-Session does, for a session it did not write."""

@@ -86,7 +86,8 @@ def claim(state: str, nonce: str) -> PendingSignIn | None:
 def callback_lock(nonce: str) -> Iterator[None]:
     """Run one callback of a sign-in at a time (others wait: a code exchange, a user lookup
     and a revoke, each at most HTTP_TIMEOUT); LockBusy if it takes longer."""
-    with current().lock("sign-in", nonce, wait=3 * current_app.config["HTTP_TIMEOUT"]):
+    most = 3 * current_app.config["HTTP_TIMEOUT"]
+    with current().lock("sign-in", nonce, wait=most, hold=most + 5):
         yield
 
 

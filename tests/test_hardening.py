@@ -244,6 +244,9 @@ def test_secure_cookies_carry_host_prefix(make_app, start_sandbox):
         csrf_token = session["csrf_token"]
     logout = client.post("/logout", data={"csrf_token": csrf_token}, **base)
     assert_host_cookie(set_cookies(logout)["__Host-logout_notice"])
+    cleared = set_cookies(logout)["__Host-session"]  # a browser ignores it without Secure
+    assert_host_cookie(cleared)
+    assert "Max-Age=0" in cleared
     assert all(name.startswith("__Host-") for name in set_cookies(logout))
 
 

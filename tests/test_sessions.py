@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -328,3 +329,36 @@ def test_gunicorn_refuses_a_world_writable_session_folder(tmp_path, sandbox):
     assert finished.returncode == 3
     assert "SESSION_FILE_DIR is not safe: others can write" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_logout_waits_for_a_refresh_in_flight_and_leaves_no_tokens(app, auth_for):
+    client = app.test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    sid, store = auth.session_id(), app.extensions["store"]
+    refreshing = threading.Event()
+
+    def refresh():  # as a refresh does: under the lock, write the rotated tokens
+        with app.app_context(), store.lock("tokens", sid, wait=5):
+            refreshing.set()
+            entry = store.get("tokens", sid)
+            time.sleep(0.3)
+            store.put("tokens", sid, {**entry, "refresh_token": "rotated"}, 600)
+
+    other = threading.Thread(target=refresh)
+    other.start()
+    refreshing.wait(5)
+    assert auth.log_out().status_code == 302
+    other.join()
+    assert store.get("tokens", sid) is None  # logout took what the refresh wrote
+
+
+def test_a_session_without_a_person_lives_ten_minutes(app, auth_for, sandbox):
+    client = app.test_client()
+    auth = auth_for(client)
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="authorization_code", status=400, body='{"error": "invalid_grant"}')
+    assert client.get(callback).status_code == 400  # the flow inspector keeps its steps
+    sid = auth.session_id()
+    _, expires_at = app.extensions["store"].get_expiring("session", sid)
+    assert expires_at <= app.extensions["store"].clock() + 600

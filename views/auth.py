@@ -204,9 +204,8 @@ def _taken_over_or_invalid(nonce: str):
     adopted = current_session()
     adopted.clear()
     adopted.update(finished["data"])
-    adopted.sid = finished["sid"]
-    adopted.modified = False
-    adopted.renewed = True  # the session interface sets its cookie again
+    adopted.sid = finished["sid"]  # written again (the same data) with its cookie: the first
+    adopted.modified = True  # copy's answer may not have written it yet
     return redirect(finished["next"] or url_for("pages.me"))
 
 
