@@ -198,13 +198,13 @@ def test_timeouts_and_bind_follow_the_app_settings(sandbox, tmp_path):
 
 
 def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):
-    server, sandbox, _ = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=8, HTTP_TIMEOUT=6)
+    server, sandbox, _ = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=8, HTTP_TIMEOUT=4)
     sandbox.state.tokens.access_token_ttl = 2  # A's access token expires in 2 s
     slow = signed_in_browser(server.url).cookies.get("session")
     time.sleep(2.1)
     sandbox.state.tokens.access_token_ttl = 3600
     other = signed_in_browser(server.url)
-    sandbox.fault(endpoint="refresh_token", count=1, delay=5)  # A's refresh hangs 5 s
+    sandbox.fault(endpoint="refresh_token", count=1, delay=3)  # A's refresh hangs 3 s
 
     def slow_profile(_):
         started = time.monotonic()

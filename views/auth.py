@@ -197,15 +197,16 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
 
 def _taken_over_or_invalid(nonce: str):
     """A second copy of a callback (a double click, a reload): if the first signed the person
-    in, continue in its session; otherwise the link is not valid."""
+    in, continue in its session; otherwise the link is not valid. The session is written
+    again (the same data) with its cookie, since the first copy's answer may not have
+    written it yet."""
     finished = sign_ins.result(nonce)
     if finished is None:
         return _invalid_sign_in()
     adopted = current_session()
     adopted.clear()
     adopted.update(finished["data"])
-    adopted.sid = finished["sid"]  # written again (the same data) with its cookie: the first
-    adopted.modified = True  # copy's answer may not have written it yet
+    adopted.sid = finished["sid"]
     return redirect(finished["next"] or url_for("pages.me"))
 
 
