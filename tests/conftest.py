@@ -311,6 +311,18 @@ def auth(client, auth_for):
     return auth_for(client)
 
 
+def signed_in_browser(app_url):
+    """/login, the sandbox's consent page (allow), the callback, over real HTTP against a
+    served app: a signed-in `requests.Session`."""
+    browser = requests.Session()
+    consent = browser.get(f"{app_url}/login", timeout=10)
+    profile = browser.post(
+        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
+    )
+    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
+    return browser
+
+
 # --- real processes: free ports, Redis ---------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import free_port, process_environ
+from conftest import free_port, process_environ, signed_in_browser
 
 pytestmark = pytest.mark.slow  # gunicorn workers, Redis, and waits in real time
 
@@ -51,14 +51,8 @@ def redis_settings(redis_server):
 
 
 def sign_in(app_url):
-    """Sign in through the sandbox's consent page; returns the session cookie."""
-    browser = requests.Session()
-    consent = browser.get(f"{app_url}/login", timeout=10)
-    profile = browser.post(
-        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
-    )
-    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
-    return browser.cookies.get("session")
+    """Sign in over real HTTP; returns the session cookie."""
+    return signed_in_browser(app_url).cookies.get("session")
 
 
 def burst(urls, cookie):

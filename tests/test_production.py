@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import ROOT, free_port, process_environ
+from conftest import ROOT, free_port, process_environ, signed_in_browser
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
 
@@ -77,17 +77,6 @@ def wait_for_log(server, text, times=1, seconds=15):
     while server.log().count(text) < times and time.monotonic() < deadline:
         time.sleep(0.05)
     return server.log()
-
-
-def signed_in_browser(app_url):
-    """/login, the sandbox's consent page (allow), the callback: a signed-in browser."""
-    browser = requests.Session()
-    consent = browser.get(f"{app_url}/login", timeout=10)
-    profile = browser.post(
-        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
-    )
-    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
-    return browser
 
 
 def profiles_at_once(app_url, cookie):
