@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import redis
 from flask import Flask, current_app
 
-from store.backends import Backend, Clock, FileBackend, LockBusy, RedisBackend, StoreError
+from store.backends import Backend, Clock, FileBackend, LockBusy, StoreError
 from store.sealed import Sealer
 
 BESIDE_SESSION = ["tokens", "flow"]  # entries under a session's id, beside the session itself
@@ -91,6 +90,10 @@ def init_app(app: Flask, clock: Clock = time.time) -> None:
     from store import flask_session
 
     if app.config["SESSION_TYPE"] == "redis":
+        import redis  # here, not at the top: an app on files never pays for importing redis-py
+
+        from store.redis_backend import RedisBackend
+
         timeout = app.config["HTTP_TIMEOUT"]
         client = redis.Redis.from_url(
             app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout

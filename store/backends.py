@@ -1,4 +1,5 @@
-"""Where sealed entries live: a folder of files, or Redis. Both keep the same contract.
+"""Where sealed entries live: a folder of files here, or Redis (`redis_backend.py`). Both keep
+the same contract.
 
 A backend stores opaque bytes under names it is given, each with a time to live, and knows
 nothing about sessions, cookies or keys. `take` is the atomic claim (Redis `GETDEL`; a file
@@ -12,10 +13,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, cast
+from typing import Protocol
 
 import filelock
-import redis
 
 from config import ConfigError, check_private_folder
 
@@ -220,73 +220,3 @@ def _private_folder(path: str) -> None:
             f"SESSION_FILE_DIR is not usable: {path} cannot be created ({error.strerror})"
         ) from None
     check_private_folder(path)
-
-
-class RedisBackend:
-    """Entries as Redis keys `ilert-app:<name>`, with Redis's own TTLs, shared by every instance
-    that uses the same Redis."""
-
-    PREFIX = "ilert-app:"
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
-
-    def get(self, name: str) -> tuple[bytes, float] | None:
-        with _redis_errors():
-            pipeline = self.client.pipeline(transaction=False)
-            pipeline.get(self.PREFIX + name)
-            pipeline.pttl(self.PREFIX + name)
-            value, milliseconds = pipeline.execute()
-        if value is None:
-            return None
-        return cast(bytes, value), time.time() + max(0, milliseconds) / 1000
-
-    def put(self, name: str, value: bytes, ttl: float) -> None:
-        with _redis_errors():
-            self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)))
-
-    def take(self, name: str) -> bytes | None:
-        with _redis_errors():
-            return cast(bytes | None, self.client.getdel(self.PREFIX + name))
-
-    def delete(self, name: str) -> None:
-        with _redis_errors():
-            self.client.delete(self.PREFIX + name)
-
-    def touch(self, names: list[str], ttl: float) -> None:
-        with _redis_errors():
-            pipeline = self.client.pipeline(transaction=False)
-            for name in names:
-                pipeline.pexpire(self.PREFIX + name, max(1, int(ttl * 1000)))
-            pipeline.execute()
-
-    @contextmanager
-    def lock(self, name: str, wait: float, hold: float) -> Iterator[None]:
-        """The lock expires by itself after `hold` seconds, the longest a holder can need,
-        should its holder die."""
-        lock = self.client.lock(
-            f"{self.PREFIX}{name}:lock", timeout=hold, blocking_timeout=wait, sleep=0.02
-        )
-        with _redis_errors():
-            acquired = lock.acquire()
-        if not acquired:
-            raise LockBusy()
-        try:
-            yield
-        finally:
-            with _redis_errors():
-                lock.release()
-
-    def check(self) -> None:
-        with _redis_errors():
-            self.client.ping()
-
-
-@contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except redis.exceptions.LockError as error:
-        raise StoreError(f"Redis lock lost: {error}") from None
-    except redis.RedisError as error:
-        raise StoreError(f"Redis: {error}") from None

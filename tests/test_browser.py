@@ -315,14 +315,19 @@ def axe_violations(page):
     ]
 
 
-def test_axe_finds_no_violation_on_any_page(person, live_app):
+def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(desktop_person, live_app):
+    """One walk through every page; each is checked at both widths, resized in place."""
     served = live_app()
+    person = desktop_person
     page = person.page
     found = {}
 
     def check(name):
         page.wait_for_load_state("load")
-        found[name] = axe_violations(page)
+        for width, viewport in VIEWPORTS.items():
+            page.set_viewport_size(viewport)
+            found[f"{name} {width}"] = axe_violations(page)
+        page.set_viewport_size(DESKTOP)
 
     person.open(served.url)
     check("home, signed out")
@@ -359,6 +364,5 @@ def test_axe_finds_no_violation_on_any_page(person, live_app):
     page.wait_for_url(f"{served.url}/authorize-result*")
     check("access denied (403)")
 
-    width = "{width}x{height}".format(**person.viewport)
     report = [f"{name}: {line}" for name, lines in found.items() for line in lines]
-    assert not report, f"axe-core at {width}, {len(report)} violations:\n" + "\n".join(report)
+    assert not report, f"axe-core, {len(report)} violations:\n" + "\n".join(report)

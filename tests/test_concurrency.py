@@ -16,9 +16,9 @@ ACCESS_TOKEN_TTL = 2  # real seconds: the workers are other processes
 CONCURRENT_REQUESTS = 50
 
 
-def gunicorn(start_server, sandbox, port, *options, wait=True, **settings):
-    """`gunicorn app:create_app()` with 2 workers, pointed at `sandbox` (`wait`: as for
-    `start_server`)."""
+def gunicorn(start_server, sandbox, port, *options, workers=2, wait=True, **settings):
+    """`gunicorn app:create_app()` with `workers` workers, pointed at `sandbox` (`wait`: as
+    for `start_server`)."""
     environ = process_environ(
         ILERT_CLIENT_ID="sandbox-client-id",
         ILERT_CLIENT_SECRET="sandbox-client-secret",
@@ -33,7 +33,7 @@ def gunicorn(start_server, sandbox, port, *options, wait=True, **settings):
         "-m",
         "gunicorn",
         "--workers",
-        "2",
+        str(workers),
         "--threads",
         "8",
         "--bind",
@@ -103,7 +103,9 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
     instances = [
-        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
+        gunicorn(  # one worker each: the instances are processes of their own
+            start_server, sandbox, port, workers=1, wait=False, **redis_settings(redis_server)
+        )
         for port in ports
     ]
     for instance in instances:
@@ -121,7 +123,9 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
     for port in ports:
         sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
     first, second = [
-        gunicorn(start_server, sandbox, port, wait=False, **redis_settings(redis_server))
+        gunicorn(  # one worker each: the instances are processes of their own
+            start_server, sandbox, port, workers=1, wait=False, **redis_settings(redis_server)
+        )
         for port in ports
     ]
     first.wait_until_listening()

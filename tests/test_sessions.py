@@ -18,7 +18,7 @@ import requests
 from conftest import ROOT, process_environ
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
-from store.backends import RedisBackend
+from store.redis_backend import RedisBackend
 
 
 @pytest.fixture(params=["filesystem", "redis"])

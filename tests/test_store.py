@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from store import LockBusy, SealedStore
-from store.backends import FileBackend, RedisBackend
+from store.backends import FileBackend
+from store.redis_backend import RedisBackend
 
 
 @pytest.fixture(params=["filesystem", "redis"])

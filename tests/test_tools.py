@@ -64,7 +64,7 @@ def run_pytest(tmp_path, *tests, **environ):
     variables["PLAYWRIGHT_BROWSERS_PATH"] = str(tmp_path / "no-playwright-browsers")
     variables.update(environ)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *tests],
         cwd=ROOT,
         env=variables,
         capture_output=True,
