@@ -57,7 +57,7 @@ HTTP_ERRORS = {
     405: ("Not allowed", "This page does not take that kind of request."),
 }
 ACTIONS = {"r": "read", "w": "change", "d": "delete"}  # what a scope's access level allows
-_CALLBACK_SECRETS = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s\"']*")
+_CALLBACK_SECRETS = re.compile(r"((?:^|[?&\s\"'])(?:code|state)=)[^&\s\"']*")
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +202,13 @@ def set_security_headers(response: Response) -> Response:
 
 
 class RedactCallbackParameters(logging.Filter):
-    """Replace the callback's `code` and `state` values in access log lines."""
+    """Replace the callback's `code` and `state` values in access log lines.
+
+    The line is formatted here, once, and redacted as a whole; its arguments are dropped, so
+    that no handler sees them: gunicorn's hold every request header (the session cookie among
+    them) and environ variable, far more than a line prints."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redact(arg) for arg in record.args)
-        elif isinstance(record.args, dict):
-            # In place: gunicorn's atoms are a dict subclass that answers "-" for missing keys.
-            for key, value in record.args.items():
-                record.args[key] = _redact(value)
+        record.msg = _CALLBACK_SECRETS.sub(r"\1[redacted]", record.getMessage())
+        record.args = ()
         return True
-
-
-def _redact(value):
-    return _CALLBACK_SECRETS.sub(r"\1[redacted]", value) if isinstance(value, str) else value
