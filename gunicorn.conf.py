@@ -42,6 +42,10 @@ _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
 workers = _workers()
 worker_class = "gthread"
+# The app is built once, in the master, before the workers fork from it: they start at once and
+# share its memory, and an app that cannot be built stops gunicorn rather than every worker in
+# turn. It holds no connection yet when they fork. New code needs a restart, not a HUP.
+preload_app = True
 # Requests in flight per worker; the app's pool of ilert connections has as many.
 threads = _settings["GUNICORN_THREADS"]
 

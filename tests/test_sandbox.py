@@ -1062,7 +1062,7 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
             cli = SimpleNamespace(url=f"http://127.0.0.1:{port}")
             assert consent(cli, redirect_uri=uri).status_code == 302
             process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=10)
+            stdout, stderr = process.communicate(timeout=30)
         finally:
             process.kill()
     assert process.returncode == 0

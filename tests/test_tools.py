@@ -1,7 +1,8 @@
 """The suite finds its browser and redis-server on any system, and where one is missing
-the run fails with the one line that says what to install. The run itself is a real
+the run fails with the one line that says what to install. That run is a real
 `python -m pytest` on one browser test and one Redis test, with PATH stripped of the
-programs, as on a machine that lacks them; the finder's other answers are checked here."""
+programs, as on a machine that lacks them; the finder's other answers are checked here, in
+this process's environment made to look like such a machine."""
 
 import os
 import re
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
+from conftest import RedisServer
 from playwright.sync_api import Error, sync_playwright
 
 from tests.tools import (
@@ -74,6 +77,12 @@ def run_pytest(tmp_path, *tests, **environ):
 
 
 @pytest.fixture(scope="module")
+def real_redis_server():
+    """The redis-server this run uses (module-scoped: found before `bare_machine` hides it)."""
+    return redis_server_executable()
+
+
+@pytest.fixture(scope="module")
 def real_chromium():
     """The browser this run uses, as a file: the bundled one if that is what it uses."""
     found = chromium_executable()
@@ -92,16 +101,29 @@ def test_without_browser_or_redis_server_the_run_fails_with_what_to_install(tmp_
     assert "2 errors" in lines[-1] and "skipped" not in result.stdout
 
 
-def test_chromium_path_and_redis_server_are_honoured(tmp_path, real_chromium):
-    # Under names no search would find, so that only the variables can lead to them.
+def test_chromium_path_and_redis_server_are_honoured(
+    bare_machine, monkeypatch, tmp_path, real_chromium, real_redis_server
+):
+    # Under names no search would find, on a PATH without either program, so that only the
+    # variables can lead to them; then launched as the tests' fixtures launch them.
     browser, redis_server = tmp_path / "my-browser", tmp_path / "my-redis"
     browser.symlink_to(real_chromium)
-    redis_server.symlink_to(redis_server_executable())
-    result = run_pytest(
-        tmp_path, BROWSER_TEST, REDIS_TEST, CHROMIUM_PATH=str(browser), REDIS_SERVER=redis_server
-    )
-    assert result.returncode == 0, result.stdout
-    assert "2 passed" in result.stdout.splitlines()[-1]
+    redis_server.symlink_to(real_redis_server)
+    monkeypatch.setenv("CHROMIUM_PATH", str(browser))
+    monkeypatch.setenv("REDIS_SERVER", str(redis_server))
+    with sync_playwright() as playwright:
+        assert chromium_executable(playwright) == str(browser)
+        launched = launch_chromium(playwright)
+        assert launched.new_page().evaluate("1 + 1") == 2
+        launched.close()
+    assert redis_server_executable() == str(redis_server)
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        with redis.Redis.from_url(server.url) as client:
+            assert client.ping()
+    finally:
+        server.stop()
 
 
 @pytest.fixture
