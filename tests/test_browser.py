@@ -104,11 +104,15 @@ class Person:
         self.page.get_by_role("button", name=name, exact=True).click()
 
     def sees_page(self, heading):
-        """The page's one h1 reads `heading`, it fits the viewport, and it looks styled."""
+        """The page's one h1 reads `heading`, it fits a desktop and a phone (resized in place,
+        then back), and its images have alt text."""
         expect(self.page.locator("h1")).to_have_count(1)
         expect(self.page.locator("h1")).to_have_text(heading)
-        page_width = self.page.evaluate("document.documentElement.scrollWidth")
-        assert page_width <= self.viewport["width"], f"{self.page.url} scrolls sideways"
+        for viewport in VIEWPORTS.values():
+            self.page.set_viewport_size(viewport)
+            page_width = self.page.evaluate("document.documentElement.scrollWidth")
+            assert page_width <= viewport["width"], f"{self.page.url} scrolls sideways"
+        self.page.set_viewport_size(self.viewport)
         assert self.page.locator("img:not([alt])").count() == 0
 
     def sees(self, text):
@@ -137,22 +141,23 @@ def browsing(chromium, viewport):
 
 # Both ask for `live_app` only so that the browser closes before the app's server stops:
 # Chromium fetches the favicon late, and a stopped server would fail that request.
-@pytest.fixture(params=list(VIEWPORTS.values()), ids=list(VIEWPORTS))
-def person(request, chromium, live_app):
-    """A person at a desktop or a phone."""
-    yield from browsing(chromium, request.param)
-
-
 @pytest.fixture
-def desktop_person(chromium, live_app):
-    """A person at a desktop."""
+def person(chromium, live_app):
+    """A person at a desktop (`sees_page` checks each page at phone width too)."""
     yield from browsing(chromium, DESKTOP)
+
+
+@pytest.fixture(params=list(VIEWPORTS.values()), ids=list(VIEWPORTS))
+def person_at_either_width(request, chromium, live_app):
+    """A person at a desktop or a phone, for the flow a person clicks through on both."""
+    yield from browsing(chromium, request.param)
 
 
 # --- the tests --------------------------------------------------------------------------
 
 
-def test_sign_in_browse_and_log_out(person, live_app):
+def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
+    person = person_at_either_width
     served = live_app()
     person.open(served.url)
     person.sees_page("Sign in with ilert")
@@ -233,10 +238,10 @@ def test_expired_session_asks_to_sign_in_again(person, live_app):
     expect(person.page.get_by_role("link", name="Profile")).to_have_count(0)
 
 
-def test_keyboard_alone_signs_in_and_out_with_visible_focus(desktop_person, live_app):
+def test_keyboard_alone_signs_in_and_out_with_visible_focus(person, live_app):
     served = live_app()
-    page = desktop_person.page
-    desktop_person.open(served.url)
+    page = person.page
+    person.open(served.url)
 
     def tab_to(name):
         for _ in range(15):
@@ -258,7 +263,7 @@ def test_keyboard_alone_signs_in_and_out_with_visible_focus(desktop_person, live
     tab_to("Log out")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{served.url}/")
-    desktop_person.sees("You are signed out.")
+    person.sees("You are signed out.")
 
 
 def test_no_alert_sources_show_an_empty_state(person, live_app):
@@ -272,23 +277,23 @@ def test_no_alert_sources_show_an_empty_state(person, live_app):
     expect(person.page.get_by_role("link", name="Check again")).to_be_visible()
 
 
-def test_missing_scope_names_the_scope_to_add(desktop_person, live_app):
+def test_missing_scope_names_the_scope_to_add(person, live_app):
     served = live_app(ILERT_SCOPES="profile")
-    desktop_person.open(served.url)
-    desktop_person.sign_in()
-    desktop_person.page.wait_for_url(f"{served.url}/me")
-    desktop_person.expect_error_page(403)
-    desktop_person.click_link("Alert sources")
-    desktop_person.sees_page("This app may not read your alert sources")
-    desktop_person.sees("This sign-in was granted: profile.")
-    desktop_person.sees("ILERT_SCOPES=profile source:r")
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    person.expect_error_page(403)
+    person.click_link("Alert sources")
+    person.sees_page("This app may not read your alert sources")
+    person.sees("This sign-in was granted: profile.")
+    person.sees("ILERT_SCOPES=profile source:r")
 
 
-def test_favicon_and_stylesheet_are_served(desktop_person, live_app):
+def test_favicon_and_stylesheet_are_served(person, live_app):
     served = live_app()
-    desktop_person.open(served.url)
+    person.open(served.url)
     for selector in ('link[rel="icon"]', 'link[rel="stylesheet"]'):
-        href = desktop_person.page.locator(selector).get_attribute("href")
+        href = person.page.locator(selector).get_attribute("href")
         answer = requests.get(served.url + href, timeout=5)
         assert answer.status_code == 200, href
 
@@ -315,10 +320,9 @@ def axe_violations(page):
     ]
 
 
-def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(desktop_person, live_app):
+def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live_app):
     """One walk through every page; each is checked at both widths, resized in place."""
     served = live_app()
-    person = desktop_person
     page = person.page
     found = {}
 

@@ -1042,6 +1042,12 @@ def test_cli_refuses_a_host_beyond_loopback_in_one_line(host):
     assert stderr.count("\n") == 1
 
 
+def ctrl_c_stops():
+    """Ctrl-C's default action in the child, as from a terminal: a run started as a shell's
+    background job ignores SIGINT, and so would everything it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
     with socket.socket() as probe:  # a port that was free a moment ago
@@ -1049,7 +1055,7 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
         port = probe.getsockname()[1]
     uri = "http://localhost:5000/callback"
     args = ("--port", str(port), "--redirect-uri", uri, "--redirect-uri", DEFAULT_REDIRECT_URI)
-    with run_cli(*args) as process:
+    with run_cli(*args, preexec_fn=ctrl_c_stops) as process:
         try:
             lines = [process.stdout.readline() for _ in range(4)]
             assert f"http://127.0.0.1:{port}" in lines[0]
@@ -1062,7 +1068,7 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
             cli = SimpleNamespace(url=f"http://127.0.0.1:{port}")
             assert consent(cli, redirect_uri=uri).status_code == 302
             process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=30)
+            stdout, stderr = process.communicate(timeout=10)
         finally:
             process.kill()
     assert process.returncode == 0
