@@ -73,6 +73,7 @@ class FileBackend:
             _private_folder(path)
         self._sweep: os._ScandirIterator[str] | None = None  # the pass over entries/ going on
         self._sweeping = threading.Lock()
+        self._held_by_this_thread = threading.local()  # {stripe: names} of the locks it holds
 
     def get(self, name: str) -> tuple[bytes, float] | None:
         try:
@@ -144,8 +145,22 @@ class FileBackend:
     @contextmanager
     def lock(self, name: str, wait: float, hold: float) -> Iterator[None]:
         """Locks share a fixed set of lock files (a stripe each), so none is ever deleted,
-        which could let two holders in at once. The system frees a dead holder's lock."""
+        which could let two holders in at once. The system frees a dead holder's lock.
+
+        A thread that holds a stripe may take another name of it (a callback holds its
+        sign-in's lock while it takes the tokens' lock): it holds the file already, and a
+        second acquisition would wait for itself. The same name twice is busy, as in Redis."""
         stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
+        held = self._held_by_this_thread.__dict__.setdefault("names", {})
+        if stripe in held:
+            if name in held[stripe]:
+                raise LockBusy()
+            held[stripe].add(name)
+            try:
+                yield
+            finally:
+                held[stripe].discard(name)
+            return
         lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
         try:
             lock.acquire(timeout=wait, poll_interval=0.02)
@@ -153,9 +168,11 @@ class FileBackend:
             raise LockBusy() from None
         except OSError as error:
             raise StoreError(f"could not lock in {self.locks}: {error.strerror}") from None
+        held[stripe] = {name}
         try:
             yield
         finally:
+            del held[stripe]
             lock.release()
 
     def check(self) -> None:

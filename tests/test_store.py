@@ -4,13 +4,14 @@ tenth of a second for real)."""
 
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 import redis
 
 from store import LockBusy, SealedStore
-from store.backends import FileBackend
+from store.backends import LOCK_STRIPES, FileBackend
 from store.redis_backend import RedisBackend
 
 
@@ -131,6 +132,44 @@ def test_a_lock_admits_one_holder_and_times_out_the_others(sealed):
                 pass
         with sealed.lock("tokens", "another-cookie", wait=0.1):
             pass  # another session's lock is free
+
+
+def locks_sharing_a_file(sealed):
+    """A sign-in's cookie and a session's whose locks share a lock file of the filesystem
+    store (which has LOCK_STRIPES of them); in Redis every lock is a key of its own."""
+    stripes = {}
+    for number in range(10_000):
+        for purpose in ("sign-in", "tokens"):
+            name = sealed.sealer.locate(purpose, f"cookie-{number}")[0]
+            stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
+            other = stripes.setdefault(stripe, (purpose, f"cookie-{number}"))
+            if other[0] != purpose:
+                return (other, (purpose, f"cookie-{number}"))
+    raise AssertionError("no two locks share a file")
+
+
+def test_a_thread_holding_a_lock_takes_another_that_shares_its_file(sealed):
+    (first, first_cookie), (second, second_cookie) = sorted(locks_sharing_a_file(sealed))
+    taken_elsewhere = []
+
+    def take_elsewhere():
+        try:
+            with sealed.lock(second, second_cookie, wait=0.2):
+                taken_elsewhere.append(True)
+        except LockBusy:
+            taken_elsewhere.append(False)
+
+    started = time.monotonic()
+    with sealed.lock(first, first_cookie, wait=1):
+        with sealed.lock(second, second_cookie, wait=1):
+            assert time.monotonic() - started < 0.5  # it did not wait for itself
+            other = threading.Thread(target=take_elsewhere)
+            other.start()
+            other.join()
+        with pytest.raises(LockBusy):
+            with sealed.lock(first, first_cookie, wait=0.1):
+                pass
+    assert taken_elsewhere == [False]  # another thread still waits for the holder
 
 
 def test_the_backend_holds_neither_the_cookie_nor_the_value(sealed):
