@@ -1,6 +1,5 @@
 """Tokens under concurrency: real gunicorn workers, real Redis, one refresh at a time."""
 
-import signal
 import sys
 import threading
 import time
@@ -10,7 +9,9 @@ import pytest
 import requests
 from conftest import free_port, process_environ, signed_in_browser
 
-pytestmark = pytest.mark.slow  # gunicorn workers, Redis, and waits in real time
+# gunicorn workers, Redis, and waits in real time: one xdist worker runs every test that waits
+# for real time to pass (pyproject's --dist loadgroup), while the others keep the cores busy.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
 
 ACCESS_TOKEN_TTL = 2  # real seconds: the workers are other processes
 CONCURRENT_REQUESTS = 50
@@ -41,9 +42,7 @@ def gunicorn(start_server, sandbox, port, *options, workers=2, wait=True, **sett
         *options,
         "app:create_app()",
     ]
-    # SIGQUIT is gunicorn's quick shutdown: after SIGTERM each idle gthread worker takes up
-    # to a second to notice; the tests are over by then, nothing is in flight.
-    return start_server(command, environ, port, stop_signal=signal.SIGQUIT, wait=wait)
+    return start_server(command, environ, port, wait=wait)
 
 
 def redis_settings(redis_server):

@@ -13,6 +13,9 @@ from conftest import ROOT, free_port, process_environ, signed_in_browser
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
 
+# gunicorn processes, some waiting in real time (see test_concurrency.py for the group).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
+
 AT_ONCE = 32  # more than urllib3's default pool of 10 connections
 GUNICORN = [sys.executable, "-m", "gunicorn", "app:create_app()"]
 
