@@ -182,8 +182,9 @@ def run_app_py(**variables):
     )
 
 
-@pytest.mark.parametrize("debug", [None, "1"])
-@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+# Each host and each debugger setting once, as a process; tests/test_config.py checks the
+# rule in-process for many more hosts and settings.
+@pytest.mark.parametrize(("host", "debug"), [("0.0.0.0", None), ("::", "1")])
 def test_sandbox_mode_refuses_to_listen_beyond_loopback(host, debug, tmp_path):
     debug = {"FLASK_DEBUG": debug} if debug else {}
     result = run_app_py(HOST=host, SESSION_FILE_DIR=tmp_path, **debug)

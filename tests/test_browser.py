@@ -311,8 +311,11 @@ AXE_OPTIONS = {
 
 
 def axe_violations(page):
-    """axe-core's WCAG 2.2 A/AA and best-practice violations on the page, one per node."""
-    violations = AXE.run(page, options=AXE_OPTIONS).response["violations"]
+    """axe-core's WCAG 2.2 A/AA and best-practice violations on the page, one per node
+    (axe-core is put into the page once, for both widths)."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE.axe_script)
+    violations = page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)["violations"]
     return [
         f"{violation['id']} ({violation['impact']}): {' '.join(node['target'])}: {node['html']}"
         for violation in violations
