@@ -57,7 +57,9 @@ HTTP_ERRORS = {
     405: ("Not allowed", "This page does not take that kind of request."),
 }
 ACTIONS = {"r": "read", "w": "change", "d": "delete"}  # what a scope's access level allows
-_CALLBACK_SECRETS = re.compile(r"((?:^|[?&\s\"'])(?:code|state)=)[^&\s\"']*")
+# `code=` or `state=` wherever a log format puts it (after ?, &, a space, a quote, `q=`...),
+# but not as the end of a longer name such as `error_code=`.
+_CALLBACK_SECRETS = re.compile(r"((?<![\w.~%+-])(?:code|state)=)[^&\s\"']*")
 
 log = logging.getLogger(__name__)
 

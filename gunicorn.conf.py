@@ -44,7 +44,8 @@ workers = _workers()
 worker_class = "gthread"
 # The app is built once, in the master, before the workers fork from it: they start at once and
 # share its memory, and an app that cannot be built stops gunicorn rather than every worker in
-# turn. It holds no connection yet when they fork. New code needs a restart, not a HUP.
+# turn. It holds no connection yet when they fork. New code or settings need a restart, not a
+# HUP; and start gunicorn as the app's user (no --user/--group: the master builds the store).
 preload_app = True
 # Requests in flight per worker; the app's pool of ilert connections has as many.
 threads = _settings["GUNICORN_THREADS"]

@@ -1,11 +1,11 @@
 """The session store: sealed entries in files or Redis, and Flask-Session on top of them.
 
 `SealedStore` is what the app uses: it names and encrypts every entry by the cookie it belongs
-to (see `sealed.py`) and keeps it in a backend (see `backends.py`). Flask-Session stays in
-charge of the session cookie and lifecycle; it reads and writes the session itself through
-`SessionCache`, a cachelib-style cache of ours (see `flask_session.py`). Beside the session, in
-entries of their own, live what concurrent requests change: the tokens, the flow inspector's
-notes, and the pending sign-ins.
+to (see `sealed.py`) and keeps it in a backend (`backends.py`, `redis_backend.py`).
+Flask-Session stays in charge of the session cookie and lifecycle; it reads and writes the
+session itself through `SessionCache`, a cachelib-style cache of ours (see `flask_session.py`).
+Beside the session, in entries of their own, live what concurrent requests change: the tokens,
+the flow inspector's notes, and the pending sign-ins.
 """
 
 import os

@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import filelock
@@ -53,7 +54,8 @@ class Backend(Protocol):
 
     def lock(self, name: str, wait: float, hold: float) -> AbstractContextManager[None]:
         """Hold the lock called `name` across threads, processes and instances; LockBusy after
-        `wait` seconds. Should its holder die, it frees itself after `hold` seconds at most
+        `wait` seconds (also for a thread asking again for a lock it holds; it may hold other
+        locks meanwhile). Should its holder die, it frees itself after `hold` seconds at most
         (where the backend can tell: Redis)."""
 
     def check(self) -> None:
@@ -73,7 +75,7 @@ class FileBackend:
             _private_folder(path)
         self._sweep: os._ScandirIterator[str] | None = None  # the pass over entries/ going on
         self._sweeping = threading.Lock()
-        self._held_by_this_thread = threading.local()  # {stripe: names} of the locks it holds
+        self._held_by_this_thread = threading.local()  # {stripe: _HeldStripe}
 
     def get(self, name: str) -> tuple[bytes, float] | None:
         try:
@@ -149,31 +151,31 @@ class FileBackend:
 
         A thread that holds a stripe may take another name of it (a callback holds its
         sign-in's lock while it takes the tokens' lock): it holds the file already, and a
-        second acquisition would wait for itself. The same name twice is busy, as in Redis."""
+        second acquisition would wait for itself. The file is let go when the last of the
+        thread's names on it is. The same name twice waits and is busy, as in Redis."""
         stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
-        held = self._held_by_this_thread.__dict__.setdefault("names", {})
-        if stripe in held:
-            if name in held[stripe]:
-                raise LockBusy()
-            held[stripe].add(name)
+        held = self._held_by_this_thread.__dict__.setdefault("stripes", {})
+        record = held.get(stripe)
+        if record is None:
+            lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
             try:
-                yield
-            finally:
-                held[stripe].discard(name)
-            return
-        lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
-        try:
-            lock.acquire(timeout=wait, poll_interval=0.02)
-        except filelock.Timeout:
-            raise LockBusy() from None
-        except OSError as error:
-            raise StoreError(f"could not lock in {self.locks}: {error.strerror}") from None
-        held[stripe] = {name}
+                lock.acquire(timeout=wait, poll_interval=0.02)
+            except filelock.Timeout:
+                raise LockBusy() from None
+            except OSError as error:
+                raise StoreError(f"could not lock in {self.locks}: {error.strerror}") from None
+            record = held[stripe] = _HeldStripe(lock, set())
+        elif name in record.names:
+            time.sleep(wait)  # a thread never gets a lock it holds
+            raise LockBusy()
+        record.names.add(name)
         try:
             yield
         finally:
-            del held[stripe]
-            lock.release()
+            record.names.discard(name)
+            if not record.names:
+                del held[stripe]
+                record.lock.release()
 
     def check(self) -> None:
         for path in (self.entries, self.locks):
@@ -226,6 +228,14 @@ class FileBackend:
         sweep = getattr(self, "_sweep", None)
         if sweep is not None:
             sweep.close()
+
+
+@dataclass
+class _HeldStripe:
+    """A lock file a thread holds, and the names it holds it for."""
+
+    lock: filelock.FileLock
+    names: set[str]
 
 
 def _private_folder(path: str) -> None:

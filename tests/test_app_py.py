@@ -9,7 +9,9 @@ import pytest
 import requests
 from conftest import ROOT, ServerProcess, free_port, process_environ
 
-pytestmark = pytest.mark.slow  # each test starts python app.py
+# Each test starts python app.py; one xdist worker runs them all, since the module's fixture
+# removes the sandbox state files its processes leave in instance/.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("python app.py")]
 
 
 @pytest.fixture(autouse=True, scope="module")

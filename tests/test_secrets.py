@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from errors import RedactCallbackParameters
 from sandbox import CLIENT_SECRET
 
 TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
@@ -123,3 +124,28 @@ def test_static_files_may_be_cached(client):
         assert response.status_code == 200
         assert response.headers.get("Cache-Control") != "no-store"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "log_format",
+    [
+        '"%(r)s" %(s)s "%(f)s"',  # gunicorn.conf.py's, in short
+        "%(q)s",
+        "query=%(q)s [%(q)s] (%(q)s) |%(q)s :%(q)s",
+    ],
+)
+def test_access_log_lines_are_redacted_whatever_the_format(log_format):
+    atoms = {
+        "r": "GET /authorize-result?code=sbx_code&state=sbx_state HTTP/1.1",
+        "q": "code=sbx_code&state=sbx_state",
+        "s": "302",
+        "f": "https://app.ilert.com/api/developers/oauth2/authorize?client_id=x&state=sbx_state",
+    }
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, log_format, (atoms,), None)
+    assert RedactCallbackParameters().filter(record)
+    line = record.getMessage()
+    assert "sbx_code" not in line and "sbx_state" not in line, line
+    assert "code=[redacted]" in line and record.args == ()
+    error_code = logging.LogRecord("x", logging.INFO, "", 0, "error_code=5", (), None)
+    RedactCallbackParameters().filter(error_code)
+    assert error_code.getMessage() == "error_code=5"  # only whole names are redacted

@@ -148,28 +148,48 @@ def locks_sharing_a_file(sealed):
     raise AssertionError("no two locks share a file")
 
 
-def test_a_thread_holding_a_lock_takes_another_that_shares_its_file(sealed):
-    (first, first_cookie), (second, second_cookie) = sorted(locks_sharing_a_file(sealed))
-    taken_elsewhere = []
+def taken_elsewhere(sealed, purpose, cookie):
+    """Whether another thread gets this lock within 0.2 s."""
+    got = []
 
-    def take_elsewhere():
+    def take():
         try:
-            with sealed.lock(second, second_cookie, wait=0.2):
-                taken_elsewhere.append(True)
+            with sealed.lock(purpose, cookie, wait=0.2):
+                got.append(True)
         except LockBusy:
-            taken_elsewhere.append(False)
+            got.append(False)
 
+    other = threading.Thread(target=take)
+    other.start()
+    other.join()
+    return got == [True]
+
+
+@pytest.mark.parametrize("last_out", ["second", "first"])
+def test_a_thread_holding_a_lock_takes_another_that_shares_its_file(sealed, last_out):
+    (first, first_cookie), (second, second_cookie) = sorted(locks_sharing_a_file(sealed))
+    locks = {"first": sealed.lock(first, first_cookie, wait=1)}
+    locks["second"] = sealed.lock(second, second_cookie, wait=1)
     started = time.monotonic()
-    with sealed.lock(first, first_cookie, wait=1):
-        with sealed.lock(second, second_cookie, wait=1):
-            assert time.monotonic() - started < 0.5  # it did not wait for itself
-            other = threading.Thread(target=take_elsewhere)
-            other.start()
-            other.join()
+    for lock in locks.values():
+        lock.__enter__()
+    try:
+        assert time.monotonic() - started < 0.5  # it did not wait for itself
+        assert not taken_elsewhere(sealed, second, second_cookie)
+        first_out = "first" if last_out == "second" else "second"
+        locks.pop(first_out).__exit__(None, None, None)
+        still_held = (first, first_cookie) if last_out == "first" else (second, second_cookie)
+        assert not taken_elsewhere(sealed, *still_held)  # held until both are let go
+        started = time.monotonic()
         with pytest.raises(LockBusy):
-            with sealed.lock(first, first_cookie, wait=0.1):
-                pass
-    assert taken_elsewhere == [False]  # another thread still waits for the holder
+            with sealed.lock(*still_held, wait=0.2):
+                pass  # a thread asking again for a lock it holds waits, then is busy
+        assert time.monotonic() - started >= 0.15
+    finally:
+        for lock in locks.values():
+            lock.__exit__(None, None, None)
+    assert taken_elsewhere(sealed, first, first_cookie)
+    assert taken_elsewhere(sealed, second, second_cookie)
 
 
 def test_the_backend_holds_neither_the_cookie_nor_the_value(sealed):

@@ -54,10 +54,9 @@ def path_without(programs, folder):
     return os.pathsep.join(entries)
 
 
-def run_pytest(tmp_path, *tests, **environ):
+def run_pytest(tmp_path, *tests):
     """`python -m pytest tests` in the project, on a PATH without the browser and
-    redis-server, with no CHROMIUM_PATH or REDIS_SERVER unless `environ` sets them, and
-    with no Playwright browsers unless PLAYWRIGHT_BROWSERS_PATH names some."""
+    redis-server, with no CHROMIUM_PATH or REDIS_SERVER, and no Playwright browsers."""
     variables = {
         name: value
         for name, value in os.environ.items()
@@ -65,7 +64,6 @@ def run_pytest(tmp_path, *tests, **environ):
     }
     variables["PATH"] = path_without(PROGRAMS, tmp_path / "path")
     variables["PLAYWRIGHT_BROWSERS_PATH"] = str(tmp_path / "no-playwright-browsers")
-    variables.update(environ)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *tests],
         cwd=ROOT,
