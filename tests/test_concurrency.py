@@ -39,6 +39,10 @@ def gunicorn(start_server, sandbox, port, *options, workers=2, wait=True, **sett
         "8",
         "--bind",
         f"127.0.0.1:{port}",
+        # Nothing is in flight when a test stops it: past 5 s the master kills a worker that
+        # is still winding down (a few full runs saw one take longer than the 15 s stop).
+        "--graceful-timeout",
+        "5",
         *options,
         "app:create_app()",
     ]
