@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -309,6 +310,23 @@ def auth_for(request):
 @pytest.fixture
 def auth(client, auth_for):
     return auth_for(client)
+
+
+def profiles_at_once(urls, cookie, count):
+    """`count` concurrent GET /me (JSON) of the session `cookie`, spread over the app `urls`,
+    each on its own connection; returns the statuses."""
+
+    def get(index):
+        response = requests.get(
+            f"{urls[index % len(urls)]}/me",
+            cookies={"session": cookie},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(get, range(count)))
 
 
 def signed_in_browser(app_url):

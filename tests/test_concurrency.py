@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import free_port, process_environ, signed_in_browser
+from conftest import free_port, process_environ, profiles_at_once, signed_in_browser
 
 # gunicorn workers, Redis, and waits in real time: one xdist worker runs every test that waits
 # for real time to pass (pyproject's --dist loadgroup), while the others keep the cores busy.
@@ -58,23 +58,6 @@ def sign_in(app_url):
     return signed_in_browser(app_url).cookies.get("session")
 
 
-def burst(urls, cookie):
-    """CONCURRENT_REQUESTS concurrent GET /me, spread over `urls`; returns the statuses."""
-
-    def get(index):
-        url = urls[index % len(urls)]
-        response = requests.get(
-            f"{url}/me",
-            cookies={"session": cookie},
-            headers={"Accept": "application/json"},
-            timeout=30,
-        )
-        return response.status_code
-
-    with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
-        return list(pool.map(get, range(CONCURRENT_REQUESTS)))
-
-
 def wait_for_expiry():
     time.sleep(ACCESS_TOKEN_TTL)
 
@@ -94,7 +77,9 @@ def test_burst_at_expiry_refreshes_once_across_gunicorn_workers(
     cookie = sign_in(app.url)
     for expected_refreshes in (1, 2):
         wait_for_expiry()
-        assert burst([app.url], cookie) == [200] * CONCURRENT_REQUESTS
+        assert (
+            profiles_at_once([app.url], cookie, CONCURRENT_REQUESTS) == [200] * CONCURRENT_REQUESTS
+        )
         assert sandbox.stats()["token"]["refresh_token"] == expected_refreshes
 
 
@@ -117,7 +102,7 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
     urls = [instance.url for instance in instances]
     for expected_refreshes in (1, 2):
         wait_for_expiry()
-        assert burst(urls, cookie) == [200] * CONCURRENT_REQUESTS
+        assert profiles_at_once(urls, cookie, CONCURRENT_REQUESTS) == [200] * CONCURRENT_REQUESTS
         assert sandbox.stats()["token"]["refresh_token"] == expected_refreshes
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import ROOT, free_port, process_environ, signed_in_browser
+from conftest import ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
 
@@ -82,22 +82,6 @@ def wait_for_log(server, text, times=1, seconds=15):
     return server.log()
 
 
-def profiles_at_once(app_url, cookie):
-    """AT_ONCE concurrent GET /me of one session, each on its own connection; the statuses."""
-
-    def get(_):
-        response = requests.get(
-            f"{app_url}/me",
-            cookies={"session": cookie},
-            headers={"Accept": "application/json"},
-            timeout=30,
-        )
-        return response.status_code
-
-    with ThreadPoolExecutor(AT_ONCE) as pool:
-        return list(pool.map(get, range(AT_ONCE)))
-
-
 def test_the_conf_alone_sets_workers_threads_and_bind(production):
     server, _, _ = production(WEB_CONCURRENCY=3, GUNICORN_THREADS=5)
     log = wait_for_log(server, "Booting worker with pid", 3)
@@ -111,7 +95,7 @@ def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
     server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=AT_ONCE)
     cookie = signed_in_browser(server.url).cookies.get("session")
     sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=1)
-    assert profiles_at_once(server.url, cookie) == [200] * AT_ONCE
+    assert profiles_at_once([server.url], cookie, AT_ONCE) == [200] * AT_ONCE
     assert watch.most_in_flight == AT_ONCE  # all 32 threads waited on the upstream together
     assert "Connection pool is full" not in server.log()
 
