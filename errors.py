@@ -4,10 +4,11 @@ carries, and the redaction of the callback's secrets from access logs."""
 import functools
 import logging
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import (
     Flask,
-    Response,
     current_app,
     flash,
     jsonify,
@@ -103,7 +104,8 @@ def end_session(message: str | None = None, category: str = "info") -> None:
 
 def init_app(app: Flask) -> None:
     """Register the error handlers, the security headers and the access-log redaction."""
-    app.after_request(set_security_headers)
+    secure = app.config["SESSION_COOKIE_SECURE"]
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, secure, app.static_url_path)  # type: ignore[method-assign]
     for name in ("werkzeug", "gunicorn.access"):
         access_log = logging.getLogger(name)
         if not any(isinstance(f, RedactCallbackParameters) for f in access_log.filters):
@@ -188,19 +190,44 @@ def init_app(app: Flask) -> None:
         )
 
 
-def set_security_headers(response: Response) -> Response:
+def security_headers(secure: bool, static: bool) -> list[tuple[str, str]]:
     """No inline code, no framing, no referrer (the callback URL carries the code), no
-    caching of pages that show account data; HSTS when the cookie is Secure, so browsers
-    never try plain http, where cookies can be tossed in (`includeSubDomains` is the
-    operator's call: the app cannot know every subdomain)."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if current_app.config["SESSION_COOKIE_SECURE"]:
-        response.headers["Strict-Transport-Security"] = HSTS
-    if request.endpoint != "static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    caching of pages that show account data (static files may be cached); HSTS when the
+    cookie is Secure, so browsers never try plain http, where cookies can be tossed in
+    (`includeSubDomains` is the operator's call: the app cannot know every subdomain)."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if secure:
+        headers.append(("Strict-Transport-Security", HSTS))
+    if not static:
+        headers.append(("Cache-Control", "no-store"))
+    return headers
+
+
+class SecurityHeaders:
+    """WSGI middleware that gives every answer `security_headers` (no view sets them itself).
+
+    Added to the list the answer starts with, from lists made once: an `after_request` that
+    set them one by one on the response cost more than reading the session from the store,
+    since Flask validates each header once when it is set and again when the answer leaves."""
+
+    def __init__(self, wsgi_app: Callable, secure: bool, static_url_path: str | None) -> None:
+        self.wsgi_app = wsgi_app
+        self.static_files = f"{static_url_path}/"
+        self.for_pages = security_headers(secure, static=False)
+        self.for_static_files = security_headers(secure, static=True)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        static = environ.get("PATH_INFO", "").startswith(self.static_files)
+        added = self.for_static_files if static else self.for_pages
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            return start_response(status, headers + added, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 class RedactCallbackParameters(logging.Filter):

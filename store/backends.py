@@ -24,6 +24,7 @@ Clock = Callable[[], float]
 LOCK_STRIPES = 4096  # lock files, made as needed: unrelated sessions rarely share one
 SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
 SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows would translate line ends
 
 
 class StoreError(Exception):
@@ -78,16 +79,22 @@ class FileBackend:
         self._held_by_this_thread = threading.local()  # {stripe: _HeldStripe}
 
     def get(self, name: str) -> tuple[bytes, float] | None:
+        """Read with bare system calls: every request reads its session and tokens, and a
+        Python file object around them took twice as long."""
         try:
-            with open(self._path(name), "rb", buffering=0) as file:
-                expires_at = os.fstat(file.fileno()).st_mtime
-                if expires_at <= self.clock():
-                    return None
-                return file.read(), expires_at
+            descriptor = os.open(self._path(name), READ_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
+        try:
+            status = os.fstat(descriptor)
+            value = os.read(descriptor, status.st_size)  # fails for a folder, as it should
+        except OSError as error:
+            raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
+        finally:
+            os.close(descriptor)
+        return None if status.st_mtime <= self.clock() else (value, status.st_mtime)
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         temporary = None
@@ -222,7 +229,7 @@ class FileBackend:
             self._sweeping.release()
 
     def _path(self, name: str) -> str:
-        return os.path.join(self.entries, name)
+        return f"{self.entries}/{name}"
 
     def __del__(self) -> None:
         sweep = getattr(self, "_sweep", None)

@@ -91,7 +91,7 @@ def init_app(app: Flask) -> None:
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     Session().init_app(app)
-    app.session_interface = GuardedSessionInterface(app.session_interface)
+    app.session_interface = GuardedSessionInterface(app.session_interface, app.static_url_path)
     app.session_interface.inner.session_class = AppSession
 
     @app.before_request
@@ -106,12 +106,12 @@ class GuardedSessionInterface(SessionInterface):
     idle renewal in place, and store failures turned into the app's 503 answer instead of an
     exception outside every handler."""
 
-    def __init__(self, inner: SessionInterface) -> None:
+    def __init__(self, inner: SessionInterface, static_url_path: str | None) -> None:
         self.inner = cast(ServerSideSessionInterface, inner)
+        self.static_files = f"{static_url_path}/"
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        static = f"{app.static_url_path}/"
-        if request.path == "/healthz" or request.path.startswith(static):
+        if request.path == "/healthz" or request.path.startswith(self.static_files):
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
             session = self.inner.open_session(app, request)

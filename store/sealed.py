@@ -60,7 +60,7 @@ class Sealer:
             if sealed[:1] != VERSION or len(nonce) != NONCE_BYTES:
                 raise ValueError("not a sealed entry")
             plain = AESGCM(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], name.encode())
-            return json.loads(plain)
+            return json.loads(plain.decode())  # UTF-8, as sealed: bytes would be sniffed first
         except (InvalidTag, ValueError):
             log.warning(
                 "A stored entry did not open (damaged, planted, or sealed under another "

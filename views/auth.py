@@ -127,7 +127,7 @@ def logout():
 def end_session_past_max_age() -> None:
     """A session older than SESSION_MAX_AGE ends at its next request, however much it was
     used: its refresh token is revoked and the person is asked to sign in again."""
-    signed_in_at = session.get("signed_in_at") if request.endpoint != "static" else None
+    signed_in_at = session.get("signed_in_at")  # static files have no session: None
     if signed_in_at is None:
         return
     if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
