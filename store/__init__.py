@@ -46,23 +46,23 @@ class SealedStore:
 
     def get_expiring(self, purpose: str, cookie: str) -> tuple[Any, float] | None:
         """The value and when it expires (epoch seconds), or None."""
-        name, key = self.sealer.locate(purpose, cookie)
+        name, cipher = self.sealer.locate(purpose, cookie)
         found = self.backend.get(name)
         if found is None:
             return None
-        value = self.sealer.open(name, key, found[0])
+        value = self.sealer.open(name, cipher, found[0])
         return None if value is None else (value, found[1])
 
     def put(self, purpose: str, cookie: str, value: Any, ttl: float) -> None:
         """Replace the value in one step; it lives `ttl` seconds."""
-        name, key = self.sealer.locate(purpose, cookie)
-        self.backend.put(name, self.sealer.seal(name, key, value), ttl)
+        name, cipher = self.sealer.locate(purpose, cookie)
+        self.backend.put(name, self.sealer.seal(name, cipher, value), ttl)
 
     def take(self, purpose: str, cookie: str) -> Any | None:
         """Claim the value: of concurrent takers, one gets it and the entry is gone."""
-        name, key = self.sealer.locate(purpose, cookie)
+        name, cipher = self.sealer.locate(purpose, cookie)
         sealed = self.backend.take(name)
-        return None if sealed is None else self.sealer.open(name, key, sealed)
+        return None if sealed is None else self.sealer.open(name, cipher, sealed)
 
     def delete(self, purpose: str, cookie: str) -> None:
         self.backend.delete(self.sealer.locate(purpose, cookie)[0])

@@ -35,31 +35,31 @@ class Sealer:
 
     def __init__(self, secret_key: str) -> None:
         self._salt = secret_key.encode()
-        # A request locates the same few entries several times (its session, its tokens).
+        # Each request locates the same few entries again (its session, its tokens).
         self.locate = functools.lru_cache(maxsize=4096)(self._locate)
 
-    def _locate(self, purpose: str, cookie: str) -> tuple[str, bytes]:
-        """The entry's name in the store and its encryption key."""
+    def _locate(self, purpose: str, cookie: str) -> tuple[str, AESGCM]:
+        """The entry's name in the store and the cipher of its key."""
         material = HKDF(
             algorithm=hashes.SHA256(), length=64, salt=self._salt, info=purpose.encode()
         ).derive(cookie.encode())
-        return material[:32].hex(), material[32:]
+        return material[:32].hex(), AESGCM(material[32:])
 
     @staticmethod
-    def seal(name: str, key: bytes, value: Any) -> bytes:
-        """`value` as JSON, encrypted and authenticated under `key`, bound to `name`."""
+    def seal(name: str, cipher: AESGCM, value: Any) -> bytes:
+        """`value` as JSON, encrypted and authenticated by `cipher`, bound to `name`."""
         nonce = os.urandom(NONCE_BYTES)
         plain = json.dumps(value, separators=(",", ":")).encode()
-        return VERSION + nonce + AESGCM(key).encrypt(nonce, plain, name.encode())
+        return VERSION + nonce + cipher.encrypt(nonce, plain, name.encode())
 
     @staticmethod
-    def open(name: str, key: bytes, sealed: bytes) -> Any | None:
+    def open(name: str, cipher: AESGCM, sealed: bytes) -> Any | None:
         """The value sealed by `seal`, or None (with one log line) if it does not open."""
         nonce = sealed[1 : 1 + NONCE_BYTES]
         try:
             if sealed[:1] != VERSION or len(nonce) != NONCE_BYTES:
                 raise ValueError("not a sealed entry")
-            plain = AESGCM(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], name.encode())
+            plain = cipher.decrypt(nonce, sealed[1 + NONCE_BYTES :], name.encode())
             return json.loads(plain.decode())  # UTF-8, as sealed: bytes would be sniffed first
         except (InvalidTag, ValueError):
             log.warning(

@@ -202,7 +202,7 @@ def test_the_backend_holds_neither_the_cookie_nor_the_value(sealed):
 
 def test_a_changed_byte_makes_an_entry_missing_with_one_log_line(sealed, caplog):
     sealed.put("tokens", "cookie", {"n": 1}, 60)
-    name, key = sealed.sealer.locate("tokens", "cookie")
+    name = sealed.sealer.locate("tokens", "cookie")[0]
     value = bytearray(sealed.backend.get(name)[0])
     value[-1] ^= 1
     sealed.backend.put(name, bytes(value), 60)
