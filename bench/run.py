@@ -13,7 +13,10 @@ free loopback ports and stops at the end (also on Ctrl-C):
 
 wrk loads each target in interleaved rounds, each round starting with the next target, since a
 shared machine's speed drifts from second to second; a row gives the medians of its rounds and
-the median (range) of each round's req/s over the limit's in the same round. Then: upstream
+the median (range) of each round's req/s over the limit's in the same round. One client is a
+small client here instead, sending each target 25 requests one after another in ten times as
+many rounds: in rounds of a second, one client's ratio swung by a tenth from run to run of the
+same code, as the machine's speed drifts within a second too. Then: upstream
 calls over exactly 1,000 `/me`, a burst of 50 `/me` of one session at access-token expiry
 (exactly one refresh), and what sealing the store's entries adds to a `/me`.
 
@@ -30,6 +33,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +64,8 @@ JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 BURST_REQUESTS = 50
 BURST_TTL = 3  # seconds an access token lives at the burst's sandbox
+ONE_CLIENT_BLOCKS = 10  # one client's rounds per wrk round: its targets take turns 10x as often
+ONE_CLIENT_BLOCK = 25  # requests one client sends a target per round and second of --seconds
 PROBLEMS = ("Traceback", "ERROR", "WARNING", "CRITICAL", "Connection pool is full")
 
 
@@ -246,17 +252,40 @@ def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: 
     runs = {(name, number): [] for number in clients for name in targets}
     names = list(targets)
     for round_number in range(count):
-        first = round_number % len(names)
         for number in clients:
-            for name in names[first:] + names[:first]:
-                url, headers, server = targets[name]
-                before, cpu = counters(upstream), cpu_seconds(server)
-                run = wrk(url, number, seconds, headers)
-                run["cpu"] = cpu_seconds(server) - cpu
-                run["connections"] = (counters(upstream) - before)["connections"]
-                whole[name] += run["connections"]
-                runs[name, number].append(run)
+            # One client: ONE_CLIENT_BLOCKS short rounds in the time of one wrk round.
+            for block in range(ONE_CLIENT_BLOCKS if number == 1 else 1):
+                first = (round_number + block) % len(names)
+                for name in names[first:] + names[:first]:
+                    url, headers, server = targets[name]
+                    before, cpu = counters(upstream), cpu_seconds(server)
+                    if number == 1:
+                        run = one_client(url, headers, round(ONE_CLIENT_BLOCK * seconds))
+                    else:
+                        run = wrk(url, number, seconds, headers)
+                    run["cpu"] = cpu_seconds(server) - cpu
+                    run["connections"] = (counters(upstream) - before)["connections"]
+                    whole[name] += run["connections"]
+                    runs[name, number].append(run)
     return runs, whole
+
+
+def one_client(url: str, headers: dict, count: int) -> dict:
+    """`count` GET `url` one after another, as wrk's one connection sends them, each timed from
+    connecting to the answer's last byte (gunicorn's sync workers close every connection, so
+    each is a new one here too): requests, rps, p50_ms, p99_ms, errors and the times."""
+    parts = urlsplit(url)
+    head = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+    request = (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    times, errors = [], 0
+    for _ in range(count):
+        started = time.perf_counter()
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+            connection.sendall(request)
+            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        times.append(time.perf_counter() - started)
+        errors += not answer.startswith(b"HTTP/1.1 200 ")
+    return {"requests": count, "rps": count / sum(times), "errors": errors, "times": times}
 
 
 def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
@@ -271,9 +300,12 @@ def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
             for mine, limit in zip(results, runs["limit", clients], strict=True)
         ]
         ratio = median_and_range(ratios) if name.startswith("/me") else ""
-        rps, p50, p99 = (
-            statistics.median(r[key] for r in results) for key in ("rps", "p50_ms", "p99_ms")
-        )
+        rps = statistics.median(r["rps"] for r in results)
+        if "times" in results[0]:  # one client's short rounds: percentiles of all its requests
+            percentiles = statistics.quantiles([t for r in results for t in r["times"]], n=100)
+            p50, p99 = percentiles[49] * 1000, percentiles[98] * 1000
+        else:
+            p50, p99 = (statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms"))
         total = sum(r["requests"] for r in results)
         conns = f"{1000 * sum(r['connections'] for r in results) / max(1, total):.2f}"
         cpu = f"{1000 * sum(r['cpu'] for r in results) / max(1, total):.2f}"
