@@ -2,6 +2,7 @@
 over HTTP, as the app reaches ilert."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -478,9 +479,36 @@ class ServerProcess:
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
+            stacks = self.stacks()
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"{self.command} did not stop within 15 s") from None
+            raise AssertionError(
+                f"{self.command} did not stop within 15 s. Its output ends:\n"
+                f"{self.log()[-3000:]}\n{stacks}"
+            ) from None
+
+    def stacks(self):
+        """What the process and its children (gunicorn's workers) are doing, by py-spy where
+        it is installed: the clue to a server that does not stop."""
+        py_spy = shutil.which("py-spy")
+        if py_spy is None:
+            return "(install py-spy to see where it hangs)"
+        pid = self.process.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as children:
+                pids = [pid, *map(int, children.read().split())]
+        except OSError:
+            pids = [pid]
+        dumps = [
+            subprocess.run(
+                [py_spy, "dump", "--pid", str(each)], capture_output=True, text=True, timeout=20
+            )
+            for each in pids
+        ]
+        return "\n".join(
+            f"py-spy dump {each}:\n{d.stdout}{d.stderr}"
+            for each, d in zip(pids, dumps, strict=True)
+        )
 
     def log(self):
         return self.output.read_text()
