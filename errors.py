@@ -208,7 +208,8 @@ def security_headers(secure: bool, static: bool) -> list[tuple[str, str]]:
 
 
 class SecurityHeaders:
-    """WSGI middleware that gives every answer `security_headers` (no view sets them itself).
+    """WSGI middleware that gives every answer `security_headers` (no view sets them itself),
+    by the settings the app was built with.
 
     Added to the list the answer starts with, from lists made once: an `after_request` that
     set them one by one on the response cost more than reading the session from the store,
@@ -221,10 +222,11 @@ class SecurityHeaders:
         self.for_static_files = security_headers(secure, static=True)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        static = environ.get("PATH_INFO", "").startswith(self.static_files)
-        added = self.for_static_files if static else self.for_pages
+        path = "/" + environ.get("PATH_INFO", "").lstrip("/")  # as Flask routes it
 
         def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            served = path.startswith(self.static_files) and status[:1] in "23"  # not an error
+            added = self.for_static_files if served else self.for_pages
             return start_response(status, headers + added, exc_info)
 
         return self.wsgi_app(environ, start)

@@ -239,8 +239,9 @@ def wrk(url: str, clients: int, seconds: float, headers: dict) -> dict:
 
 def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: str):
     """Warm each target (name: (url, headers, server or None)) up, then `count` rounds of each
-    client count and target; returns the runs by (name, clients), each with the new upstream
-    connections and the server's CPU seconds, and the new connections of the whole run."""
+    client count and target (for one client, ONE_CLIENT_BLOCKS times as many, shorter ones);
+    returns the runs by (name, clients), each with the new upstream connections and the
+    server's CPU seconds, and the new connections of the whole run."""
     whole = Counter()
     for name, (url, headers, _) in targets.items():
         status = requests.get(url, headers=headers, allow_redirects=False, timeout=10).status_code
@@ -271,25 +272,36 @@ def rounds(targets: dict, clients: tuple, count: int, seconds: float, upstream: 
 
 
 def one_client(url: str, headers: dict, count: int) -> dict:
-    """`count` GET `url` one after another, as wrk's one connection sends them, each timed from
-    connecting to the answer's last byte (gunicorn's sync workers close every connection, so
-    each is a new one here too): requests, rps, p50_ms, p99_ms, errors and the times."""
+    """`count` GET `url` one after another, each on a new connection and timed from connecting
+    to the answer's last byte: requests, rps, errors (failed connections and answers other
+    than 200) and the times, for `print_rounds`' percentiles. gunicorn's sync workers close
+    every connection, as they do wrk's, so the app and the limit see what wrk gives them; the
+    upstream alone, which would keep it open, pays for connecting here too."""
     parts = urlsplit(url)
+    family, kind, _, _, address = socket.getaddrinfo(
+        parts.hostname, parts.port, type=socket.SOCK_STREAM
+    )[0]
     head = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
     request = (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
     times, errors = [], 0
     for _ in range(count):
         started = time.perf_counter()
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
-            connection.sendall(request)
-            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        try:
+            with socket.socket(family, kind) as connection:
+                connection.settimeout(10)
+                connection.connect(address)
+                connection.sendall(request)
+                answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        except OSError:
+            answer = b""
         times.append(time.perf_counter() - started)
         errors += not answer.startswith(b"HTTP/1.1 200 ")
     return {"requests": count, "rps": count / sum(times), "errors": errors, "times": times}
 
 
 def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
-    """A Markdown table: medians of the rounds, the ratio to the limit by round, and the new
+    """A Markdown table: medians of the rounds (one client's p50 and p99: of all its requests),
+    the ratio to the limit by round, and the new
     upstream connections per 1,000 requests (plus the ceiling, clients ÷ latency)."""
     columns = "target | clients | req/s | p50 ms | p99 ms | / limit, by round | CPU ms/req"
     print(f"\n| {columns} | conns/1,000 |" + (" ceiling |" if latency_ms else ""))

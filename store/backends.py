@@ -90,6 +90,8 @@ class FileBackend:
         try:
             status = os.fstat(descriptor)
             value = os.read(descriptor, status.st_size)  # fails for a folder, as it should
+            while len(value) < status.st_size and (more := os.read(descriptor, status.st_size)):
+                value += more  # a network file system may answer in parts
         except OSError as error:
             raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
         finally:

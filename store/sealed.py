@@ -36,7 +36,7 @@ class Sealer:
     def __init__(self, secret_key: str) -> None:
         self._salt = secret_key.encode()
         # Each request locates the same few entries again (its session, its tokens).
-        self.locate = functools.lru_cache(maxsize=4096)(self._locate)
+        self.locate = functools.lru_cache(maxsize=1024)(self._locate)
 
     def _locate(self, purpose: str, cookie: str) -> tuple[str, AESGCM]:
         """The entry's name in the store and the cipher of its key."""

@@ -106,7 +106,9 @@ def test_session_cookie_is_secure_with_https(make_app, settings, secure):
     assert ("Secure" in cookie) is secure
 
 
-@pytest.mark.parametrize("path", ["/", "/me", "/token-info", "/authorize-result", "/nowhere"])
+@pytest.mark.parametrize(
+    "path", ["/", "/me", "/token-info", "/authorize-result", "/nowhere", "/static/nowhere.css"]
+)
 def test_pages_send_security_headers(client, auth, path):
     auth.sign_in()
     response = client.get(path)
