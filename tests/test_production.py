@@ -94,7 +94,9 @@ def test_the_conf_alone_sets_workers_threads_and_bind(production):
 def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
     server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=AT_ONCE)
     cookie = signed_in_browser(server.url).cookies.get("session")
-    sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=1)
+    # Each call waits long enough for all 32 to arrive, even with the other test worker busy
+    # (with 1 s, 24 of them once overlapped).
+    sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=3)
     assert profiles_at_once([server.url], cookie, AT_ONCE) == [200] * AT_ONCE
     assert watch.most_in_flight == AT_ONCE  # all 32 threads waited on the upstream together
     assert "Connection pool is full" not in server.log()
