@@ -301,8 +301,8 @@ def one_client(url: str, headers: dict, count: int) -> dict:
 
 def print_rounds(runs: dict, latency_ms: float | None = None) -> None:
     """A Markdown table: medians of the rounds (one client's p50 and p99: of all its requests),
-    the ratio to the limit by round, and the new
-    upstream connections per 1,000 requests (plus the ceiling, clients ÷ latency)."""
+    the ratio to the limit by round, and the new upstream connections per 1,000 requests (plus
+    the ceiling, clients ÷ latency)."""
     columns = "target | clients | req/s | p50 ms | p99 ms | / limit, by round | CPU ms/req"
     print(f"\n| {columns} | conns/1,000 |" + (" ceiling |" if latency_ms else ""))
     print("|---" * (8 + bool(latency_ms)) + "|")
