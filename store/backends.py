@@ -79,24 +79,13 @@ class FileBackend:
         self._held_by_this_thread = threading.local()  # {stripe: _HeldStripe}
 
     def get(self, name: str) -> tuple[bytes, float] | None:
-        """Read with bare system calls: every request reads its session and tokens, and a
-        Python file object around them took twice as long."""
         try:
-            descriptor = os.open(self._path(name), READ_FLAGS)
+            value, expires_at = _read(self._path(name))
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
-        try:
-            status = os.fstat(descriptor)
-            value = os.read(descriptor, status.st_size)  # fails for a folder, as it should
-            while len(value) < status.st_size and (more := os.read(descriptor, status.st_size)):
-                value += more  # a network file system may answer in parts
-        except OSError as error:
-            raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
-        finally:
-            os.close(descriptor)
-        return None if status.st_mtime <= self.clock() else (value, status.st_mtime)
+        return None if expires_at <= self.clock() else (value, expires_at)
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         temporary = None
@@ -122,15 +111,13 @@ class FileBackend:
         except OSError as error:
             raise StoreError(f"could not claim in {self.entries}: {error.strerror}") from None
         try:
-            with open(taken, "rb", buffering=0) as file:
-                live = os.fstat(file.fileno()).st_mtime > self.clock()
-                value = file.read()
+            value, expires_at = _read(taken)
             os.remove(taken)
         except FileNotFoundError:
             return None  # expired long ago: the sweep took it first
         except OSError as error:
             raise StoreError(f"could not read from {self.entries}: {error.strerror}") from None
-        return value if live else None
+        return value if expires_at > self.clock() else None
 
     def delete(self, name: str) -> None:
         try:
@@ -237,6 +224,21 @@ class FileBackend:
         sweep = getattr(self, "_sweep", None)
         if sweep is not None:
             sweep.close()
+
+
+def _read(path: str) -> tuple[bytes, float]:
+    """A file's bytes and modification time (an entry's expiry), by bare system calls: every
+    request reads its session and tokens, and a Python file object around them took twice as
+    long. OSError as the system gives it (also for a folder)."""
+    descriptor = os.open(path, READ_FLAGS)
+    try:
+        status = os.fstat(descriptor)
+        value = os.read(descriptor, status.st_size)
+        while len(value) < status.st_size and (more := os.read(descriptor, status.st_size)):
+            value += more  # a network file system may answer in parts
+    finally:
+        os.close(descriptor)
+    return value, status.st_mtime
 
 
 @dataclass
