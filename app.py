@@ -1,5 +1,6 @@
 """The ilert OAuth2 backend app: `create_app()` puts the pieces together; `python app.py`
-runs it on port 4597, with the built-in ilert sandbox when no ilert credentials are set.
+runs it on `config.DEFAULT_PORT`, with the built-in ilert sandbox when no ilert credentials
+are set.
 
 Where things are: `config.py` (settings), `ilert/` (the OAuth2 steps and the one way views
 call ilert), `store/` (sealed sessions and what lives beside them), `views/` (the pages),
@@ -68,7 +69,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     app.register_blueprint(health.bp)
     inspector.init_app(app)
     auth.init_app(app)
-    app.context_processor(lambda: {"sandbox_mode": sandbox_mode})
+    app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})
     return app
 
 

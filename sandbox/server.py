@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 
+from config import DEFAULT_REDIRECT_URI
 from ilert.scopes import describe_scope, is_scope
 from sandbox import api, data, hooks
 from sandbox.tokens import OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
 CLIENT_SECRET = "sandbox-client-secret"  # a public test value, never a real secret
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
 APP_NAME = "Sandbox OAuth2 app"
 APP_ID = 250
 TENANT_ID = "sandbox"

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
+from config import SIGN_IN_COOKIE_PREFIX
 from store import current, now
 from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
 RESULT_LIFETIME = 60  # seconds a finished sign-in can be taken over by a second callback
-COOKIE_NAME = "sign-in-"
 
 
 @dataclass
@@ -44,7 +44,7 @@ class PendingSignIn:
 
 def cookie_prefix() -> str:
     """`__Host-sign-in-` when cookies are Secure, else `sign-in-`."""
-    return cookie_name(COOKIE_NAME)
+    return cookie_name(SIGN_IN_COOKIE_PREFIX)
 
 
 def begin(response: Response, state: str, verifier: str | None, next_path: str | None) -> str:

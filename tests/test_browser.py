@@ -15,6 +15,7 @@ import requests
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
+from config import CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
 from tests.tools import launch_chromium
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,7 @@ class Person:
 
     def session_id(self):
         cookies = self.page.context.cookies()
-        return next(cookie["value"] for cookie in cookies if cookie["name"] == "session")
+        return next(cookie["value"] for cookie in cookies if cookie["name"] == SESSION_COOKIE)
 
 
 def browsing(chromium, viewport):
@@ -176,7 +177,7 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
 
     person.click_link("Token info")
     person.sees_page("Token info")
-    expect(person.page.locator(".scopes .badge")).to_have_text(["profile", "source:w"])
+    expect(person.page.locator(".scopes .badge")).to_have_text(DEFAULT_SCOPES.split())
     person.sees("See and change your alert sources")
     expect(person.page.locator("time")).to_contain_text("UTC")
     person.sees("Expires in 60 minutes")
@@ -196,7 +197,7 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
     person.sees("You are signed out.")
     expect(person.page.get_by_role("button", name="Log out")).to_have_count(0)
     assert served.app.extensions["store"].get("tokens", session_id) is None
-    assert not [c for c in person.page.context.cookies() if c["name"] == "session"]
+    assert not [c for c in person.page.context.cookies() if c["name"] == SESSION_COOKIE]
 
 
 def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
@@ -216,7 +217,7 @@ def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
 def test_forged_callback_shows_a_clear_400_page(person, live_app):
     served = live_app()
     person.expect_error_page(400)
-    response = person.page.goto(f"{served.url}/authorize-result?state=forged&code=x")
+    response = person.page.goto(f"{served.url}{CALLBACK_PATH}?state=forged&code=x")
     assert response.status == 400
     person.sees_page("This sign-in link is not valid")
     person.sees("Nothing was exchanged")
@@ -363,12 +364,12 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     page.wait_for_url(f"{served.url}/")
     check("home, just signed out")
     person.expect_error_page(400)
-    person.open(f"{served.url}/authorize-result?state=forged&code=x")
+    person.open(f"{served.url}{CALLBACK_PATH}?state=forged&code=x")
     check("bad callback (400)")
     person.open(served.url)
     person.expect_error_page(403)
     person.sign_in(decision="Deny")
-    page.wait_for_url(f"{served.url}/authorize-result*")
+    page.wait_for_url(f"{served.url}{CALLBACK_PATH}*")
     check("access denied (403)")
 
     report = [f"{name}: {line}" for name, lines in found.items() for line in lines]

@@ -24,7 +24,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 import store
-from config import ConfigError
+from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
 from ilert import client, oauth
 from ilert.client import SessionEnded
@@ -32,7 +32,6 @@ from ilert.oauth import IlertError
 from store import sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
 
-LOGOUT_NOTICE_COOKIE = "logout_notice"
 CONSENT_ERROR_HINTS = {
     "invalid_scope": "ILERT_SCOPES asks for a scope ilert does not know: use profile, "
     "offline_access, or a resource scope such as source:r, source:w or incident:r.",

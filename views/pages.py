@@ -26,10 +26,10 @@ from flask import (
 
 import presentation
 import store
+from config import LOGOUT_NOTICE_COOKIE
 from errors import json_error, wants_json
 from ilert import client
 from store.flask_session import cookie_name
-from views.auth import LOGOUT_NOTICE_COOKIE
 
 LOGOUT_NOTICES = {
     "revoked": ("info", "You are signed out."),
