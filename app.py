@@ -27,7 +27,7 @@ import store
 from config import ConfigError
 from ilert import oauth
 from store.flask_session import cookie_name
-from views import auth, health, pages
+from views import auth, grant, health, pages
 
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
 
@@ -67,6 +67,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(grant.bp)
     inspector.init_app(app)
     auth.init_app(app)
     app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})

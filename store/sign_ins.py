@@ -40,6 +40,7 @@ class PendingSignIn:
     verifier: str | None
     next: str | None
     created: float
+    scopes: str | None = None  # set for a grant of more scopes to a signed-in session
 
 
 def cookie_prefix() -> str:
@@ -47,11 +48,18 @@ def cookie_prefix() -> str:
     return cookie_name(SIGN_IN_COOKIE_PREFIX)
 
 
-def begin(response: Response, state: str, verifier: str | None, next_path: str | None) -> str:
-    """Keep a new pending sign-in and set its cookie on `response`; returns its nonce."""
+def begin(
+    response: Response,
+    state: str,
+    verifier: str | None,
+    next_path: str | None,
+    scopes: str | None = None,
+) -> str:
+    """Keep a new pending sign-in and set its cookie on `response`; returns its nonce.
+    `scopes` marks a grant: the scopes asked for a session that is signed in already."""
     nonce = secrets.token_urlsafe(32)
     created = now()
-    pending = PendingSignIn(state, verifier, next_path, created)
+    pending = PendingSignIn(state, verifier, next_path, created, scopes)
     current().put("sign-in", nonce, asdict(pending), LIFETIME)
     _set_cookie(response, _cookie_name(state), f"{int(created)}.{nonce}", LIFETIME)
     for name in _oldest_beyond_limit():

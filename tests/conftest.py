@@ -309,10 +309,22 @@ class SignIn:
         """The tokens the app keeps for this client's session (read from its store)."""
         return self.client.application.extensions["store"].get("tokens", self.session_id())
 
-    def log_out(self):
+    def csrf_token(self):
+        """This client's session's CSRF token, as its forms carry it."""
         with self.client.session_transaction() as session:
-            csrf_token = session["csrf_token"]
-        return self.client.post("/logout", data={"csrf_token": csrf_token})
+            return session["csrf_token"]
+
+    def log_out(self):
+        return self.client.post("/logout", data={"csrf_token": self.csrf_token()})
+
+    def grant(self, scope, next, decision="allow", user="ada.lovelace"):
+        """Allow `scope` on demand (POST /grant, the sandbox's consent page, the callback);
+        returns the app's answer to the callback."""
+        started = self.client.post(
+            "/grant", data={"scope": scope, "next": next, "csrf_token": self.csrf_token()}
+        )
+        assert started.status_code == 303, started.get_data(as_text=True)[:500]
+        return self.client.get(self.consent(started.headers["Location"], decision, user))
 
 
 @pytest.fixture

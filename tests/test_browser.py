@@ -13,10 +13,13 @@ import functools
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
+from flask import url_for
 from playwright.sync_api import expect, sync_playwright
 
-from config import CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
+from config import APP_NAME, CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
+from tests.test_pages import EVERY_SCOPE, url_of
 from tests.tools import launch_chromium
+from views.registry import PAGES
 
 pytestmark = pytest.mark.slow
 
@@ -104,11 +107,12 @@ class Person:
     def click_button(self, name):
         self.page.get_by_role("button", name=name, exact=True).click()
 
-    def sees_page(self, heading):
-        """The page's one h1 reads `heading`, it fits a desktop and a phone (resized in place,
-        then back), and its images have alt text."""
+    def sees_page(self, heading=None):
+        """The page has one h1 (reading `heading`, if given), it fits a desktop and a phone
+        (resized in place, then back), and its images have alt text."""
         expect(self.page.locator("h1")).to_have_count(1)
-        expect(self.page.locator("h1")).to_have_text(heading)
+        if heading is not None:
+            expect(self.page.locator("h1")).to_have_text(heading)
         for viewport in VIEWPORTS.values():
             self.page.set_viewport_size(viewport)
             page_width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -278,16 +282,55 @@ def test_no_alert_sources_show_an_empty_state(person, live_app):
     expect(person.page.get_by_role("link", name="Check again")).to_be_visible()
 
 
-def test_missing_scope_names_the_scope_to_add(person, live_app):
+def test_every_page_of_the_navigation_opens(person, live_app):
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    for page in PAGES:
+        person.click_link(page.title)
+        person.page.wait_for_url(served.url + url_of(served.app, page.endpoint))
+        expect(person.page).to_have_title(f"{page.title} · {APP_NAME}")
+        person.sees_page()
+        expect(person.page.get_by_role("link", name=page.title).first).to_have_attribute(
+            "aria-current", "page"
+        )
+
+
+def test_a_missing_scope_is_allowed_from_the_page_and_the_person_comes_back(person, live_app):
+    served = live_app(ILERT_SCOPES="profile")
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    session_id = person.session_id()
+    person.expect_error_page(403)
+    person.click_link("Alert sources")
+    person.sees_page("This needs more access at ilert")
+    person.sees("This sign-in was granted: profile.")
+    person.click_button("Allow this app to see and change your alert sources")
+    expect(person.page.locator("h1")).to_contain_text("wants to access your ilert account")
+    person.click_button("Allow")
+    person.page.wait_for_url(f"{served.url}/alert-sources")
+    person.sees_page("Alert sources")
+    person.sees("Allowed: See and change your alert sources.")
+    assert person.session_id() == session_id
+    assert served.sandbox.stats()["revoke"] == 1
+
+
+def test_denying_a_missing_scope_keeps_the_session(person, live_app):
     served = live_app(ILERT_SCOPES="profile")
     person.open(served.url)
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
     person.expect_error_page(403)
     person.click_link("Alert sources")
-    person.sees_page("This app may not read your alert sources")
-    person.sees("This sign-in was granted: profile.")
-    person.sees("ILERT_SCOPES=profile source:r")
+    person.click_button("Allow this app to see and change your alert sources")
+    person.expect_error_page(403)
+    person.click_button("Deny")
+    person.page.wait_for_url(f"{served.url}/alert-sources")
+    person.sees("You did not allow the extra access at ilert: nothing was changed.")
+    person.click_link("Profile")
+    person.sees_page("Ada Lovelace")
 
 
 def test_favicon_and_stylesheet_are_served(person, live_app):
@@ -326,7 +369,7 @@ def axe_violations(page):
 
 def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live_app):
     """One walk through every page; each is checked at both widths, resized in place."""
-    served = live_app()
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     page = person.page
     found = {}
 
@@ -345,7 +388,9 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     person.click_button("Allow")
     page.wait_for_url(f"{served.url}/me")
     check("/me")
-    for path in ("/token-info", "/alert-sources", "/flow-inspector"):
+    with served.app.test_request_context():
+        tools = [url_for(endpoint) for endpoint, _ in served.app.extensions["layout_tools"]]
+    for path in [url_of(served.app, page.endpoint) for page in PAGES] + tools:
         person.open(served.url + path)
         check(path)
     person.open(served.url)
@@ -371,6 +416,18 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     person.sign_in(decision="Deny")
     page.wait_for_url(f"{served.url}{CALLBACK_PATH}*")
     check("access denied (403)")
+
+    signed_in_with_profile = live_app(ILERT_SCOPES="profile")
+    person.open(signed_in_with_profile.url)
+    person.sign_in()
+    page.wait_for_url(f"{signed_in_with_profile.url}/me")
+    person.expect_error_page(403)
+    person.open(f"{signed_in_with_profile.url}/alert-sources")
+    check("grant page (403)")
+    person.click_button("Allow this app to see and change your alert sources")
+    person.click_button("Allow")
+    page.wait_for_url(f"{signed_in_with_profile.url}/alert-sources")
+    check("a page with a notice")
 
     report = [f"{name}: {line}" for name, lines in found.items() for line in lines]
     assert not report, f"axe-core, {len(report)} violations:\n" + "\n".join(report)

@@ -230,13 +230,15 @@ def test_alert_sources_are_listed(client, auth, sandbox):
     assert sandbox.stats()["alert_sources"] == 2
 
 
-def test_alert_sources_without_the_scope_explain_which_is_needed(make_app, auth_for):
+def test_alert_sources_without_the_scope_offer_to_allow_it_in_words(make_app, auth_for):
     app = make_app(ILERT_SCOPES="profile")
     client = app.test_client()
     auth_for(client).sign_in()
     response = client.get("/alert-sources")
     assert response.status_code == 403
-    assert b"source:r" in response.data
+    page = response.get_data(as_text=True)
+    assert "the ilert scope <code>source:w</code>" in page
+    assert "Allow this app to see and change your alert sources</button>" in page
     assert client.get("/me").status_code == 200
 
 
