@@ -312,8 +312,9 @@ def _error_from(response):
         body = None
     if not isinstance(body, dict):
         body = {}
-    if "code" in body:  # ilert: {"code": "invalid_grant", "error": "Provided code is unknown"}
-        # and its REST API: {"status": 409, "message": "Alert is already resolved", "code": ...}
+    if "code" in body:
+        # ilert's OAuth2 endpoints: {"code": "invalid_grant", "error": "Provided code is
+        # unknown"}; its REST API: {"status": 404, "message": "...", "code": "NOT_FOUND"}
         error, description = body.get("code"), body.get("error") or body.get("message")
     else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}
         error, description = body.get("error"), body.get("error_description")

@@ -171,6 +171,9 @@ def faults():
 
 @bp.post("/reset")
 def reset():
-    """Clear counts and faults; codes and tokens stay."""
-    current_app.extensions["sandbox"].hooks.reset()
+    """Clear counts and faults and set the account's records back to `sandbox.data` (what
+    writes changed is undone); codes and tokens stay."""
+    sandbox = current_app.extensions["sandbox"]
+    sandbox.hooks.reset()
+    sandbox.records.reset()
     return {"reset": True}

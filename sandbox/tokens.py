@@ -10,14 +10,13 @@ file, so that file holds nothing a reader could replay.
 
 import base64
 import hashlib
-import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
+
+from sandbox.statefile import StateFile
 
 REFRESH_TOKEN_TTL = 365 * 24 * 3600  # a year, as at ilert
 MAX_CHAINS = 10  # live refresh tokens per app and person, as at ilert
@@ -50,21 +49,20 @@ def _s256(verifier):
 
 
 class TokenStore:
-    """Codes, chains and tokens, optionally persisted to `state_file` after each change."""
+    """Codes, chains and tokens, kept in the `tokens` section of `state_file` (if any) after
+    each change."""
 
     def __init__(self, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time):
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
         self._clock = clock  # every lifetime is measured on it, so tests can move it
-        self._path = state_file
+        self._file = state_file or StateFile(None)
         self._lock = threading.Lock()
         self._codes = {}  # code digest -> the grant it stands for
         self._chains = {}  # chain id -> the sign-in: person, scope, current refresh token
         self._access = {}  # access token digest -> {"chain", "expires_at"}
         self._refresh = {}  # refresh token digest (current or rotated out) -> chain id
-        if state_file:
-            os.makedirs(os.path.dirname(os.path.abspath(state_file)), exist_ok=True)
-            self._load()
+        self._load()
 
     def issue_code(self, *, client_id, redirect_uri, scope, user, challenge):
         """A fresh authorization code for a grant the person just allowed."""
@@ -206,42 +204,29 @@ class TokenStore:
                 self._revoke_chain(chain_id)
 
     def _load(self):
-        """Read the state file; a missing one starts empty, a broken one too, with a warning."""
+        """Take the state file's section; a missing one starts empty, a broken one too,
+        with a warning."""
+        state = self._file.section("tokens")
+        if state is None:
+            return
         try:
-            with open(self._path, encoding="utf-8") as file:
-                state = json.load(file)
             self._codes, self._chains = state["codes"], state["chains"]
             self._access, self._refresh = state["access"], state["refresh"]
             self._purge(self._clock())  # also proves the entries have the expected shape
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:
-            log.warning(
-                "sandbox state file %s is unreadable (%r): starting empty", self._path, error
-            )
+        except (LookupError, TypeError, AttributeError) as error:
+            log.warning("sandbox state file's tokens are unreadable (%r): starting empty", error)
             self._codes, self._chains, self._access, self._refresh = {}, {}, {}, {}
+            self._file.forget("tokens")
 
     def _save(self):
-        """Write the state file atomically (temp file, then rename), readable by its owner only."""
-        if not self._path:
-            return
+        """Write the tokens section of the state file (digests only)."""
         state = {
             "codes": self._codes,
             "chains": self._chains,
             "access": self._access,
             "refresh": self._refresh,
         }
-        folder = os.path.dirname(os.path.abspath(self._path))
-        fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".sandbox-state-")  # mode 0o600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(state, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp_path, self._path)
-        except BaseException:
-            os.unlink(temp_path)
-            raise
+        self._file.save("tokens", state)
 
 
 def _code_problem(grant, client_id, redirect_uri, verifier):

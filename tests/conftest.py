@@ -21,10 +21,8 @@ from werkzeug.serving import make_server
 from app import create_app as create_flask_app
 from config import SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
-from sandbox.hooks import Hooks
-from sandbox.server import API, Sandbox
+from sandbox.server import new_state
 from sandbox.serving import bind
-from sandbox.tokens import TokenStore
 from tests.tools import redis_server_executable
 
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
@@ -69,11 +67,10 @@ class RunningSandbox:
 
     def renew(self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time):
         """Start over with the state `create_app` gives a new sandbox: no codes, tokens,
-        counts or faults (building the app again costs more than a test's own work)."""
-        self.app.extensions["sandbox"] = Sandbox(
-            redirect_uris=list(redirect_uris),
-            tokens=TokenStore(access_token_ttl, code_ttl, None, clock),
-            hooks=Hooks(endpoint.name for endpoint in API),
+        counts or faults, the account as `sandbox.data` has it (building the app again costs
+        more than a test's own work)."""
+        self.app.extensions["sandbox"] = new_state(
+            redirect_uris, access_token_ttl, code_ttl, None, clock
         )
 
     def reusable(self):

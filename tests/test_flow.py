@@ -192,7 +192,7 @@ def test_me_as_json(client, auth):
     response = client.get("/me", headers={"Accept": "application/json"})
     assert response.status_code == 200
     user = response.get_json()
-    assert (user["id"], user["username"]) == (1001, "ada.lovelace")
+    assert (user["id"], user["email"]) == (1001, "ada.lovelace@example.com")
 
 
 @pytest.mark.parametrize("path", ["/me", "/token-info", "/alert-sources"])
