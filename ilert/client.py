@@ -106,10 +106,11 @@ def get(path: str, params: dict | None = None) -> Any:
 
 
 def get_page(
-    path: str, start: int = 0, size: int = PAGE_SIZE, params: dict | None = None
+    path: str, start: int = 0, size: int | None = None, params: dict | None = None
 ) -> ListPage:
-    """`size` entries of the list at `path` from index `start`, by ilert's `start-index` and
-    `max-results` (one more is asked for, to know whether another page follows)."""
+    """`size` (default PAGE_SIZE) entries of the list at `path` from index `start`, by ilert's
+    `start-index` and `max-results` (one more is asked for, to know whether more follow)."""
+    size = size or PAGE_SIZE
     paging = {"start-index": start, "max-results": size + 1}
     items = get(path, {**(params or {}), **paging})
     if not isinstance(items, list):

@@ -297,24 +297,34 @@ def test_every_page_of_the_navigation_opens(person, live_app):
         )
 
 
-def test_a_missing_scope_is_allowed_from_the_page_and_the_person_comes_back(person, live_app):
+def test_step_up_from_profile_only_to_accepting_an_alert(person, live_app):
     served = live_app(ILERT_SCOPES="profile")
     person.open(served.url)
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
     session_id = person.session_id()
     person.expect_error_page(403)
-    person.click_link("Alert sources")
+    person.click_link("Alerts")
     person.sees_page("This needs more access at ilert")
     person.sees("This sign-in was granted: profile.")
-    person.click_button("Allow this app to see and change your alert sources")
+    person.click_button("Allow this app to see and change your alerts")
     expect(person.page.locator("h1")).to_contain_text("wants to access your ilert account")
     person.click_button("Allow")
-    person.page.wait_for_url(f"{served.url}/alert-sources")
-    person.sees_page("Alert sources")
-    person.sees("Allowed: See and change your alert sources.")
-    assert person.session_id() == session_id
-    assert served.sandbox.stats()["revoke"] == 1
+    person.page.wait_for_url(f"{served.url}/alerts")
+    person.sees_page("Alerts")
+    person.sees("Allowed: See and change your alerts.")
+
+    row = person.page.locator("tbody tr", has=person.page.get_by_role("button", name="Accept"))
+    summary = row.first.locator(".source-name").inner_text()
+    row.first.get_by_role("button", name="Accept").click()
+    person.page.wait_for_url(f"{served.url}/alerts")
+    person.sees(f"Accepted: {summary}.")
+    accepted = person.page.locator("tbody tr", has_text=summary)
+    expect(accepted.locator(".badge")).to_have_text("Accepted")
+    expect(accepted.get_by_role("button", name="Accept")).to_have_count(0)
+    assert person.session_id() == session_id  # no second session
+    stats = served.sandbox.stats()
+    assert (stats["token"]["authorization_code"], stats["revoke"]) == (2, 1)
 
 
 def test_denying_a_missing_scope_keeps_the_session(person, live_app):
@@ -323,11 +333,11 @@ def test_denying_a_missing_scope_keeps_the_session(person, live_app):
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
     person.expect_error_page(403)
-    person.click_link("Alert sources")
-    person.click_button("Allow this app to see and change your alert sources")
+    person.click_link("Alerts")
+    person.click_button("Allow this app to see and change your alerts")
     person.expect_error_page(403)
     person.click_button("Deny")
-    person.page.wait_for_url(f"{served.url}/alert-sources")
+    person.page.wait_for_url(f"{served.url}/alerts")
     person.sees("You did not allow the extra access at ilert: nothing was changed.")
     person.click_link("Profile")
     person.sees_page("Ada Lovelace")

@@ -206,6 +206,44 @@ def test_every_action_without_its_scope_offers_the_grant_page_and_sends_nothing(
     assert sandbox.stats() == before
 
 
+def forms_of(client, endpoint, path):
+    """The forms on the page at `path` that post to the action `endpoint`."""
+    routes = client.application.url_map.bind("localhost")
+    page = client.get(path).get_data(as_text=True)
+    return [
+        (url, fields)
+        for url, fields in post_forms(page)
+        if routes.match(url, method="POST")[0] == endpoint
+    ]
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_is_offered_on_its_page_and_does_what_it_says_once(
+    signed_in_with_every_scope, action
+):
+    client = signed_in_with_every_scope
+    back = url_of(client.application, action.back)
+    offered = forms_of(client, action.endpoint, back)
+    assert offered, f"{back} offers no {action.endpoint} button"
+    url, fields = offered[0]
+    answer = client.post(url, data={name: html.unescape(v) for name, v in fields.items()})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    assert urlsplit(answer.headers["Location"]).path == back
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert page.count('<p class="flash flash-info" role="status">') == 1
+    assert (url, fields) not in forms_of(client, action.endpoint, back)  # done: not offered again
+    assert '<p class="flash' not in client.get(back).get_data(as_text=True)  # the notice, once
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_answers_json_callers_with_a_message(signed_in_with_every_scope, action):
+    client = signed_in_with_every_scope
+    url, fields = forms_of(client, action.endpoint, url_of(client.application, action.back))[0]
+    answer = client.post(url, data=fields, headers={"Accept": "application/json"})
+    assert answer.status_code == 200
+    assert set(answer.get_json()) == {"message"}
+
+
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
 def test_every_action_sends_signed_out_people_to_sign_in(client, app, action):
     answer = client.post(url_of(app, action.endpoint))
