@@ -9,8 +9,9 @@ import requests
 
 from errors import RedactCallbackParameters
 from sandbox import CLIENT_SECRET
+from sandbox.tokens import ACCESS_TOKEN_PREFIX
 
-TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
+TOKEN_PREFIXES = (ACCESS_TOKEN_PREFIX, "sbx_rt_", "sbx_code_")
 
 
 @pytest.fixture
