@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from config import DEFAULT_REDIRECT_URI
 from ilert.scopes import describe_scope, is_scope
 from sandbox import api, data, hooks, ratelimit, writes
 from sandbox.description import BY_NAME, RESOURCES
@@ -23,7 +24,6 @@ from sandbox.tokens import APP_ID, TENANT_ID, OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
 CLIENT_SECRET = "sandbox-client-secret"  # a public test value, never a real secret
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
 APP_NAME = "Sandbox OAuth2 app"
 
 _AUTHORIZE_PARAMS = (
