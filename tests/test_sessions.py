@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from conftest import ROOT, process_environ
+from conftest import ROOT, process_environ, signed_in_browser
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from store.redis_backend import RedisBackend
@@ -303,6 +303,29 @@ def test_a_callback_replayed_after_logout_brings_no_session_back(served):
     assert replay.status_code == 400
     assert "This sign-in link is not valid" in replay.text
     assert served.sandbox.stats()["token"]["authorization_code"] == 1
+
+
+@pytest.mark.slow
+def test_ten_thousand_cookieless_logins_leave_nothing_while_another_person_signs_in(served):
+    """SECURITY.md, "Anonymous traffic": /login writes no entry, so a flood from one client
+    (all tests come from 127.0.0.1, so no per-address limit would tell them apart) grows
+    nothing, and another person's sign-in meanwhile works."""
+    flood = served.app.test_client(use_cookies=False)
+    statuses = []
+
+    def log_in_again_and_again():
+        for _ in range(10_000):
+            statuses.append(flood.get("/login", base_url=served.url).status_code)
+
+    flooding = threading.Thread(target=log_in_again_and_again)
+    flooding.start()
+    while len(statuses) < 1000:
+        time.sleep(0.05)
+    person = signed_in_browser(served.url)  # meanwhile
+    flooding.join()
+    assert statuses == [302] * 10_000
+    assert len(dump(served.app)) == 3  # the person's session, tokens and finished sign-in
+    assert signed_in(served, person)
 
 
 # --- folders ------------------------------------------------------------------------------
