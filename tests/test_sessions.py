@@ -155,6 +155,34 @@ def test_login_without_a_cookie_leaves_nothing_in_the_store(app):
     assert dump(app) == {}  # the pending sign-in is sealed in its own cookie
 
 
+OLD_KEY, NEW_KEY = "the-old-secret-key-of-this-deployment", "the-new-secret-key-of-this-deployment"
+
+
+def test_rotating_the_secret_key_signs_nobody_out(make_app, store_settings, auth_for, sandbox):
+    before = make_app(SECRET_KEY=OLD_KEY, **store_settings)
+    browser = before.test_client()
+    auth_for(browser).sign_in()
+    started = before.test_client()  # a sign-in under way while the key changes
+    callback = auth_for(started).consent(auth_for(started).start())
+
+    during = make_app(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=f" {OLD_KEY}, ", **store_settings)
+    cookie = before.config["SESSION_COOKIE_NAME"]
+    moved = during.test_client()
+    moved.set_cookie(cookie, browser.get_cookie(cookie).value, domain="localhost")
+    assert moved.get("/me").status_code == 200
+    finishing = during.test_client()
+    for held in started._cookies.values():
+        finishing.set_cookie(held.key, held.value, domain="localhost")
+    assert finishing.get(callback).headers["Location"] == "/me"  # PKCE verifier and all
+
+    after = make_app(SECRET_KEY=NEW_KEY, **store_settings)  # the old key dropped
+    for client in (moved, finishing):
+        back = after.test_client()
+        back.set_cookie(cookie, client.get_cookie(cookie).value, domain="localhost")
+        assert back.get("/me").status_code == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 0
+
+
 def test_session_max_age_ends_a_session_in_use_and_revokes_its_token(
     make_app, store_settings, auth_for, sandbox, clock
 ):
