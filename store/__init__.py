@@ -64,6 +64,16 @@ class SealedStore:
         sealed = self.backend.take(name)
         return None if sealed is None else self.sealer.open(name, cipher, sealed)
 
+    def seal(self, purpose: str, cookie: str, value: Any) -> bytes:
+        """`value` sealed as an entry of `purpose` would be, to keep outside the store."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        return self.sealer.seal(name, cipher, value)
+
+    def unseal(self, purpose: str, cookie: str, sealed: bytes) -> Any | None:
+        """What `seal` sealed, or None if it does not open."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        return self.sealer.open(name, cipher, sealed)
+
     def delete(self, purpose: str, cookie: str) -> None:
         self.backend.delete(self.sealer.locate(purpose, cookie)[0])
 
