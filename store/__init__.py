@@ -100,15 +100,11 @@ def init_app(app: Flask, clock: Clock = time.time) -> None:
     from store import flask_session
 
     if app.config["SESSION_TYPE"] == "redis":
-        import redis  # here, not at the top: an app on files never pays for importing redis-py
-
+        # Here, not at the top: an app on files never pays for importing redis-py.
         from store.redis_backend import RedisBackend
 
-        timeout = app.config["HTTP_TIMEOUT"]
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        backend: Backend = RedisBackend(client)
+        url, timeout = app.config["REDIS_URL"], app.config["HTTP_TIMEOUT"]
+        backend: Backend = RedisBackend.from_url(url, timeout)
     else:
         folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
         backend = FileBackend(folder, clock)
