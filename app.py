@@ -6,10 +6,15 @@ call ilert), `store/` (sealed sessions and what lives beside them), `views/` (th
 `errors.py` (error pages and headers), `inspector.py` (the flow inspector), `sandbox/`.
 """
 
+import sys
+
+if sys.version_info < (3, 11):  # noqa: UP036 (said here, before an import fails on an old Python)
+    version = ".".join(str(part) for part in sys.version_info[:3])
+    sys.exit(f"This app needs Python 3.11 or newer; this is Python {version}.")
+
 import logging
 import os
 import secrets
-import sys
 import tempfile
 import time
 from urllib.parse import urlsplit

@@ -1,6 +1,10 @@
 """`python app.py` with no ilert account: the built-in sandbox, clicked through over HTTP."""
 
+import ast
+import glob
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +234,25 @@ def test_a_real_client_id_without_the_debugger_listens_beyond_loopback(
     server = start_server([sys.executable, "app.py"], environ, port)
     assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"
     assert "Sandbox mode" not in server.log()
+
+
+def older_python() -> list[str]:
+    """A Python older than the project supports: 3.10 where the machine has it (PATH, pyenv),
+    else this Python told it is 3.10, running app.py as `python app.py` would."""
+    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.10.*/bin/python")))
+    for candidate in [*pyenv, shutil.which("python3.10")]:
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return [candidate, "app.py"]  # (a pyenv shim of a version not selected fails)
+    pretend = "import runpy, sys; sys.version_info = (3, 10, 0, 'final', 0); "
+    return [sys.executable, "-c", pretend + "runpy.run_path('app.py', run_name='__main__')"]
+
+
+def test_an_older_python_stops_with_one_line_naming_the_version_it_needs():
+    # The check runs before anything else in app.py, and 3.10 must be able to parse it.
+    ast.parse(Path(ROOT, "app.py").read_text(), feature_version=(3, 10))
+    result = subprocess.run(
+        older_python(), cwd=ROOT, env=process_environ(), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(r"This app needs Python 3\.11 or newer; this is Python 3\.10\.\d+\.", line)
