@@ -35,6 +35,7 @@ DEFAULT_REDIRECT_URI = redirect_uri_at(DEFAULT_PORT)  # ILERT_REDIRECT_URI
 # ---
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SESSION_TYPES = ("filesystem", "redis")
+SECRET_KEY_BYTES = 32  # the store's keys are derived from it: no fewer bytes than they have
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
@@ -77,6 +78,14 @@ def load(environ):
     if client_id is not None and get("SECRET_KEY") is None:
         raise ConfigError(
             "SECRET_KEY is missing: set it to a long random value, e.g. the output of "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+
+    secret_key = get("SECRET_KEY")
+    if secret_key is not None and len(secret_key.encode()) < SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY is too short: {len(secret_key.encode())} bytes, at least "
+            f"{SECRET_KEY_BYTES} are needed; e.g. the output of "
             'python -c "import secrets; print(secrets.token_hex(32))"'
         )
 
@@ -124,7 +133,8 @@ def load(environ):
         "ILERT_AUTH_URL": auth_url,
         "ILERT_API_URL": api_url,
         "ILERT_USE_PKCE": _boolean("ILERT_USE_PKCE", get("ILERT_USE_PKCE", "true")),
-        "SECRET_KEY": get("SECRET_KEY"),
+        "SECRET_KEY": secret_key,
+        "SECRET_KEY_FALLBACKS": _fallback_keys(get("SECRET_KEY_FALLBACKS", "")),
         "SESSION_TYPE": session_type,
         "SESSION_FILE_DIR": _session_file_dir(get("SESSION_FILE_DIR")),
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
@@ -258,6 +268,12 @@ def _redis_url(value):
             f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
         )
     return value
+
+
+def _fallback_keys(value):
+    """Older secret keys, space- or comma-separated (Flask's SECRET_KEY_FALLBACKS): entries
+    sealed under them still open. Any length: a short old key is what one rotates away from."""
+    return [key for key in re.split(r"[\s,]+", value) if key]
 
 
 def _cookie_name(value):

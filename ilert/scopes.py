@@ -1,6 +1,8 @@
 """ilert's OAuth2 scopes: what they are called, what they allow, which API paths they guard,
-and in plain words. Facts about ilert, used by the app's token info and missing-scope pages and
-by the sandbox's consent page and API.
+and in plain words. Facts about ilert (iLert/docs, developer-docs/rest-api/
+developing-ilert-apps/token-lifetimes-error-codes-app-verification-etc..md, "ilert OAuth2
+scopes"), used by the app's token info and missing-scope pages and by the sandbox's consent
+page and API.
 
 `profile`, `offline_access`, and resource scopes with `:r` (read, the default), `:w`
 (write, which includes read) or `:d` (delete, which includes write).
@@ -24,6 +26,8 @@ RESOURCES = {
     "user": "users",
     "alert": "alerts",
     "incident": "incidents",
+    "metric": "metrics",
+    "metric_source": "metric data sources",
 }
 # Which scope guards which API path (ilert docs, "Token lifetimes, error codes, app
 # verification"); a path below one of these (/api/incidents/42) needs the same scope.
@@ -41,6 +45,11 @@ PATH_SCOPES = {
     "/api/status-pages": "status_page",
     "/api/connectors": "connector",
     "/api/maintenance-windows": "maintenance",
+    "/api/uptime-monitors": "monitor",
+    "/api/reports": "report",
+    "/api/incident-templates": "template",
+    "/api/metrics": "metric",
+    "/api/metric-data-sources": "metric_source",
 }
 _ACCESS = {"r": "See your {}", "w": "See and change your {}", "d": "See, change and delete your {}"}
 _SCOPE = re.compile(rf"profile|offline_access|(?:{'|'.join(RESOURCES)})(?::[rwd])?")

@@ -82,6 +82,26 @@ def guarded(scope: str, view: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
+def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`view`, unless the client's address has used up ilert's rate limit for now: then
+    429 in ilert's shape, with `Retry-After` the seconds until its window ends."""
+
+    @wraps(view)
+    def limited(**kwargs):
+        limit = current_app.extensions["sandbox"].rate_limit
+        wait = limit.wait(request.remote_addr or "")
+        if wait is not None:
+            raise ApiError(
+                429,
+                f"Too many requests: ilert allows {limit.text} from one address; "
+                f"try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        return view(**kwargs)
+
+    return limited
+
+
 def paging(name: str, default: int, lowest: int, highest: int | None) -> int:
     """A paging parameter: a whole number from `lowest` up to `highest` (None: no
     limit), else 400 in ilert's shape."""

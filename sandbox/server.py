@@ -16,17 +16,15 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from config import DEFAULT_REDIRECT_URI
 from ilert.scopes import describe_scope, is_scope
-from sandbox import api, data, hooks, writes
+from sandbox import api, data, hooks, ratelimit, writes
 from sandbox.description import BY_NAME, RESOURCES
 from sandbox.records import Records
 from sandbox.statefile import StateFile
-from sandbox.tokens import OAuthError, TokenStore
+from sandbox.tokens import APP_ID, TENANT_ID, OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
 CLIENT_SECRET = "sandbox-client-secret"  # a public test value, never a real secret
 APP_NAME = "Sandbox OAuth2 app"
-APP_ID = 250
-TENANT_ID = "sandbox"
 
 _AUTHORIZE_PARAMS = (
     "client_id",
@@ -51,11 +49,17 @@ class Sandbox:
     tokens: TokenStore
     records: Records
     hooks: hooks.Hooks
+    rate_limit: ratelimit.RateLimit
     clock: Callable[[], float]
 
 
 def new_state(
-    redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time
+    redirect_uris=None,
+    access_token_ttl=3600,
+    code_ttl=120,
+    state_file=None,
+    clock=time.time,
+    rate_limit=ratelimit.DEFAULT,
 ) -> Sandbox:
     """The state of a new sandbox (see `create_app`)."""
     kept = StateFile(state_file)
@@ -64,22 +68,29 @@ def new_state(
         tokens=TokenStore(access_token_ttl, code_ttl, kept, clock),
         records=Records(kept),
         hooks=hooks.Hooks(endpoint.name for endpoint in API),
+        rate_limit=ratelimit.RateLimit(rate_limit, clock),
         clock=clock,
     )
 
 
 def create_app(
-    redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time
+    redirect_uris=None,
+    access_token_ttl=3600,
+    code_ttl=120,
+    state_file=None,
+    clock=time.time,
+    rate_limit=ratelimit.DEFAULT,
 ):
     """A sandbox app that accepts `redirect_uris` (default: the app's default one).
 
     `state_file`, if given, keeps codes, tokens and the account's records across restarts.
     `clock` is what code, access token and refresh token lifetimes are measured on (tests
-    pass one they move), and what writes date their changes with.
+    pass one they move), and what writes date their changes with. `rate_limit` is ilert's
+    by default ("700/min" per client address; "0" switches it off).
     """
     app = Flask(__name__)
     app.extensions["sandbox"] = new_state(
-        redirect_uris, access_token_ttl, code_ttl, state_file, clock
+        redirect_uris, access_token_ttl, code_ttl, state_file, clock, rate_limit
     )
     app.register_blueprint(bp)
     app.register_blueprint(hooks.bp)
@@ -392,9 +403,11 @@ for _endpoint in API:
         _endpoint.path,
         endpoint=_endpoint.name,
         view_func=hooks.counted(_endpoint.name)(
-            _endpoint.view
-            if _endpoint.scope is None
-            else api.guarded(_endpoint.scope, _endpoint.view)
+            api.rate_limited(
+                _endpoint.view
+                if _endpoint.scope is None
+                else api.guarded(_endpoint.scope, _endpoint.view)
+            )
         ),
         methods=_endpoint.method.split(" "),
     )

@@ -6,10 +6,20 @@ rotated-out refresh token revokes the whole chain (RFC 6749 10.5, RFC 9700 4.14.
 
 Only SHA-256 digests of codes and tokens are kept, in memory and in the optional state
 file, so that file holds nothing a reader could replay.
+
+Access tokens are JWTs, as ilert's are (iLert/docs, developer-docs/rest-api/
+developing-ilert-apps/understanding-oauth2.md: "ilert uses JWT tokens"), with the claims of
+the example token in developing-a-backend-app-with-oauth2.md: `iss` "ilert", `il_t` "ACCESS",
+`il_v` 1, `il_u` the username, `il_s` the scope, `il_a` the app id, `exp`, and `il_n` (here
+the tenant), plus a random `jti`. They are HS256-signed with a key made at start and never
+kept, and checked, like every token here, by their digest: a token the sandbox did not issue
+(or forgot) is unknown whatever it claims. Refresh tokens stay opaque.
 """
 
 import base64
 import hashlib
+import hmac
+import json
 import logging
 import re
 import secrets
@@ -18,6 +28,8 @@ import time
 
 from sandbox.statefile import StateFile
 
+APP_ID = 250  # the sandbox app's id, as token_info and the access token's il_a report it
+TENANT_ID = "sandbox"
 REFRESH_TOKEN_TTL = 365 * 24 * 3600  # a year, as at ilert
 MAX_CHAINS = 10  # live refresh tokens per app and person, as at ilert
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 4.1
@@ -43,6 +55,20 @@ def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+# What every access token starts with: its encoded JWT header.
+ACCESS_TOKEN_PREFIX = _b64url(b'{"typ":"JWT","alg":"HS256"}') + "."
+
+
+def decode_claims(token: str) -> dict:
+    """The claims of an access token (its JWT payload), unchecked: what a client sees."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def _s256(verifier):
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -57,6 +83,7 @@ class TokenStore:
         self.code_ttl = code_ttl
         self._clock = clock  # every lifetime is measured on it, so tests can move it
         self._file = state_file or StateFile(None)
+        self._signing_key = secrets.token_bytes(32)  # never kept: tokens are checked by digest
         self._lock = threading.Lock()
         self._codes = {}  # code digest -> the grant it stands for
         self._chains = {}  # chain id -> the sign-in: person, scope, current refresh token
@@ -159,7 +186,7 @@ class TokenStore:
     def _issue(self, chain_id, now):
         """Give the chain a new access token and a new current refresh token."""
         chain = self._chains[chain_id]
-        access_token = "sbx_at_" + secrets.token_urlsafe(32)
+        access_token = self._jwt(chain, now)
         refresh_token = "sbx_rt_" + secrets.token_urlsafe(32)
         self._access[_digest(access_token)] = {
             "chain": chain_id,
@@ -177,6 +204,24 @@ class TokenStore:
             "refresh_token": refresh_token,
             "refresh_token_expires_in": REFRESH_TOKEN_TTL,
         }
+
+    def _jwt(self, chain, now):
+        """A signed JWT with ilert's access-token claims for this chain."""
+        claims = {
+            "iss": "ilert",
+            "il_t": "ACCESS",
+            "il_v": 1,
+            "il_n": TENANT_ID,
+            "il_a": APP_ID,
+            "il_u": chain["user"],
+            "il_s": chain["scope"],
+            "exp": int(now + self.access_token_ttl),
+            "jti": secrets.token_urlsafe(16),
+        }
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = ACCESS_TOKEN_PREFIX + payload
+        signature = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64url(signature)}"
 
     def _limit_chains(self, client_id, user):
         """Revoke the oldest refresh tokens of this app and person beyond MAX_CHAINS."""

@@ -60,18 +60,21 @@ class RunningSandbox:
     """A sandbox served on a free port, with shortcuts to its test hooks."""
 
     def __init__(self, **create_app_kwargs):
+        create_app_kwargs.setdefault("rate_limit", "0")  # one address makes all the calls
         self.app = SANDBOX_TEMPLATES.keep_for(create_app(**create_app_kwargs))
         self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.serving = True
         self.renewable = "state_file" not in create_app_kwargs
 
-    def renew(self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time):
+    def renew(
+        self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time, rate_limit="0"
+    ):
         """Start over with the state `create_app` gives a new sandbox: no codes, tokens,
         counts or faults, the account as `sandbox.data` has it (building the app again costs
         more than a test's own work)."""
         self.app.extensions["sandbox"] = new_state(
-            redirect_uris, access_token_ttl, code_ttl, None, clock
+            redirect_uris, access_token_ttl, code_ttl, None, clock, rate_limit
         )
 
     def reusable(self):
@@ -89,6 +92,13 @@ class RunningSandbox:
         response = requests.get(f"{self.url}/_sandbox/stats", timeout=5)
         response.raise_for_status()
         return response.json()
+
+    def limit_rate(self, rate_limit):
+        """Give the sandbox another rate limit (POST /_sandbox/rate-limit), e.g. "2/min"."""
+        response = requests.post(
+            f"{self.url}/_sandbox/rate-limit", json={"rate_limit": rate_limit}, timeout=5
+        )
+        response.raise_for_status()
 
     def fault(self, **fields):
         """Queue a fault (POST /_sandbox/faults), e.g. `fault(endpoint="token", status=500)`."""
@@ -120,13 +130,16 @@ def idle_sandboxes():
 @pytest.fixture
 def start_sandbox(clock, idle_sandboxes):
     """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`), on the
-    test's `clock` like the app. Each is new to the test: a fresh one, or one an earlier
-    test used, renewed. After the test they stop or wait, renewable, for the next."""
+    test's `clock` like the app, and without ilert's rate limit unless a test gives one
+    (`rate_limit="5/min"`): the suite makes all its calls from one address. Each is new to
+    the test: a fresh one, or one an earlier test used, renewed. After the test they stop or
+    wait, renewable, for the next."""
     started = []
 
     def start(**create_app_kwargs):
         create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
         create_app_kwargs.setdefault("clock", clock)
+        create_app_kwargs.setdefault("rate_limit", "0")
         if idle_sandboxes and "state_file" not in create_app_kwargs:
             running = idle_sandboxes.pop()
             running.renew(**create_app_kwargs)

@@ -27,6 +27,7 @@ from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 from sandbox.description import BY_NAME
 from sandbox.server import API, create_app
 from sandbox.serving import bind
+from sandbox.tokens import ACCESS_TOKEN_PREFIX, decode_claims
 
 AUTHORIZE = "/api/developers/oauth2/authorize"
 TOKEN = "/api/developers/oauth2/token"
@@ -351,7 +352,7 @@ def test_code_exchange_answers_in_ilerts_shape(sandbox):
         "refresh_token_expires_in",
     }
     assert body["token_type"] == "Bearer"
-    assert body["access_token"].startswith("sbx_at_")
+    assert body["access_token"].startswith(ACCESS_TOKEN_PREFIX)
     assert body["refresh_token"].startswith("sbx_rt_")
     assert body["expires_in"] == 3600
     assert body["refresh_token_expires_in"] == 31536000
@@ -535,6 +536,26 @@ def test_token_info_describes_a_live_access_token(sandbox):
         "scope": "profile source:w",
         "app_id": 250,
     }
+
+
+def test_access_tokens_are_jwts_whose_claims_are_what_token_info_reports(start_sandbox, clock):
+    sandbox = start_sandbox(access_token_ttl=600)
+    tokens = sign_in(sandbox, user="grace.hopper", scope="profile alert:w")
+    header, payload, signature = tokens["access_token"].split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"typ": "JWT", "alg": "HS256"}
+    assert len(base64.urlsafe_b64decode(signature + "=")) == 32
+    claims = decode_claims(tokens["access_token"])
+    info = post_form(sandbox, TOKEN_INFO, token=tokens["access_token"]).json()
+    assert (claims["il_u"], claims["il_s"], claims["il_a"], claims["il_n"]) == (
+        info["username"], info["scope"], info["app_id"], info["tenant_id"],
+    )  # fmt: skip
+    assert (claims["iss"], claims["il_t"]) == ("ilert", "ACCESS")
+    assert abs(claims["exp"] - (clock() + 600)) <= 2
+    # The claims open nothing by themselves: a token with the same claims is unknown.
+    forged = ".".join([header, payload, base64.urlsafe_b64encode(b"x" * 32).decode().rstrip("=")])
+    assert not works(sandbox, forged)
+    assert works(sandbox, tokens["access_token"])
+    assert decode_claims(sign_in(sandbox)["access_token"])["jti"] != claims["jti"]
 
 
 @pytest.mark.parametrize("which", ["refresh", "unknown", "missing", "revoked"])
@@ -1069,7 +1090,7 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
     args = ("--port", str(port), "--redirect-uri", uri, "--redirect-uri", DEFAULT_REDIRECT_URI)
     with run_cli(*args, preexec_fn=ctrl_c_stops) as process:
         try:
-            lines = [process.stdout.readline() for _ in range(4)]
+            lines = [process.stdout.readline() for _ in range(5)]
             assert f"http://127.0.0.1:{port}" in lines[0]
             assert CLIENT_ID in lines[1] and CLIENT_SECRET in lines[1]
             assert uri in lines[2] and DEFAULT_REDIRECT_URI in lines[2]
@@ -1077,8 +1098,11 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
                 f"ILERT_CLIENT_ID={CLIENT_ID} ILERT_CLIENT_SECRET={CLIENT_SECRET} "
                 f"ILERT_AUTH_URL=http://localhost:{port} ILERT_API_URL=http://localhost:{port}\n"
             )
+            assert lines[4].startswith("rate limit: 700/min API calls per client address")
             cli = SimpleNamespace(url=f"http://127.0.0.1:{port}")
             assert consent(cli, redirect_uri=uri).status_code == 302
+            limit = requests.get(f"{cli.url}/_sandbox/rate-limit", timeout=5).json()
+            assert limit == {"rate_limit": "700/min"}  # ilert's, by default
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=10)
         finally:

@@ -215,3 +215,56 @@ def test_the_state_file_keeps_the_writes_across_a_restart(start_sandbox, tmp_pat
     before.stop()
     after = start_sandbox(state_file=state_file)
     assert call(after, "GET", f"{ALERTS.path}/70013", access_token).json()["status"] == "ACCEPTED"
+
+
+# --- the rate limit ----------------------------------------------------------------------
+
+
+def test_beyond_the_rate_limit_is_429_in_ilerts_shape_until_the_window_ends(sandbox, clock):
+    access_token = token(sandbox, "alert")
+    sandbox.limit_rate("2/min")
+    for _ in range(2):
+        assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
+    refused = call(sandbox, "GET", ALERTS.path, access_token)
+    assert_rest_error(refused, 429, "TOO_MANY_REQUESTS")
+    assert 55 <= int(refused.headers["Retry-After"]) <= 60
+    assert_rest_error(call(sandbox, "GET", "/api/users/current", access_token), 429,
+                      "TOO_MANY_REQUESTS")  # fmt: skip
+    assert sandbox.stats()["alerts"] == 3  # a refused call reached the sandbox too
+    clock.advance(60)
+    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
+
+
+def test_the_rate_limit_hook_changes_and_switches_it_off(sandbox):
+    hook = f"{sandbox.url}/_sandbox/rate-limit"
+    assert requests.get(hook, timeout=5).json() == {"rate_limit": "0"}
+    access_token = token(sandbox, "alert")
+    sandbox.limit_rate("1/h")
+    assert requests.get(hook, timeout=5).json() == {"rate_limit": "1/h"}
+    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
+    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 429
+    assert requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).status_code == 200
+    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
+    sandbox.limit_rate("0")
+    for _ in range(5):
+        assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
+    for bad in ({"rate_limit": "7/week"}, {"rate_limit": 700}, {}, {"rate_limit": "-1/min"}):
+        response = requests.post(hook, json=bad, timeout=5)
+        assert response.status_code == 400 and response.json()["error"]
+
+
+def test_a_new_sandbox_has_ilerts_rate_limit():
+    from sandbox import create_app
+
+    assert create_app().extensions["sandbox"].rate_limit.text == "700/min"
+
+
+def test_the_sandboxs_429_reaches_the_person_as_try_again_with_its_wait(client, auth, sandbox):
+    auth.sign_in()
+    sandbox.limit_rate("1/min")
+    assert client.get("/me").status_code == 200
+    response = client.get("/me")
+    assert response.status_code == 503
+    assert b"Try again" in response.data and b"Traceback" not in response.data
+    assert 55 <= int(response.headers["Retry-After"]) <= 60
+    assert client.get("/", headers={"Accept": "text/html"}).status_code == 200
