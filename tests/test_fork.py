@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from conftest import ROOT, process_environ
@@ -130,3 +131,36 @@ def test_removing_the_flow_inspector_as_the_readme_says_breaks_no_other_test(tmp
     )
     assert "inspector" not in run(copy, "-m", "mypy").stdout
     assert_green(copy, ["tests"])
+
+
+def readme_blocks(section):
+    """The code blocks of the README's `## <section>`, in order."""
+    with open(f"{ROOT}/README.md") as file:
+        readme = file.read()
+    text = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [textwrap.dedent(block) for block in re.findall(r"```\w+\n(.*?)```", text, re.S)]
+
+
+def test_the_readmes_page_and_action_are_checked_without_being_named(tmp_path):
+    """README's "Add a page of your own" and "Add an action of your own", done as written in
+    two files each: the suite's registry tests, browser walk and axe-core check them, and
+    nothing that passed before fails."""
+    copy = copy_of_project(tmp_path)
+    view, template = readme_blocks("Add a page of your own")
+    action_view, button = readme_blocks("Add an action of your own")
+    pages = copy / "views" / "pages.py"
+    pages.write_text(pages.read_text() + "\n\n" + view + "\n\n" + action_view)
+    (copy / "templates" / "incidents.html").write_text(template)
+    edit(
+        copy / "templates" / "alert_sources.html",
+        replace=[("hidden_label=source.name) }}{% endif %}</td>",
+                  "hidden_label=source.name) }}\n        " + button.strip() + "{% endif %}</td>")],
+    )  # fmt: skip
+    collected = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                    "--collect-only", "tests/test_pages.py")  # fmt: skip
+    assert "[pages.incidents]" in collected.stdout
+    assert "[pages.delete_alert_source]" in collected.stdout
+    assert_green(copy, CORE)
+    walked = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                 "tests/test_browser.py", "-k", "every_page or axe")  # fmt: skip
+    assert walked.returncode == 0, walked.stdout[-6000:]
