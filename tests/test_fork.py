@@ -3,6 +3,7 @@ renaming the app, its port and its cookies in the one place (config.py) breaks n
 each removal recipe of the README, applied exactly as written, leaves ruff, mypy and the
 quick suite green."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -164,3 +165,79 @@ def test_the_readmes_page_and_action_are_checked_without_being_named(tmp_path):
     walked = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                  "tests/test_browser.py", "-k", "every_page or axe")  # fmt: skip
     assert walked.returncode == 0, walked.stdout[-6000:]
+
+
+def without_functions(path, names):
+    """Delete the top-level functions `names` (with their decorators) from the module `path`."""
+    source = path.read_text()
+    lines = source.splitlines(keepends=True)
+    found = {
+        node.name: node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    }
+    assert set(found) == set(names), f"{path.name} lacks {set(names) - set(found)}"
+    for node in sorted(found.values(), key=lambda node: -node.lineno):
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        del lines[first : node.end_lineno]
+    path.write_text("".join(lines))
+
+
+def test_running_without_sandbox_mode_as_the_readme_says_breaks_no_other_test(tmp_path):
+    copy = copy_of_project(tmp_path)
+    for name in ("tests/test_sandbox_mode.py", "scripts/screenshots.py"):
+        (copy / name).unlink()
+    edit(
+        copy / "app.py",
+        replace=[
+            (
+                "        settings = config.load(os.environ)\n"
+                "        environ = dict(os.environ)\n"
+                '        sandbox_mode = settings["ILERT_CLIENT_ID"] is None\n'
+                "        if sandbox_mode:\n"
+                "            environ.update(_start_sandbox(settings, "
+                "serve=not _reloader_supervisor()))\n"
+                "        app = create_app(environ, sandbox_mode=sandbox_mode)\n",
+                "        app = create_app(dict(os.environ))\n",
+            )
+        ],
+    )
+    without_functions(copy / "app.py", ["_reloader_supervisor", "_start_sandbox",
+                                        "_sandbox_secret_key"])  # fmt: skip
+    assert run(copy, "-m", "ruff", "check", "--fix", "-q", "app.py").returncode == 0
+    assert run(copy, "-m", "ruff", "format", "-q", "app.py").returncode == 0
+    edit(
+        copy / "config.py",
+        remove=[
+            '"SANDBOX_PORT": _port("SANDBOX_PORT", '
+            'get("SANDBOX_PORT", str(DEFAULT_SANDBOX_PORT))),',
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(',
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")',
+        ],
+        replace=[('),\n        "SANDBOX_PORT"', '"SANDBOX_PORT"')],
+    )  # fmt: skip
+    edit(
+        copy / ".env.example",
+        replace=[(
+            "# Sandbox mode only: access-token lifetime in seconds, and the sandbox's port.\n"
+            "# ILERT_SANDBOX_ACCESS_TOKEN_TTL=3600\n# SANDBOX_PORT=4598\n",
+            "",
+        )],
+    )  # fmt: skip
+    edit(
+        copy / "tests" / "test_config.py",
+        remove=[
+            'assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600',
+            'assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT',
+            '({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),',
+            '({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, '
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL"),',
+        ],
+    )
+    stopped = run(copy, "app.py", timeout=60)  # no client id: it stops, and says what to set
+    assert stopped.returncode == 3
+    assert stopped.stderr.startswith("Configuration error: ILERT_CLIENT_ID is not set")
+    assert_green(copy, ["tests"])
+    started = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                  "tests/test_app_py.py")  # fmt: skip
+    assert started.returncode == 0, started.stdout[-6000:]
