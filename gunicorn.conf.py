@@ -59,6 +59,10 @@ graceful_timeout = min(int(2 * _settings["HTTP_TIMEOUT"]) + 5, 25)
 # timeout of a proxy in front that keeps connections to the app).
 keepalive = 5
 
+# gunicorn's control socket (gunicornc: worker counts, reloads, shutdown) stays off: nothing
+# but the process manager that started gunicorn should steer it.
+control_socket_disable = True
+
 # To stdout, one line per request with its time in ms; the app redacts the callback's
 # `code` and `state` from these lines (errors.RedactCallbackParameters).
 accesslog = "-"
