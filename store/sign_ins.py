@@ -30,13 +30,13 @@ from typing import Any
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
+from config import SIGN_IN_COOKIE_PREFIX
 from store import current, now
 from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
 RESULT_LIFETIME = 60  # seconds a finished sign-in can be continued by a second callback
-COOKIE_NAME = "sign-in-"
 COOKIE_PURPOSE = "sign-in-cookie"  # what the cookie's seal is derived for
 VERIFIER_PURPOSE = "pkce-verifier"
 FINISHED_PURPOSE = "sign-in"  # the store entry of a finished sign-in, under its nonce
@@ -52,18 +52,20 @@ class PendingSignIn:
     next: str | None
     created: float
     verifier: str | None  # derived from the nonce, never stored
+    scopes: str | None = None  # set for a grant of more scopes to a signed-in session
 
 
 def cookie_prefix() -> str:
     """`__Host-sign-in-` when cookies are Secure, else `sign-in-`."""
-    return cookie_name(COOKIE_NAME)
+    return cookie_name(SIGN_IN_COOKIE_PREFIX)
 
 
-def start(next_path: str | None, use_pkce: bool) -> PendingSignIn:
-    """A new pending sign-in (nothing is kept yet: see `set_cookie`)."""
+def start(next_path: str | None, use_pkce: bool, scopes: str | None = None) -> PendingSignIn:
+    """A new pending sign-in (nothing is kept yet: see `set_cookie`). `scopes` marks a grant:
+    the scopes asked for a session that is signed in already."""
     nonce = secrets.token_urlsafe(32)
     verifier = current().sealer.secret(VERIFIER_PURPOSE, nonce) if use_pkce else None
-    return PendingSignIn(secrets.token_urlsafe(32), nonce, next_path, now(), verifier)
+    return PendingSignIn(secrets.token_urlsafe(32), nonce, next_path, now(), verifier, scopes)
 
 
 def set_cookie(response: Response, pending: PendingSignIn) -> None:
@@ -76,6 +78,7 @@ def set_cookie(response: Response, pending: PendingSignIn) -> None:
         "next": pending.next,
         "created": pending.created,
         "pkce": pending.verifier is not None,
+        "scopes": pending.scopes,
     }
     sealed = current().sealer.seal_text(COOKIE_PURPOSE, name, fields)
     secure = current_app.config["SESSION_COOKIE_SECURE"]
@@ -112,7 +115,12 @@ def pending_for(state: str) -> PendingSignIn | None:
     if fields["pkce"]:
         verifier = current().sealer.secret(VERIFIER_PURPOSE, fields["nonce"], generation)
     return PendingSignIn(
-        fields["state"], fields["nonce"], fields["next"], fields["created"], verifier
+        fields["state"],
+        fields["nonce"],
+        fields["next"],
+        fields["created"],
+        verifier,
+        fields["scopes"],
     )
 
 
@@ -178,6 +186,7 @@ def _well_formed(fields: Any) -> bool:
         and isinstance(fields.get("next"), str | None)
         and isinstance(fields.get("created"), int | float)
         and isinstance(fields.get("pkce"), bool)
+        and isinstance(fields.get("scopes"), str | None)
     )
 
 
