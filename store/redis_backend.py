@@ -35,6 +35,11 @@ class RedisBackend:
         with _redis_errors():
             self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)))
 
+    def add(self, name: str, value: bytes, ttl: float) -> bool:
+        with _redis_errors():
+            added = self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)), nx=True)
+        return bool(added)
+
     def take(self, name: str) -> bytes | None:
         with _redis_errors():
             return cast(bytes | None, self.client.getdel(self.PREFIX + name))
