@@ -11,38 +11,27 @@ import signal
 import sys
 import threading
 
-from dotenv import load_dotenv
+# The project folder, wherever gunicorn starts (`gunicorn -c /path/to/gunicorn.conf.py`): for
+# `import config` here, and for "app:create_app()".
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import config as _config
 
-load_dotenv()
 try:
+    _config.load_dotenv()
     _settings = _config.require_client_id(_config.load(os.environ))
+    if not {"GUNICORN_FD", "LISTEN_FDS"} & set(os.environ):  # unless handed a socket (USR2)
+        _config.check_can_listen(_settings["HOST"], _settings["PORT"])
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
     sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
 
-
-def _workers():
-    """`WEB_CONCURRENCY`, else one per core this process may run on: a worker runs Python on
-    one core at a time, while its threads wait for ilert."""
-    value = os.environ.get("WEB_CONCURRENCY", "").strip()
-    if not value:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if not value.isdigit() or int(value) < 1:
-        print(
-            f"Configuration error: WEB_CONCURRENCY is malformed: {value!r} is not a whole "
-            "number of worker processes from 1",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(3)
-    return int(value)
-
-
 _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
-workers = _workers()
+# WEB_CONCURRENCY, else one per core this process may use (its CPU quota too): a worker runs
+# Python on one core at a time, while its threads wait for ilert. gunicorn itself reads a
+# WEB_CONCURRENCY of the real environment before this file, and stops on one that is no number.
+workers = _settings["WEB_CONCURRENCY"]
 worker_class = "gthread"
 # The app is built once, in the master, before the workers fork from it: they start at once and
 # share its memory, and an app that cannot be built stops gunicorn rather than every worker in

@@ -122,12 +122,13 @@ def test_the_access_log_redacts_the_callback_code_and_state(production):
     [
         (
             {"GUNICORN_THREADS": "0"},
-            "GUNICORN_THREADS is malformed: '0' is not a whole number from 1 to 256",
+            "GUNICORN_THREADS is malformed: '0' is not a whole number of threads from 1 to 256",
         ),
         ({"PORT": "70000"}, "PORT is malformed: '70000' is not a port from 1 to 65535"),
         (
             {"WEB_CONCURRENCY": "0"},
-            "WEB_CONCURRENCY is malformed: '0' is not a whole number of worker processes from 1",
+            "WEB_CONCURRENCY is malformed: '0' is not a whole number of worker processes from 1 "
+            "to 1024",
         ),
     ],
 )
