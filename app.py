@@ -6,7 +6,6 @@ call ilert), `store/` (sealed sessions and what lives beside them), `views/` (th
 `errors.py` (error pages and headers), `inspector.py` (the flow inspector), `sandbox/`.
 """
 
-import logging
 import os
 import secrets
 import sys
@@ -22,6 +21,7 @@ from werkzeug.serving import is_running_from_reloader
 import config
 import errors
 import inspector
+import logs
 import store
 from config import ConfigError
 from ilert import oauth
@@ -60,7 +60,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
     )
-    _configure_logging(app)
+    logs.init_app(app)
     store.init_app(app, clock)
     oauth.init_app(app)
     errors.init_app(app)
@@ -70,12 +70,6 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     auth.init_app(app)
     app.context_processor(lambda: {"sandbox_mode": sandbox_mode})
     return app
-
-
-def _configure_logging(app: Flask) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("app", "errors", "ilert", "store", "views", "inspector"):
-        logging.getLogger(name).setLevel(app.config["LOG_LEVEL"])
 
 
 # --- python app.py ------------------------------------------------------------------------

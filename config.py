@@ -14,9 +14,12 @@ import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+APP_NAME = "ilert OAuth2 backend app"  # in every page's title and header
+APP_VERSION = "1.0"  # with APP_NAME, the User-Agent of every call to ilert
 DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
 DEFAULT_SCOPES = "profile source:w"  # a page of your own may need one more (README)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 SESSION_TYPES = ("filesystem", "redis")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -100,6 +103,12 @@ def load(environ):
             f"LOG_LEVEL is malformed: {log_level!r} is not one of {', '.join(LOG_LEVELS)}"
         )
 
+    log_format = get("LOG_FORMAT", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"LOG_FORMAT is malformed: {log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+        )
+
     return {
         "ILERT_CLIENT_ID": client_id,
         "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
@@ -124,6 +133,7 @@ def load(environ):
         "HOST": host,
         "PORT": port,
         "LOG_LEVEL": log_level.upper(),
+        "LOG_FORMAT": log_format,
         "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "64")),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(

@@ -25,6 +25,7 @@ from werkzeug.http import parse_accept_header
 from ilert import client, scopes
 from ilert.client import MissingScope, SessionEnded
 from ilert.oauth import IlertError
+from logs import request_id
 from store import LockBusy, StoreError
 from store.flask_session import regenerate
 
@@ -89,7 +90,9 @@ def error_page(
     """The one way every failure is answered: an HTML page, or JSON for JSON callers."""
     if wants_json():
         return json_error(status, error, message, headers)
-    page = render_template("errors/error.html", title=title, message=message, **context)
+    page = render_template(
+        "errors/error.html", title=title, message=message, request_id=request_id(), **context
+    )
     return page, status, headers or {}
 
 

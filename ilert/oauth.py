@@ -19,6 +19,7 @@ was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
@@ -29,6 +30,8 @@ import requests
 from blinker import Namespace
 from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
+
+import config
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -81,11 +84,18 @@ def init_app(app: Flask) -> None:
     away afterwards. No retries: a token call must never be sent twice.
     """
     http = requests.Session()
+    http.headers["User-Agent"] = user_agent()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     app.extensions["ilert_http"] = http
+
+
+def user_agent() -> str:
+    """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
+    app's calls from others'."""
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
 
 
 def new_pkce_pair() -> tuple[str, str]:

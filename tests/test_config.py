@@ -34,6 +34,7 @@ def test_defaults_follow_the_spec():
     assert settings["HTTP_TIMEOUT"] == 10
     assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", 4597)
     assert settings["LOG_LEVEL"] == "INFO"
+    assert settings["LOG_FORMAT"] == "text"
     assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
     assert settings["SANDBOX_PORT"] == 4598
 
@@ -86,6 +87,7 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "PORT": "65536"}, "PORT"),
         ({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),
         ({**REAL, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**REAL, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
         ({**REAL, "ILERT_API_URL": "http://api.ilert.com"}, "ILERT_API_URL"),
         ({**REAL, "ILERT_AUTH_URL": "http://app.ilert.com"}, "ILERT_AUTH_URL"),
