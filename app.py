@@ -24,7 +24,7 @@ import inspector
 import logs
 import store
 from config import ConfigError
-from ilert import oauth
+from ilert import budget, oauth
 from store.flask_session import cookie_name
 from views import auth, health, pages
 
@@ -62,6 +62,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     )
     logs.init_app(app)
     store.init_app(app, clock)
+    budget.init_app(app)
     oauth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)

@@ -25,6 +25,8 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"([0-9]{1,7})/(s|min|h)")
+_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
 _SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TENANT = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -139,6 +141,8 @@ def load(environ):
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
         "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", "4598")),
     }
 
@@ -302,6 +306,29 @@ def _threads(value):
     if not value.isdigit() or not 1 <= int(value) <= 256:
         raise ConfigError(
             f"GUNICORN_THREADS is malformed: {value!r} is not a whole number from 1 to 256"
+        )
+    return int(value)
+
+
+def _rate_limit(value):
+    """(calls, per seconds) from `600/min`, `10/s` or `36000/h`; None for `0` (no budget)."""
+    if value == "0":
+        return None
+    match = _RATE.fullmatch(value.replace(" ", "").lower())
+    if not match or not 1 <= int(match[1]) <= 1_000_000:
+        raise ConfigError(
+            f"ILERT_RATE_LIMIT is malformed: {value!r} is not a rate like 600/min, 10/s or "
+            "36000/h (1 to 1000000 calls), or 0 for no budget"
+        )
+    return int(match[1]), _RATE_UNITS[match[2]]
+
+
+def _cache_seconds(value):
+    """Seconds to keep a person's identical GET answers: 0 (off) to 60."""
+    if not re.fullmatch(r"[0-9]{1,2}", value) or int(value) > 60:
+        raise ConfigError(
+            f"ILERT_CACHE_SECONDS is malformed: {value!r} is not a whole number of seconds "
+            "from 0 (off) to 60"
         )
     return int(value)
 

@@ -54,6 +54,8 @@ UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
         "Your ilert role, or the scopes this app was granted, may not allow this.",
     ),
 }
+BUSY = ("ilert_busy", "rate_limited")  # the deployment's budget is spent, or ilert said 429
+BUSY_PAGE = ("ilert is busy", "Try again in {seconds} s. You are still signed in.")
 HTTP_ERRORS = {
     404: ("Page not found", "There is no page at this address."),
     405: ("Not allowed", "This page does not take that kind of request."),
@@ -141,6 +143,8 @@ def init_app(app: Flask) -> None:
         # upstream answer for the person: never our own 400 or 401 ("not signed in").
         status = error.status if error.status in (502, 503, 504) else 502
         title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
+        if error.error in BUSY and error.retry_after:
+            title, hint = BUSY_PAGE[0], BUSY_PAGE[1].format(seconds=error.retry_after)
         headers = {"Retry-After": error.retry_after} if error.retry_after else None
         return error_page(
             status, title, error.description, error=error.error, headers=headers, hint=hint

@@ -7,7 +7,9 @@ write the old tokens back. They are read fresh whenever they are needed and repl
 atomic write.
 
 Before a call, an access token about to expire is refreshed; if ilert still answers 401, it
-is refreshed once more and the call retried once. A refresh runs under a lock per session
+is refreshed once more and the call retried once. ilert asks for at most one refresh per 5
+minutes: within 5 minutes of a refresh, only an expired token is refreshed, and a 401 to a
+live one means the access was removed. A refresh runs under a lock per session
 that holds across threads, worker processes (a lock file) and instances (a Redis lock):
 concurrent requests that all find the access token expiring send one refresh to ilert, and
 the others wait and use its result. ilert rotates refresh tokens, so two refreshes racing
@@ -18,17 +20,23 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
 
 import store
-from ilert import oauth, scopes
+from ilert import cache, oauth, scopes
 from ilert.oauth import IlertError, TokenAnswer
 from store.flask_session import current_session
 
+REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
+
+ACCESS_REMOVED = (
+    "ilert no longer accepts this app's access for you (it may have been removed in your ilert "
+    "profile). Please sign in again."
+)
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -43,6 +51,7 @@ class TokenSet(TypedDict):
     expires_in: int
     scope: str
     refresh_expires_at: float | None
+    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
 class MissingScope(IlertError):
@@ -72,6 +81,12 @@ def get(path: str, params: dict | None = None) -> Any:
 
 
 def call(method: str, path: str, params: dict | None = None) -> Any:
+    """Call the ilert API for the signed-in person (identical GETs may be answered from a
+    short cache, `ilert/cache.py`, when ILERT_CACHE_SECONDS is set)."""
+    return cache.through(method, path, params, lambda: _call(method, path, params))
+
+
+def _call(method: str, path: str, params: dict | None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -80,7 +95,7 @@ def call(method: str, path: str, params: dict | None = None) -> Any:
     """
     sid = current_session().sid
     entry = _tokens_of(sid)
-    just_refreshed = _expiring(entry)
+    just_refreshed = _needs_refresh(entry)
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
@@ -94,10 +109,7 @@ def call(method: str, path: str, params: dict | None = None) -> Any:
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
-    raise SessionEnded(
-        "ilert no longer accepts this app's access for you (it may have been removed in "
-        "your ilert profile). Please sign in again."
-    )
+    raise SessionEnded(ACCESS_REMOVED)
 
 
 class _Unauthorized(Exception):
@@ -125,7 +137,7 @@ def token_info() -> tuple[dict, TokenSet]:
 def fresh_tokens() -> TokenSet:
     """The signed-in person's tokens, refreshed first if the access token is about to expire."""
     entry = _tokens_of(current_session().sid)
-    if _expiring(entry):
+    if _needs_refresh(entry):
         return _refreshed(current_session().sid, entry["access_token"])
     return entry
 
@@ -136,8 +148,9 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live."""
+def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
+    (`refreshed`: a refresh made them)."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
     entry: TokenSet = {
         "access_token": tokens["access_token"],
@@ -151,6 +164,8 @@ def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
+    if refreshed:
+        entry["refreshed_at"] = store.now()
     store.current().put("tokens", sid, entry, _lifetime(entry))
     return entry
 
@@ -210,6 +225,9 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
             return entry
+        if not _may_refresh(entry):  # ilert refuses a token refreshed minutes ago
+            store.current().delete("tokens", sid)
+            raise SessionEnded(ACCESS_REMOVED)
         refresh_token = entry.get("refresh_token")
         if not refresh_token:
             store.current().delete("tokens", sid)
@@ -233,9 +251,21 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
                 ) from None
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        return keep(sid, tokens)
+        return keep(sid, tokens, refreshed=True)
 
 
-def _expiring(entry: TokenSet) -> bool:
-    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
-    return entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+def _needs_refresh(entry: TokenSet) -> bool:
+    """True when less than min(60 s, 10 % of the token's lifetime) remains and a refresh is
+    allowed (a token that lives less than 5 minutes is used until it expires)."""
+    expiring = entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+    return expiring and _may_refresh(entry)
+
+
+def _may_refresh(entry: TokenSet) -> bool:
+    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired."""
+    refreshed_at = entry.get("refreshed_at")
+    return (
+        refreshed_at is None
+        or store.now() - refreshed_at >= REFRESH_FLOOR
+        or entry["expires_at"] <= store.now()
+    )

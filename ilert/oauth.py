@@ -8,8 +8,9 @@
 6. `revoke`: revoke the refresh token, at logout.
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
-ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call goes through
-one pooled `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
+from the deployment's budget (`ilert/budget.py`) and goes through one pooled
+`requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
 Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
@@ -212,6 +213,9 @@ def _send(method, path, step, data=None, headers=None, params=None):
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
+    budget = current_app.extensions["ilert_budget"]  # ilert/budget.py; None when off
+    if budget is not None:
+        budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
         call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {})}
@@ -257,7 +261,11 @@ def _send(method, path, step, data=None, headers=None, params=None):
         ) from None
     _finish(call, response.status_code, response)
     if not 200 <= response.status_code < 300:
-        raise _error_from(response)
+        failure = _error_from(response)
+        if response.status_code == 429 and budget is not None:
+            failure.retry_after = str(budget.pause(failure.retry_after))
+            log.warning("ilert answered 429: no calls to ilert for %s s", failure.retry_after)
+        raise failure
     return response
 
 

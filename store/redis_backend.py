@@ -22,7 +22,7 @@ class RedisBackend:
         self.client = client
 
     def get(self, name: str) -> tuple[bytes, float] | None:
-        with _redis_errors():
+        with redis_errors():
             pipeline = self.client.pipeline(transaction=False)
             pipeline.get(self.PREFIX + name)
             pipeline.pttl(self.PREFIX + name)
@@ -32,19 +32,19 @@ class RedisBackend:
         return cast(bytes, value), time.time() + max(0, milliseconds) / 1000
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)))
 
     def take(self, name: str) -> bytes | None:
-        with _redis_errors():
+        with redis_errors():
             return cast(bytes | None, self.client.getdel(self.PREFIX + name))
 
     def delete(self, name: str) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.delete(self.PREFIX + name)
 
     def touch(self, names: list[str], ttl: float) -> None:
-        with _redis_errors():
+        with redis_errors():
             pipeline = self.client.pipeline(transaction=False)
             for name in names:
                 pipeline.pexpire(self.PREFIX + name, max(1, int(ttl * 1000)))
@@ -57,23 +57,23 @@ class RedisBackend:
         lock = self.client.lock(
             f"{self.PREFIX}{name}:lock", timeout=hold, blocking_timeout=wait, sleep=0.02
         )
-        with _redis_errors():
+        with redis_errors():
             acquired = lock.acquire()
         if not acquired:
             raise LockBusy()
         try:
             yield
         finally:
-            with _redis_errors():
+            with redis_errors():
                 lock.release()
 
     def check(self) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.ping()
 
 
 @contextmanager
-def _redis_errors() -> Iterator[None]:
+def redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.exceptions.LockError as error:
