@@ -14,10 +14,26 @@ import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+# --- What a fork renames, here and nowhere else: the app, the sandbox, the tests, bench and
+# scripts read these names (or ask the app under test), so renaming one breaks no test.
 APP_NAME = "ilert OAuth2 backend app"  # in every page's title and header
 APP_VERSION = "1.0"  # with APP_NAME, the User-Agent of every call to ilert
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
-DEFAULT_SCOPES = "profile source:w"  # a page of your own may need one more (README)
+DEFAULT_PORT = 4597  # PORT
+DEFAULT_SANDBOX_PORT = 4598  # SANDBOX_PORT
+CALLBACK_PATH = "/authorize-result"  # the path of the default ILERT_REDIRECT_URI
+DEFAULT_SCOPES = "profile source:w"  # ILERT_SCOPES: what sign-in asks for first
+SESSION_COOKIE = "session"  # SESSION_COOKIE_NAME
+LOGOUT_NOTICE_COOKIE = "logout_notice"  # says on the home page how logout went
+SIGN_IN_COOKIE_PREFIX = "sign-in-"  # one cookie per pending sign-in, named after its state
+
+
+def redirect_uri_at(port: int) -> str:
+    """The redirect URI of an app served at `http://localhost:<port>`."""
+    return f"http://localhost:{port}{CALLBACK_PATH}"
+
+
+DEFAULT_REDIRECT_URI = redirect_uri_at(DEFAULT_PORT)  # ILERT_REDIRECT_URI
+# ---
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 SESSION_TYPES = ("filesystem", "redis")
@@ -49,11 +65,9 @@ def load(environ):
         return value if value else default
 
     client_id = get("ILERT_CLIENT_ID")
-    port = _port("PORT", get("PORT", "4597"))
+    port = _port("PORT", get("PORT", str(DEFAULT_PORT)))
     # In sandbox mode nothing is registered at ilert yet, so the default follows PORT.
-    default_redirect_uri = (
-        DEFAULT_REDIRECT_URI if client_id else f"http://localhost:{port}/authorize-result"
-    )
+    default_redirect_uri = DEFAULT_REDIRECT_URI if client_id else redirect_uri_at(port)
     redirect_uri = _url("ILERT_REDIRECT_URI", get("ILERT_REDIRECT_URI", default_redirect_uri))
     if client_id is None:
         for name in ("ILERT_CLIENT_SECRET", "ILERT_TENANT", "ILERT_AUTH_URL", "ILERT_API_URL"):
@@ -126,7 +140,7 @@ def load(environ):
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
-        "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", "session")),
+        "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", SESSION_COOKIE)),
         "SESSION_COOKIE_SECURE": _boolean(
             "SESSION_COOKIE_SECURE",
             get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
@@ -143,7 +157,7 @@ def load(environ):
         ),
         "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
         "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
-        "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", "4598")),
+        "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", str(DEFAULT_SANDBOX_PORT))),
     }
 
 

@@ -2,8 +2,8 @@
 `gunicorn "app:create_app()"` is the whole command.
 
 They come from the same environment and `.env` as the app's, checked by `config.py`: a bad
-value stops gunicorn here with the app's one line and exit code 3. The README's "Run it in
-production" says how to size them.
+value stops gunicorn here with the app's one line and exit code 3. docs/production.md says how
+to size them.
 """
 
 import os

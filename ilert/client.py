@@ -1,4 +1,9 @@
-"""The one way views call ilert for the signed-in person: `get`/`call` and `token_info`.
+"""The one way views call ilert for the signed-in person: `get`, `get_page` (one page of a
+list), the writes `post`, `put` and `delete`, and `token_info`.
+
+Writes are sent once: a write whose answer is lost (a timeout, a dropped connection) is never
+sent again, since ilert may have done it (`OutcomeUnknown`), and a write ilert refuses (400,
+409, 412) is `Refused` with ilert's reason, for the person to read.
 
 The person's tokens live beside their session, in a sealed entry of their own (purpose
 "tokens", under the session id), never in the session: Flask-Session writes the whole
@@ -20,6 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
@@ -29,6 +35,8 @@ from ilert import cache, oauth, scopes
 from ilert.oauth import IlertError, TokenAnswer
 from store.flask_session import current_session
 
+PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
+REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
 REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
@@ -75,18 +83,90 @@ class SessionEnded(Exception):
         self.status = status
 
 
+class Refused(IlertError):
+    """ilert refused a write (400, 409 or 412); `description` is ilert's reason."""
+
+
+class OutcomeUnknown(IlertError):
+    """A write was sent but its answer was lost: ilert may or may not have done it."""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an ilert list: `items` from index `start`, and whether more follow."""
+
+    items: list
+    start: int
+    size: int
+    more: bool
+
+    @property
+    def previous_start(self) -> int | None:
+        return max(0, self.start - self.size) if self.start > 0 else None
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + self.size if self.more else None
+
+
 def get(path: str, params: dict | None = None) -> Any:
     """`GET {API}{path}` for the signed-in person; the decoded JSON answer."""
     return call("GET", path, params)
 
 
-def call(method: str, path: str, params: dict | None = None) -> Any:
+def get_page(
+    path: str, start: int = 0, size: int | None = None, params: dict | None = None
+) -> ListPage:
+    """`size` (default PAGE_SIZE) entries of the list at `path` from index `start`, by ilert's
+    `start-index` and `max-results` (one more is asked for, to know whether more follow)."""
+    size = size or PAGE_SIZE
+    paging = {"start-index": start, "max-results": size + 1}
+    items = get(path, {**(params or {}), **paging})
+    if not isinstance(items, list):
+        raise IlertError(502, "bad_upstream_answer", f"ilert's answer to {path} was not a list.")
+    return ListPage(items[:size], start, size, more=len(items) > size)
+
+
+def post(path: str, body: dict | None = None) -> Any:
+    """`POST {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("POST", path, body)
+
+
+def put(path: str, body: dict | None = None) -> Any:
+    """`PUT {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("PUT", path, body)
+
+
+def delete(path: str) -> Any:
+    """`DELETE {API}{path}`, sent once (see `write`)."""
+    return write("DELETE", path)
+
+
+def write(method: str, path: str, body: dict | None = None) -> Any:
+    """A write for the signed-in person; ilert's answer, or None if it had no JSON body.
+
+    Never sent twice after it may have reached ilert: a lost answer is `OutcomeUnknown`.
+    (A 401 is sent again after a refresh: ilert did nothing with an access token it refused.)
+    """
+    try:
+        return call(method, path, body=body)
+    except MissingScope:
+        raise
+    except IlertError as error:
+        if error.answer_lost:
+            raise OutcomeUnknown(error.status, error.error, error.description) from None
+        if error.status in REFUSED_STATUSES:
+            raise Refused(error.status, error.error, error.description) from None
+        raise
+
+
+def call(method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
     """Call the ilert API for the signed-in person (identical GETs may be answered from a
     short cache, `ilert/cache.py`, when ILERT_CACHE_SECONDS is set)."""
-    return cache.through(method, path, params, lambda: _call(method, path, params))
+    return cache.through(method, path, params, lambda: _call(method, path, params, body))
 
 
-def _call(method: str, path: str, params: dict | None) -> Any:
+def _call(method: str, path: str, params: dict | None, body: dict | None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -99,13 +179,13 @@ def _call(method: str, path: str, params: dict | None) -> Any:
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
-        return _call_api(method, path, entry, params)
+        return _call_api(method, path, entry, params, body)
     except _Unauthorized:
         pass
     if not just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
         try:
-            return _call_api(method, path, entry, params)
+            return _call_api(method, path, entry, params, body)
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
@@ -116,9 +196,11 @@ class _Unauthorized(Exception):
     """ilert answered 401 to an API call."""
 
 
-def _call_api(method: str, path: str, entry: TokenSet, params: dict | None) -> Any:
+def _call_api(
+    method: str, path: str, entry: TokenSet, params: dict | None, body: dict | None
+) -> Any:
     try:
-        return oauth.call_api(method, path, entry["access_token"], params)
+        return oauth.call_api(method, path, entry["access_token"], params, body)
     except IlertError as error:
         if error.status == 401:
             raise _Unauthorized() from None
@@ -168,6 +250,17 @@ def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
         entry["refreshed_at"] = store.now()
     store.current().put("tokens", sid, entry, _lifetime(entry))
     return entry
+
+
+def replace(sid: str, tokens: TokenAnswer) -> str | None:
+    """Keep newly granted tokens for session `sid` in place of its current ones, under the
+    refresh lock (a refresh running meanwhile would write the old ones back after); returns
+    the refresh token they replace, for the caller to revoke."""
+    timeout = current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+        old = store.current().get("tokens", sid)
+        keep(sid, tokens)
+    return old.get("refresh_token") if isinstance(old, dict) else None
 
 
 def forget(sid: str) -> str | None:

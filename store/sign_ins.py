@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
+from config import SIGN_IN_COOKIE_PREFIX
 from store import current, now
 from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
 RESULT_LIFETIME = 60  # seconds a finished sign-in can be taken over by a second callback
-COOKIE_NAME = "sign-in-"
 
 
 @dataclass
@@ -40,18 +40,26 @@ class PendingSignIn:
     verifier: str | None
     next: str | None
     created: float
+    scopes: str | None = None  # set for a grant of more scopes to a signed-in session
 
 
 def cookie_prefix() -> str:
     """`__Host-sign-in-` when cookies are Secure, else `sign-in-`."""
-    return cookie_name(COOKIE_NAME)
+    return cookie_name(SIGN_IN_COOKIE_PREFIX)
 
 
-def begin(response: Response, state: str, verifier: str | None, next_path: str | None) -> str:
-    """Keep a new pending sign-in and set its cookie on `response`; returns its nonce."""
+def begin(
+    response: Response,
+    state: str,
+    verifier: str | None,
+    next_path: str | None,
+    scopes: str | None = None,
+) -> str:
+    """Keep a new pending sign-in and set its cookie on `response`; returns its nonce.
+    `scopes` marks a grant: the scopes asked for a session that is signed in already."""
     nonce = secrets.token_urlsafe(32)
     created = now()
-    pending = PendingSignIn(state, verifier, next_path, created)
+    pending = PendingSignIn(state, verifier, next_path, created, scopes)
     current().put("sign-in", nonce, asdict(pending), LIFETIME)
     _set_cookie(response, _cookie_name(state), f"{int(created)}.{nonce}", LIFETIME)
     for name in _oldest_beyond_limit():

@@ -17,6 +17,7 @@ import pytest
 import requests
 from conftest import ROOT, process_environ
 
+from config import SIGN_IN_COOKIE_PREFIX
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from store.redis_backend import RedisBackend
 
@@ -64,7 +65,8 @@ def encodings(secret):
 
 def pending_nonce(client):
     """The nonce of this client's pending sign-in (from its sign-in cookie)."""
-    (value,) = [c.value for c in client._cookies.values() if c.key.startswith("sign-in-")]
+    cookies = client._cookies.values()
+    (value,) = [c.value for c in cookies if c.key.startswith(SIGN_IN_COOKIE_PREFIX)]
     return value.partition(".")[2]
 
 

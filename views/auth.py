@@ -4,7 +4,6 @@ Each view reads the request, calls one step of `ilert.oauth`, updates the sessio
 redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `ilert.client`.
 """
 
-import hmac
 import logging
 import re
 import secrets
@@ -24,15 +23,15 @@ from flask import (
 from werkzeug.wrappers import Response
 
 import store
-from config import ConfigError
+from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
 from ilert import client, oauth
 from ilert.client import SessionEnded
 from ilert.oauth import IlertError
 from store import sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
+from views.csrf import csrf_token_valid, form_expired
 
-LOGOUT_NOTICE_COOKIE = "logout_notice"
 CONSENT_ERROR_HINTS = {
     "invalid_scope": "ILERT_SCOPES asks for a scope ilert does not know: use profile, "
     "offline_access, or a resource scope such as source:r, source:w or incident:r.",
@@ -69,12 +68,18 @@ def login():
         return redirect(
             f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
         )
+    return begin_sign_in(safe_next(request.args.get("next")))
+
+
+def begin_sign_in(next_path: str | None, scopes: str | None = None) -> Response:
+    """Fresh state and PKCE verifier, kept as a pending sign-in, and the redirect to ilert's
+    authorize URL; `scopes` (a grant of more scopes, views.grant) instead of ILERT_SCOPES."""
     state = secrets.token_urlsafe(32)
     verifier, challenge = (None, None)
     if current_app.config["ILERT_USE_PKCE"]:
         verifier, challenge = oauth.new_pkce_pair()
-    response = redirect(oauth.authorize_url(state, challenge))
-    g.sign_in_nonce = sign_ins.begin(response, state, verifier, safe_next(request.args.get("next")))
+    response = redirect(oauth.authorize_url(state, challenge, scopes))
+    g.sign_in_nonce = sign_ins.begin(response, state, verifier, next_path, scopes)
     return response
 
 
@@ -97,15 +102,8 @@ def authorize_result():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Revoke the refresh token at ilert, then destroy the session here."""
-    sent = request.form.get("csrf_token", "")
-    expected = session.get("csrf_token")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return error_page(
-            400,
-            "This sign-out form has expired",
-            "Nothing was changed. Reload the page and try again.",
-            error="invalid_csrf_token",
-        )
+    if not csrf_token_valid():
+        return form_expired("sign-out form")
     revoked = _revoke_quietly(client.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     session.clear()  # Flask-Session deletes the stored session and clears the cookie
@@ -165,7 +163,11 @@ def _same_host(host: str, origin: SplitResult) -> bool:
 
 def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
     """The rest of the callback, for the request that claimed the pending sign-in."""
+    from views import grant  # it starts its sign-ins with this module's begin_sign_in
+
     refused = request.args.get("error")
+    if refused == "access_denied" and sign_in.scopes is not None:
+        return grant.denied(sign_in)
     if refused:
         return make_response(_consent_error(refused, request.args.get("error_description", "")))
     code = request.args.get("code")
@@ -183,6 +185,8 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
         return make_response(_exchange_failed(error))
+    if sign_in.scopes is not None:
+        return grant.finish(sign_in, nonce, tokens)
     _revoke_quietly(client.forget(current_session().sid))
     user = _fetch_user(tokens["access_token"])
     regenerate()
