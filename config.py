@@ -24,6 +24,7 @@ import dotenv.parser
 # --- What a fork renames, here and nowhere else: the app, the sandbox, the tests, bench and
 # scripts read these names (or ask the app under test), so renaming one breaks no test.
 APP_NAME = "ilert OAuth2 backend app"  # in every page's title and header
+APP_VERSION = "1.0"  # with APP_NAME, the User-Agent of every call to ilert
 DEFAULT_PORT = 4597  # PORT
 DEFAULT_SANDBOX_PORT = 4598  # SANDBOX_PORT
 CALLBACK_PATH = "/authorize-result"  # the path of the default ILERT_REDIRECT_URI
@@ -41,6 +42,7 @@ def redirect_uri_at(port: int) -> str:
 DEFAULT_REDIRECT_URI = redirect_uri_at(DEFAULT_PORT)  # ILERT_REDIRECT_URI
 # ---
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 SESSION_TYPES = ("filesystem", "redis")
 SECRET_KEY_BYTES = 32  # the store's keys are derived from it: no fewer bytes than they have
 _TRUE = ("1", "true", "yes", "on")
@@ -50,6 +52,8 @@ _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONGEST_DURATION = 100 * 365 * 86400  # beyond it, a timedelta or a store TTL overflows
 _WHOLE = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+_RATE = re.compile(r"([0-9]{1,7})/(s|min|h)")
+_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
 _SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")  # a name to resolve
@@ -141,6 +145,12 @@ def load(environ):
             f"LOG_LEVEL is malformed: {log_level!r} is not one of {', '.join(LOG_LEVELS)}"
         )
 
+    log_format = get("LOG_FORMAT", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"LOG_FORMAT is malformed: {log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+        )
+
     return {
         "ILERT_CLIENT_ID": client_id,
         "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
@@ -166,6 +176,7 @@ def load(environ):
         "HOST": host,
         "PORT": port,
         "LOG_LEVEL": log_level.upper(),
+        "LOG_FORMAT": log_format,
         "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "64")),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
@@ -174,6 +185,8 @@ def load(environ):
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
     }
 
 
@@ -391,6 +404,29 @@ def _workers(value):
 def _threads(value):
     """Threads per gunicorn worker, which is also the size of its pool of ilert connections."""
     return _integer("GUNICORN_THREADS", value, 1, 256, "threads")
+
+
+def _rate_limit(value):
+    """(calls, per seconds) from `600/min`, `10/s` or `36000/h`; None for `0` (no budget)."""
+    if value == "0":
+        return None
+    match = _RATE.fullmatch(value.replace(" ", "").lower())
+    if not match or not 1 <= int(match[1]) <= 1_000_000:
+        raise ConfigError(
+            f"ILERT_RATE_LIMIT is malformed: {value!r} is not a rate like 600/min, 10/s or "
+            "36000/h (1 to 1000000 calls), or 0 for no budget"
+        )
+    return int(match[1]), _RATE_UNITS[match[2]]
+
+
+def _cache_seconds(value):
+    """Seconds to keep a person's identical GET answers: 0 (off) to 60."""
+    if not re.fullmatch(r"[0-9]{1,2}", value) or int(value) > 60:
+        raise ConfigError(
+            f"ILERT_CACHE_SECONDS is malformed: {value!r} is not a whole number of seconds "
+            "from 0 (off) to 60"
+        )
+    return int(value)
 
 
 def _session_lifetime(value):

@@ -11,11 +11,14 @@ import signal
 import sys
 import threading
 
+from gunicorn.glogging import Logger
+
 # The project folder, wherever gunicorn starts (`gunicorn -c /path/to/gunicorn.conf.py`): for
 # `import config` here, and for "app:create_app()".
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import config as _config
+import logs as _logs
 
 try:
     _config.load_dotenv()
@@ -57,10 +60,39 @@ keepalive = 5
 # but the process manager that started gunicorn should steer it.
 control_socket_disable = True
 
-# To stdout, one line per request with its time in ms; the app redacts the callback's
-# `code` and `state` from these lines (errors.RedactCallbackParameters).
+# To stdout, one line per request with its time in ms and its request id; the app redacts the
+# callback's `code` and `state` from these lines (errors.RedactCallbackParameters).
 accesslog = "-"
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms %({x-request-id}o)s'
+)
+
+
+class AppLogger(Logger):
+    """gunicorn's own lines and its access log in the app's `LOG_FORMAT` (logs.py); an access
+    line also carries its request's id, method, path (never the query), status and time."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if _settings["LOG_FORMAT"] == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(_logs.formatter("json"))
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        request = {
+            "request_id": environ.get("REQUEST_ID", "-"),
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": "/" + environ.get("PATH_INFO", "").lstrip("/"),
+            "status": resp.status_code,
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+        }
+        self.access_log.info(self.cfg.access_log_format, atoms, extra=request)
+
+
+logger_class = AppLogger
 
 
 def when_ready(server):

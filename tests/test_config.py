@@ -35,9 +35,20 @@ def test_defaults_follow_the_spec():
     assert settings["HTTP_TIMEOUT"] == 10
     assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", config.DEFAULT_PORT)
     assert settings["LOG_LEVEL"] == "INFO"
+    assert settings["LOG_FORMAT"] == "text"
+    assert settings["ILERT_RATE_LIMIT"] == (600, 60)
+    assert settings["ILERT_CACHE_SECONDS"] == 0
     assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
     assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT
     assert settings["SESSION_COOKIE_NAME"] == config.SESSION_COOKIE
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", None), ("10/s", (10, 1)), ("700/min", (700, 60)), ("1/h", (1, 3600))],
+)
+def test_the_rate_limit_takes_calls_per_second_minute_or_hour(value, expected):
+    assert config.load({"ILERT_RATE_LIMIT": value})["ILERT_RATE_LIMIT"] == expected
 
 
 def test_tenant_wins_over_auth_url():
@@ -88,6 +99,13 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "PORT": "65536"}, "PORT"),
         ({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),
         ({**REAL, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**REAL, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "600"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "600/day"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "0/min"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "٦٠٠/min"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_CACHE_SECONDS": "61"}, "ILERT_CACHE_SECONDS"),
+        ({**REAL, "ILERT_CACHE_SECONDS": "1.5"}, "ILERT_CACHE_SECONDS"),
         ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
         ({**REAL, "ILERT_API_URL": "http://api.ilert.com"}, "ILERT_API_URL"),
         ({**REAL, "ILERT_AUTH_URL": "http://app.ilert.com"}, "ILERT_AUTH_URL"),
