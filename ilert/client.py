@@ -12,7 +12,9 @@ write the old tokens back. They are read fresh whenever they are needed and repl
 atomic write.
 
 Before a call, an access token about to expire is refreshed; if ilert still answers 401, it
-is refreshed once more and the call retried once. A refresh runs under a lock per session
+is refreshed once more and the call retried once. ilert asks for at most one refresh per 5
+minutes: within 5 minutes of a refresh, only an expired token is refreshed, and a 401 to a
+live one means the access was removed. A refresh runs under a lock per session
 that holds across threads, worker processes (a lock file) and instances (a Redis lock):
 concurrent requests that all find the access token expiring send one refresh to ilert, and
 the others wait and use its result. ilert rotates refresh tokens, so two refreshes racing
@@ -31,18 +33,24 @@ from typing import Any, NotRequired, TypedDict
 from flask import current_app
 
 import store
-from ilert import oauth, rescue, scopes
+from ilert import cache, oauth, rescue, scopes
 from ilert.oauth import IlertError, TokenAnswer
 from store import LockBusy, StoreError
 from store.flask_session import current_session
 
 PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
 REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
+REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
 
 log = logging.getLogger(__name__)
+
+ACCESS_REMOVED = (
+    "ilert no longer accepts this app's access for you (it may have been removed in your ilert "
+    "profile). Please sign in again."
+)
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -58,6 +66,7 @@ class TokenSet(TypedDict):
     scope: str
     refresh_expires_at: float | None
     renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
+    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
 class MissingScope(IlertError):
@@ -159,6 +168,12 @@ def write(method: str, path: str, body: dict | None = None) -> Any:
 
 
 def call(method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
+    """Call the ilert API for the signed-in person (identical GETs may be answered from a
+    short cache, `ilert/cache.py`, when ILERT_CACHE_SECONDS is set)."""
+    return cache.through(method, path, params, lambda: _call(method, path, params, body))
+
+
+def _call(method: str, path: str, params: dict | None, body: dict | None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -167,7 +182,7 @@ def call(method: str, path: str, params: dict | None = None, body: dict | None =
     """
     sid = current_session().sid
     entry = _tokens_of(sid)
-    just_refreshed = _expiring(entry)
+    just_refreshed = _needs_refresh(entry)
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
@@ -181,10 +196,7 @@ def call(method: str, path: str, params: dict | None = None, body: dict | None =
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
-    raise SessionEnded(
-        "ilert no longer accepts this app's access for you (it may have been removed in "
-        "your ilert profile). Please sign in again."
-    )
+    raise SessionEnded(ACCESS_REMOVED)
 
 
 class _Unauthorized(Exception):
@@ -214,7 +226,7 @@ def token_info() -> tuple[dict, TokenSet]:
 def fresh_tokens() -> TokenSet:
     """The signed-in person's tokens, refreshed first if the access token is about to expire."""
     entry = _tokens_of(current_session().sid)
-    if _expiring(entry):
+    if _needs_refresh(entry):
         return _refreshed(current_session().sid, entry["access_token"])
     return entry
 
@@ -225,10 +237,11 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
-    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
-    return _stored(sid, _entry_of(tokens))
+def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
+    (`refreshed`: a refresh made them). A store that refuses them is tried again a few times
+    (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens, refreshed))
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
@@ -242,10 +255,11 @@ def _stored(sid: str, entry: TokenSet) -> TokenSet:
     return entry
 
 
-def _entry_of(tokens: TokenAnswer) -> TokenSet:
-    """The entry that keeps a token answer, its lifetimes turned into times."""
+def _entry_of(tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """The entry that keeps a token answer, its lifetimes turned into times (`refreshed`: a
+    refresh made them, and when is kept for REFRESH_FLOOR)."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    return {
+    entry: TokenSet = {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": store.now() + tokens["expires_in"],
@@ -257,6 +271,9 @@ def _entry_of(tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
+    if refreshed:
+        entry["refreshed_at"] = store.now()
+    return entry
 
 
 def replace(sid: str, tokens: TokenAnswer) -> str | None:
@@ -348,6 +365,9 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
             return entry
+        if not _may_refresh(entry):  # ilert refuses a token refreshed minutes ago
+            store.current().delete("tokens", sid)
+            raise SessionEnded(ACCESS_REMOVED)
         refresh_token = entry.get("refresh_token")
         if not refresh_token:
             store.current().delete("tokens", sid)
@@ -373,7 +393,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
             _unmark(sid, entry)  # ilert refused or never got it: the refresh token is good
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        renewed = _entry_of(tokens)
+        renewed = _entry_of(tokens, refreshed=True)
         try:
             return _stored(sid, renewed)
         except StoreError as error:
@@ -401,6 +421,18 @@ def _write_ahead(sid: str, entry: TokenSet) -> None:
     store.current().put("tokens", sid, {**entry, "renewing": store.now()}, _lifetime(entry))
 
 
-def _expiring(entry: TokenSet) -> bool:
-    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
-    return entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+def _needs_refresh(entry: TokenSet) -> bool:
+    """True when less than min(60 s, 10 % of the token's lifetime) remains and a refresh is
+    allowed (a token that lives less than 5 minutes is used until it expires)."""
+    expiring = entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+    return expiring and _may_refresh(entry)
+
+
+def _may_refresh(entry: TokenSet) -> bool:
+    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired."""
+    refreshed_at = entry.get("refreshed_at")
+    return (
+        refreshed_at is None
+        or store.now() - refreshed_at >= REFRESH_FLOOR
+        or entry["expires_at"] <= store.now()
+    )

@@ -8,8 +8,9 @@
 6. `revoke`: revoke the refresh token, at logout.
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
-ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call goes through
-one pooled `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
+from the deployment's budget (`ilert/budget.py`) and goes through one pooled
+`requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
 Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
@@ -19,6 +20,7 @@ was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
@@ -29,6 +31,8 @@ import requests
 from blinker import Namespace
 from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
+
+import config
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -81,11 +85,18 @@ def init_app(app: Flask) -> None:
     away afterwards. No retries: a token call must never be sent twice.
     """
     http = requests.Session()
+    http.headers["User-Agent"] = user_agent()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     app.extensions["ilert_http"] = http
+
+
+def user_agent() -> str:
+    """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
+    app's calls from others'."""
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
 
 
 def new_pkce_pair() -> tuple[str, str]:
@@ -230,6 +241,9 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
+    budget = current_app.extensions["ilert_budget"]  # ilert/budget.py; None when off
+    if budget is not None:
+        budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
         call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {}), **(body or {})}
@@ -276,7 +290,11 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
         ) from None
     _finish(call, response.status_code, response)
     if not 200 <= response.status_code < 300:
-        raise _error_from(response)
+        failure = _error_from(response)
+        if response.status_code == 429 and budget is not None:
+            failure.retry_after = str(budget.pause(failure.retry_after))
+            log.warning("ilert answered 429: no calls to ilert for %s s", failure.retry_after)
+        raise failure
     return response
 
 

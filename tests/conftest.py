@@ -107,15 +107,11 @@ class RunningSandbox:
         return response.json()
 
     def stop(self):
-        """Stop serving and close the port: connections are refused until `start_again`."""
+        """Stop serving and close the port (which another test may then be given: to refuse
+        connections, see tests/test_faults.py's `refusing_url`)."""
         self.server.shutdown()
         self.server.server_close()
         self.serving = False
-
-    def start_again(self):
-        """Serve the same sandbox (same state, same port) again after `stop`."""
-        self.server = serve_in_thread(bind(self.app, "127.0.0.1", self.server.server_port))
-        self.serving = True
 
 
 @pytest.fixture(scope="session")
