@@ -128,7 +128,7 @@ def gunicorn(spec: str, port: int, *options: str) -> list:
 
 
 def redirect_uri(port: int) -> str:
-    return f"http://localhost:{port}/authorize-result"
+    return config.redirect_uri_at(port)
 
 
 def app_environ(upstream: str, port: int, logs: Path, **extra) -> dict:

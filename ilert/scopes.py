@@ -96,6 +96,27 @@ def grants(granted: str, scope: str, method: str) -> bool:
     )
 
 
+def includes(granted: str, scope: str) -> bool:
+    """Whether the space-separated scopes `granted` include `scope` (`alert:w` includes
+    `alert:r`, and `alert` is `alert:r`)."""
+    resource, _, access = scope.partition(":")
+    return grants(granted, resource, {"r": "GET", "w": "POST", "d": "DELETE"}[access or "r"])
+
+
+def widest(scopes: list[str]) -> str:
+    """The one of `scopes` (all of one resource) that includes the others."""
+    return max(scopes, key=lambda scope: _LEVELS[scope.partition(":")[2]])
+
+
+def adding(granted: str, scope: str) -> str:
+    """The scopes to ask for to have `granted` and `scope`: `scope` in place of any lesser
+    scope of its resource (`profile alert:r` adding `alert:w` is `profile alert:w`)."""
+    resource = scope.partition(":")[0]
+    kept = [item for item in granted.split() if item.partition(":")[0] != resource]
+    same = [item for item in granted.split() if item.partition(":")[0] == resource]
+    return " ".join([*kept, widest([*same, scope])])
+
+
 def scope_for(path: str, method: str = "GET") -> str | None:
     """The least scope that lets `method` through to `path` (`source:r` for GET
     /api/alert-sources), or None for a path this table does not know."""

@@ -5,7 +5,7 @@ import errno
 import sys
 from urllib.parse import urlsplit
 
-from config import is_loopback
+from config import DEFAULT_SANDBOX_PORT, is_loopback
 from sandbox import ratelimit
 from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.serving import bind
@@ -50,7 +50,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address to listen on (default: 127.0.0.1)"
     )
-    parser.add_argument("--port", type=_port, default=4598, help="port to listen on")
+    parser.add_argument(
+        "--port", type=_port, default=DEFAULT_SANDBOX_PORT, help="port to listen on"
+    )
     parser.add_argument("--access-token-ttl", type=_seconds, default=3600, metavar="SECONDS")
     parser.add_argument("--code-ttl", type=_seconds, default=120, metavar="SECONDS")
     parser.add_argument(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from config import DEFAULT_REDIRECT_URI
 from sandbox import api, data, hooks, ratelimit, writes
 from sandbox.description import BY_NAME, RESOURCES
 from sandbox.oauth import (
@@ -33,7 +34,6 @@ from sandbox.tokens import TokenStore
 
 __all__ = ["API", "CLIENT_ID", "CLIENT_SECRET", "DEFAULT_REDIRECT_URI", "create_app"]
 
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
 
 bp = Blueprint("sandbox", __name__)
 bp.register_error_handler(api.ApiError, api.api_error)

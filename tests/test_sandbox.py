@@ -154,8 +154,8 @@ def assert_rest_error(response, status, code):
     [
         {"client_id": "someone-else"},
         {"client_id": None},
-        {"redirect_uri": "http://localhost:4597/authorize-result/"},
-        {"redirect_uri": "http://127.0.0.1:4597/authorize-result"},
+        {"redirect_uri": DEFAULT_REDIRECT_URI + "/"},
+        {"redirect_uri": DEFAULT_REDIRECT_URI.replace("localhost", "127.0.0.1")},
         {"redirect_uri": "https://evil.example/authorize-result"},
         {"redirect_uri": None},
     ],
