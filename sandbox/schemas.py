@@ -40,6 +40,8 @@ ALERT_CREATIONS = ("INTELLIGENT_GROUPING", "ONE_ALERT_GROUPED_PER_WINDOW", "ONE_
                    "ONE_ALERT_PER_EMAIL_SUBJECT", "ONE_OPEN_ALERT_ALLOWED",
                    "ONE_PENDING_ALERT_ALLOWED", "OPEN_RESOLVE_ON_EXTRACTION")  # fmt: skip
 PRIORITY_RULES = ("HIGH", "HIGH_DURING_SUPPORT_HOURS", "LOW", "LOW_DURING_SUPPORT_HOURS")
+# (EMAIL is deprecated for EMAIL2: iLert/terraform-provider-ilert at d8da1ef,
+# examples/alert_source/README.md, "replaced with ... the new email alert source with type EMAIL2")
 INTEGRATION_TYPES = ("API", "DATADOG", "EMAIL2", "GRAFANA", "HEARTBEAT2", "PROMETHEUS")
 # spec visibility-completer, role-completer-1 (team members), type-completer-3 (schedules),
 # pageLayout-completer, appearance-completer
@@ -127,7 +129,8 @@ NESTED: dict[tuple[str, str], dict[str, Any]] = {
     ("teams", "members"): {"user": dict, "role": MEMBER_ROLES},
     # spec incidents get: affectedServices table<impact: string, service: record>
     ("incidents", "affectedServices"): {"impact": SERVICE_STATUSES, "service": dict},
-    # spec schedules post: scheduleLayers item shape (restrictionType?: "TIMES_OF_WEEK")
+    # spec schedules post: scheduleLayers item shape (restrictionType?: "TIMES_OF_WEEK"), as
+    # in iLert/terraform-provider-ilert examples/schedule/main.tf (restriction_type)
     ("schedules", "scheduleLayers"): {"name": str, "startsOn": DATE_TIME,
                                       "endsOn": DATE_TIME, "users": list, "rotation": str,
                                       "restrictionType": ("TIMES_OF_WEEK",),

@@ -5,7 +5,7 @@ undone by the reset hook; ilert's rate limit and what the app makes of its 429."
 import pytest
 import requests
 
-from tests.test_sandbox import assert_rest_error
+from tests.test_sandbox import assert_rest_error, authorize_url
 from tests.test_sandbox_contract import (
     ALERTS,
     INCIDENTS,
@@ -249,6 +249,14 @@ def test_the_rate_limit_hook_changes_and_switches_it_off(sandbox):
     for bad in ({"rate_limit": "7/week"}, {"rate_limit": 700}, {}, {"rate_limit": "-1/min"}):
         response = requests.post(hook, json=bad, timeout=5)
         assert response.status_code == 400 and response.json()["error"]
+
+
+def test_the_consent_page_is_not_under_the_api_rate_limit(sandbox):
+    """ilert serves it on app.ilert.com, under its UI limit (iLert/docs,
+    developer-docs/rest-api/alertsource-throttle.md)."""
+    sandbox.limit_rate("1/min")
+    for _ in range(3):
+        assert requests.get(authorize_url(sandbox), timeout=5).status_code == 200
 
 
 def test_a_new_sandbox_has_ilerts_rate_limit():
