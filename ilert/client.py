@@ -1,4 +1,9 @@
-"""The one way views call ilert for the signed-in person: `get`/`call` and `token_info`.
+"""The one way views call ilert for the signed-in person: `get`, `get_page` (one page of a
+list), the writes `post`, `put` and `delete`, and `token_info`.
+
+Writes are sent once: a write whose answer is lost (a timeout, a dropped connection) is never
+sent again, since ilert may have done it (`OutcomeUnknown`), and a write ilert refuses (400,
+409, 412) is `Refused` with ilert's reason, for the person to read.
 
 The person's tokens live beside their session, in a sealed entry of their own (purpose
 "tokens", under the session id), never in the session: Flask-Session writes the whole
@@ -7,7 +12,9 @@ write the old tokens back. They are read fresh whenever they are needed and repl
 atomic write.
 
 Before a call, an access token about to expire is refreshed; if ilert still answers 401, it
-is refreshed once more and the call retried once. A refresh runs under a lock per session
+is refreshed once more and the call retried once. ilert asks for at most one refresh per 5
+minutes: within 5 minutes of a refresh, only an expired token is refreshed, and a 401 to a
+live one means the access was removed. A refresh runs under a lock per session
 that holds across threads, worker processes (a lock file) and instances (a Redis lock):
 concurrent requests that all find the access token expiring send one refresh to ilert, and
 the others wait and use its result. ilert rotates refresh tokens, so two refreshes racing
@@ -21,21 +28,30 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
 
 import store
-from ilert import oauth, rescue, scopes
+from ilert import cache, oauth, rescue, scopes
 from ilert.oauth import IlertError, TokenAnswer
 from store import LockBusy, StoreError
 from store.flask_session import current_session
 
+PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
+REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
+REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
 
 _HOST = socket.gethostname()
+
+ACCESS_REMOVED = (
+    "ilert no longer accepts this app's access for you (it may have been removed in your ilert "
+    "profile). Please sign in again."
+)
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -52,6 +68,7 @@ class TokenSet(TypedDict):
     refresh_expires_at: float | None
     renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
     renewing_by: NotRequired[str]  # the process that sent it: "<host name> <process id>"
+    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
 class MissingScope(IlertError):
@@ -75,12 +92,90 @@ class SessionEnded(Exception):
         self.status = status
 
 
+class Refused(IlertError):
+    """ilert refused a write (400, 409 or 412); `description` is ilert's reason."""
+
+
+class OutcomeUnknown(IlertError):
+    """A write was sent but its answer was lost: ilert may or may not have done it."""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an ilert list: `items` from index `start`, and whether more follow."""
+
+    items: list
+    start: int
+    size: int
+    more: bool
+
+    @property
+    def previous_start(self) -> int | None:
+        return max(0, self.start - self.size) if self.start > 0 else None
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + self.size if self.more else None
+
+
 def get(path: str, params: dict | None = None) -> Any:
     """`GET {API}{path}` for the signed-in person; the decoded JSON answer."""
     return call("GET", path, params)
 
 
-def call(method: str, path: str, params: dict | None = None) -> Any:
+def get_page(
+    path: str, start: int = 0, size: int | None = None, params: dict | None = None
+) -> ListPage:
+    """`size` (default PAGE_SIZE) entries of the list at `path` from index `start`, by ilert's
+    `start-index` and `max-results` (one more is asked for, to know whether more follow)."""
+    size = size or PAGE_SIZE
+    paging = {"start-index": start, "max-results": size + 1}
+    items = get(path, {**(params or {}), **paging})
+    if not isinstance(items, list):
+        raise IlertError(502, "bad_upstream_answer", f"ilert's answer to {path} was not a list.")
+    return ListPage(items[:size], start, size, more=len(items) > size)
+
+
+def post(path: str, body: dict | None = None) -> Any:
+    """`POST {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("POST", path, body)
+
+
+def put(path: str, body: dict | None = None) -> Any:
+    """`PUT {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("PUT", path, body)
+
+
+def delete(path: str) -> Any:
+    """`DELETE {API}{path}`, sent once (see `write`)."""
+    return write("DELETE", path)
+
+
+def write(method: str, path: str, body: dict | None = None) -> Any:
+    """A write for the signed-in person; ilert's answer, or None if it had no JSON body.
+
+    Never sent twice after it may have reached ilert: a lost answer is `OutcomeUnknown`.
+    (A 401 is sent again after a refresh: ilert did nothing with an access token it refused.)
+    """
+    try:
+        return call(method, path, body=body)
+    except MissingScope:
+        raise
+    except IlertError as error:
+        if error.answer_lost:
+            raise OutcomeUnknown(error.status, error.error, error.description) from None
+        if error.status in REFUSED_STATUSES:
+            raise Refused(error.status, error.error, error.description) from None
+        raise
+
+
+def call(method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
+    """Call the ilert API for the signed-in person (identical GETs may be answered from a
+    short cache, `ilert/cache.py`, when ILERT_CACHE_SECONDS is set)."""
+    return cache.through(method, path, params, lambda: _call(method, path, params, body))
+
+
+def _call(method: str, path: str, params: dict | None, body: dict | None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -89,33 +184,32 @@ def call(method: str, path: str, params: dict | None = None) -> Any:
     """
     sid = current_session().sid
     entry = _tokens_of(sid)
-    just_refreshed = _expiring(entry)
+    just_refreshed = _needs_refresh(entry)
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
-        return _call_api(method, path, entry, params)
+        return _call_api(method, path, entry, params, body)
     except _Unauthorized:
         pass
     if not just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
         try:
-            return _call_api(method, path, entry, params)
+            return _call_api(method, path, entry, params, body)
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
-    raise SessionEnded(
-        "ilert no longer accepts this app's access for you (it may have been removed in "
-        "your ilert profile). Please sign in again."
-    )
+    raise SessionEnded(ACCESS_REMOVED)
 
 
 class _Unauthorized(Exception):
     """ilert answered 401 to an API call."""
 
 
-def _call_api(method: str, path: str, entry: TokenSet, params: dict | None) -> Any:
+def _call_api(
+    method: str, path: str, entry: TokenSet, params: dict | None, body: dict | None
+) -> Any:
     try:
-        return oauth.call_api(method, path, entry["access_token"], params)
+        return oauth.call_api(method, path, entry["access_token"], params, body)
     except IlertError as error:
         if error.status == 401:
             raise _Unauthorized() from None
@@ -134,7 +228,7 @@ def token_info() -> tuple[dict, TokenSet]:
 def fresh_tokens() -> TokenSet:
     """The signed-in person's tokens, refreshed first if the access token is about to expire."""
     entry = _tokens_of(current_session().sid)
-    if _expiring(entry):
+    if _needs_refresh(entry):
         return _refreshed(current_session().sid, entry["access_token"])
     return entry
 
@@ -145,10 +239,11 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
-    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
-    return _stored(sid, _entry_of(tokens))
+def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
+    (`refreshed`: a refresh made them). A store that refuses them is tried again a few times
+    (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens, refreshed))
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
@@ -162,10 +257,11 @@ def _stored(sid: str, entry: TokenSet) -> TokenSet:
     return entry
 
 
-def _entry_of(tokens: TokenAnswer) -> TokenSet:
-    """The entry that keeps a token answer, its lifetimes turned into times."""
+def _entry_of(tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """The entry that keeps a token answer, its lifetimes turned into times (`refreshed`: a
+    refresh made them, and when is kept for REFRESH_FLOOR)."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    return {
+    entry: TokenSet = {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": store.now() + tokens["expires_in"],
@@ -177,6 +273,20 @@ def _entry_of(tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
+    if refreshed:
+        entry["refreshed_at"] = store.now()
+    return entry
+
+
+def replace(sid: str, tokens: TokenAnswer) -> str | None:
+    """Keep newly granted tokens for session `sid` in place of its current ones, under the
+    refresh lock (a refresh running meanwhile would write the old ones back after); returns
+    the refresh token they replace, for the caller to revoke."""
+    timeout = current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+        old = store.current().get("tokens", sid)
+        keep(sid, tokens)
+    return old.get("refresh_token") if isinstance(old, dict) else None
 
 
 def forget(sid: str) -> str | None:
@@ -257,6 +367,9 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
             return entry
+        if not _may_refresh(entry):  # ilert refuses a token refreshed minutes ago
+            store.current().delete("tokens", sid)
+            raise SessionEnded(ACCESS_REMOVED)
         refresh_token = entry.get("refresh_token")
         if not refresh_token:
             store.current().delete("tokens", sid)
@@ -282,7 +395,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
             _unmark(sid, entry)  # ilert refused or never got it: the refresh token is good
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        renewed = _entry_of(tokens)
+        renewed = _entry_of(tokens, refreshed=True)
         try:
             return _stored(sid, renewed)
         except StoreError as error:
@@ -326,6 +439,18 @@ def _gone(process: str) -> bool:
     return False
 
 
-def _expiring(entry: TokenSet) -> bool:
-    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
-    return entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+def _needs_refresh(entry: TokenSet) -> bool:
+    """True when less than min(60 s, 10 % of the token's lifetime) remains and a refresh is
+    allowed (a token that lives less than 5 minutes is used until it expires)."""
+    expiring = entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+    return expiring and _may_refresh(entry)
+
+
+def _may_refresh(entry: TokenSet) -> bool:
+    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired."""
+    refreshed_at = entry.get("refreshed_at")
+    return (
+        refreshed_at is None
+        or store.now() - refreshed_at >= REFRESH_FLOOR
+        or entry["expires_at"] <= store.now()
+    )

@@ -8,8 +8,9 @@
 6. `revoke`: revoke the refresh token, at logout.
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
-ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call goes through
-one pooled `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
+from the deployment's budget (`ilert/budget.py`) and goes through one pooled
+`requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
 Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
@@ -19,6 +20,7 @@ was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
@@ -29,6 +31,8 @@ import requests
 from blinker import Namespace
 from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
+
+import config
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -81,6 +85,7 @@ def init_app(app: Flask) -> None:
     away afterwards. No retries: a token call must never be sent twice.
     """
     http = requests.Session()
+    http.headers["User-Agent"] = user_agent()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
     http.mount("https://", adapter)
@@ -88,29 +93,47 @@ def init_app(app: Flask) -> None:
     app.extensions["ilert_http"] = http
 
 
+def user_agent() -> str:
+    """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
+    app's calls from others'."""
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
+
+
 def new_pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(64)
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE code verifier (RFC 7636 4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorize_url(state: str, code_challenge: str | None = None) -> str:
-    """Step 1: the URL that sends the person to ilert to sign in and grant scopes."""
+def authorize_url(state: str, code_challenge: str | None = None, scope: str | None = None) -> str:
+    """Step 1: the URL that sends the person to ilert to sign in and grant scopes
+    (`scope`, space-separated; by default ILERT_SCOPES)."""
+    call = authorize_call(state, code_challenge, scope)
+    _announce(call)
+    return f"{call['url']}?{urlencode(call['sent'])}"
+
+
+def authorize_call(state: str, code_challenge: str | None = None, scope: str | None = None) -> dict:
+    """Step 1 as the `ilert_called` signal describes a call: where, and what is sent."""
     config = current_app.config
     params = {
         "client_id": config["ILERT_CLIENT_ID"],
         "response_type": "code",
         "redirect_uri": config["ILERT_REDIRECT_URI"],
-        "scope": config["ILERT_SCOPES"],
+        "scope": scope or config["ILERT_SCOPES"],
         "state": state,
     }
     if code_challenge is not None:
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
     url = f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}"
-    _announce({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
-    return f"{url}?{urlencode(params)}"
+    return {"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params}
 
 
 def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:
@@ -128,11 +151,26 @@ def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:
     return _token_answer(_send("POST", TOKEN_PATH, "2. Turn the code into tokens", data=form))
 
 
-def call_api(method: str, path: str, access_token: str, params: dict | None = None) -> Any:
-    """Step 3: call the ilert API on the person's behalf; returns the decoded JSON."""
+def call_api(
+    method: str,
+    path: str,
+    access_token: str,
+    params: dict | None = None,
+    body: dict | None = None,
+) -> Any:
+    """Step 3: call the ilert API on the person's behalf, with `body` as JSON; returns the
+    decoded JSON answer. A write's 2xx is success whatever its body (None if it is not JSON):
+    what was asked is done."""
     headers = {"Authorization": f"Bearer {access_token}"}
-    response = _send(method, path, "3. Call the ilert API", headers=headers, params=params)
-    return _json(response)
+    response = _send(
+        method, path, "3. Call the ilert API", headers=headers, params=params, body=body
+    )
+    if method == "GET":
+        return _json(response)
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def refresh(refresh_token: str) -> TokenAnswer:
@@ -196,20 +234,25 @@ def _token_answer(response):
     return tokens
 
 
-def _send(method, path, step, data=None, headers=None, params=None):
-    """Send one request to ilert's API origin; non-2xx answers raise IlertError."""
+def _send(method, path, step, data=None, headers=None, params=None, body=None):
+    """Send one request to ilert's API origin (a form in `data`, or JSON in `body`);
+    non-2xx answers raise IlertError."""
     config = current_app.config
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
+    budget = current_app.extensions["ilert_budget"]  # ilert/budget.py; None when off
+    if budget is not None:
+        budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
-        call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {})}
+        call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {}), **(body or {})}
     try:
         response = current_app.extensions["ilert_http"].request(
             method,
             url,
             data=data,
+            json=body,
             params=params,
             headers=headers,
             timeout=(connect_timeout, timeout),
@@ -247,7 +290,11 @@ def _send(method, path, step, data=None, headers=None, params=None):
         ) from None
     _finish(call, response.status_code, response)
     if not 200 <= response.status_code < 300:
-        raise _error_from(response)
+        failure = _error_from(response)
+        if response.status_code == 429 and budget is not None:
+            failure.retry_after = str(budget.pause(failure.retry_after))
+            log.warning("ilert answered 429: no calls to ilert for %s s", failure.retry_after)
+        raise failure
     return response
 
 
@@ -294,8 +341,10 @@ def _error_from(response):
         body = None
     if not isinstance(body, dict):
         body = {}
-    if "code" in body:  # ilert: {"code": "invalid_grant", "error": "Provided code is unknown"}
-        error, description = body.get("code"), body.get("error")
+    if "code" in body:
+        # ilert's OAuth2 endpoints: {"code": "invalid_grant", "error": "Provided code is
+        # unknown"}; its REST API: {"status": 404, "message": "...", "code": "NOT_FOUND"}
+        error, description = body.get("code"), body.get("error") or body.get("message")
     else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}
         error, description = body.get("error"), body.get("error_description")
     error = str(error or f"http_{response.status_code}")
@@ -313,4 +362,4 @@ def _error_from(response):
         return IlertError(502, error, description)
     if error in ("invalid_grant", "invalid_token", "UNAUTHORIZED") or status == 401:
         return IlertError(401 if status == 401 else 400, error, description)
-    return IlertError(status if status in (400, 403, 404) else 400, error, description)
+    return IlertError(status if status in (400, 403, 404, 409, 412) else 400, error, description)

@@ -46,6 +46,9 @@ class Backend(Protocol):
     def put(self, name: str, value: bytes, ttl: float) -> None:
         """Replace the value under `name` in one step; it expires after `ttl` seconds."""
 
+    def add(self, name: str, value: bytes, ttl: float) -> bool:
+        """Put the value under `name` only if none lives there; whether it did."""
+
     def take(self, name: str) -> bytes | None:
         """Remove and return the live value under `name`: one caller of many gets it."""
 
@@ -90,6 +93,32 @@ class FileBackend:
         return None if expires_at <= self.clock() else (value, expires_at)
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
+        temporary = self._write_temporary(value, ttl)
+        try:
+            os.replace(temporary, self._path(name))
+        except OSError as error:
+            _remove_quietly(temporary)
+            raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
+        self._sweep_a_few()
+
+    def add(self, name: str, value: bytes, ttl: float) -> bool:
+        """A hard link is made only where no file is: the check and the write are one step."""
+        temporary = self._write_temporary(value, ttl)
+        try:
+            os.link(temporary, self._path(name))
+            return True
+        except FileExistsError:
+            if self.get(name) is not None:
+                return False
+            os.replace(temporary, self._path(name))  # an expired file is as good as none
+            return True
+        except OSError as error:
+            raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
+        finally:
+            _remove_quietly(temporary)
+
+    def _write_temporary(self, value: bytes, ttl: float) -> str:
+        """A new file in entries/ holding `value`, its modification time its expiry."""
         temporary = None
         try:
             descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
@@ -97,12 +126,11 @@ class FileBackend:
                 file.write(value)
             expires = self.clock() + ttl
             os.utime(temporary, (expires, expires))
-            os.replace(temporary, self._path(name))
+            return temporary
         except OSError as error:
-            if temporary is not None and os.path.exists(temporary):
-                os.remove(temporary)
+            if temporary is not None:
+                _remove_quietly(temporary)
             raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
-        self._sweep_a_few()
 
     def take(self, name: str) -> bytes | None:
         taken = f"{self._path(name)}{TAKEN_INFIX}{os.urandom(8).hex()}"
@@ -249,6 +277,13 @@ def _read(path: str) -> tuple[bytes, float]:
     finally:
         os.close(descriptor)
     return value, status.st_mtime
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass

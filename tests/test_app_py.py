@@ -5,6 +5,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ROOT, ServerProcess, free_port, process_environ
+
+from config import CALLBACK_PATH, redirect_uri_at
 
 # Each test starts python app.py; one xdist worker runs them all, since the module's fixture
 # removes the sandbox state files its processes leave in instance/.
@@ -34,7 +37,7 @@ def app_py_environ(port, folder):
     return process_environ(
         PORT=port,
         SANDBOX_PORT=free_port(),
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(port),
         SESSION_FILE_DIR=folder / "sessions",
     )
 
@@ -93,7 +96,7 @@ def test_sandbox_mode_can_be_clicked_through(shared_app_py):
 
 
 def test_error_pages_show_the_sandbox_banner(shared_app_py):
-    response = requests.get(shared_app_py.url + "/authorize-result?state=forged&code=x")
+    response = requests.get(f"{shared_app_py.url}{CALLBACK_PATH}?state=forged&code=x")
     assert response.status_code == 400
     assert "Sandbox mode" in response.text
 
@@ -110,9 +113,9 @@ def test_restarting_app_py_signs_nobody_out(app_py):
 
 def test_callback_code_and_state_are_redacted_in_the_access_log(shared_app_py):
     url = shared_app_py.url
-    requests.get(url + "/authorize-result?code=sbx_code_secret&state=secretstate")
+    requests.get(f"{url}{CALLBACK_PATH}?code=sbx_code_secret&state=secretstate")
     log = shared_app_py.log()
-    assert "/authorize-result?code=[redacted]&state=[redacted]" in log
+    assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
 
 
@@ -148,15 +151,16 @@ def test_sandbox_mode_follows_port_alone(start_server, tmp_path):
 
 def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
     port = free_port()
+    other = port + 1 if port < 65535 else port - 1
     environ = process_environ(
         PORT=port,
         SANDBOX_PORT=free_port(),
         SESSION_FILE_DIR=tmp_path / "sessions",
-        ILERT_REDIRECT_URI="http://localhost:4597/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(other),
     )
     server = start_server([sys.executable, "app.py"], environ, port)
-    assert "Warning: ILERT_REDIRECT_URI uses port 4597, but PORT is" in server.log()
-    assert "Open http://localhost:4597 in your browser." in server.log()
+    assert f"Warning: ILERT_REDIRECT_URI uses port {other}, but PORT is {port}" in server.log()
+    assert f"Open http://localhost:{other} in your browser." in server.log()
 
 
 def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
@@ -164,7 +168,7 @@ def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
     environ = process_environ(
         PORT=port,
         SANDBOX_PORT=sandbox_port,
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(port),
         SESSION_FILE_DIR=tmp_path / "sessions",
         FLASK_DEBUG="1",
     )
@@ -181,7 +185,7 @@ def run_app_py(**variables):
     return subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
-        env=process_environ(PORT=free_port(), SANDBOX_PORT=free_port(), **variables),
+        env=process_environ(**{"PORT": free_port(), "SANDBOX_PORT": free_port(), **variables}),
         capture_output=True,
         text=True,
         timeout=30,
@@ -256,3 +260,35 @@ def test_an_older_python_stops_with_one_line_naming_the_version_it_needs():
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert re.fullmatch(r"This app needs Python 3\.11 or newer; this is Python 3\.10\.\d+\.", line)
+
+
+def test_a_busy_port_stops_with_one_line_before_saying_open(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=process_environ(PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: PORT {port} is busy on HOST 127.0.0.1: stop what uses it or set "
+        "PORT to a free port"
+    ]
+    assert "Open" not in result.stdout and "Sandbox mode" not in result.stdout
+
+
+def test_port_equal_to_sandbox_port_stops_with_one_line(tmp_path):
+    port = free_port()
+    result = run_app_py(PORT=port, SANDBOX_PORT=port, SESSION_FILE_DIR=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: PORT and SANDBOX_PORT are both {port}: the app and the sandbox "
+        "need a port each"
+    ]
+    assert "Open" not in result.stdout

@@ -224,6 +224,52 @@ def test_another_secret_key_opens_nothing(sealed, clock):
     assert other.get("tokens", "cookie") is None
 
 
+# --- key rotation (SECRET_KEY_FALLBACKS) ---------------------------------------------------
+
+
+def rotated(sealed, clock):
+    """The same backend under a new key, with the tests' key as its fallback."""
+    return SealedStore(sealed.backend, "the-new-secret-key", clock, ["a-secret-key-for-the-tests"])
+
+
+def test_an_entry_of_an_older_key_opens_and_is_sealed_again_under_the_new_one(sealed, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    assert rotated(sealed, clock).get("tokens", "cookie") == {"n": 1}
+    new_key_alone = SealedStore(sealed.backend, "the-new-secret-key", clock)
+    assert new_key_alone.get("tokens", "cookie") == {"n": 1}
+    assert sealed.get("tokens", "cookie") is None  # no copy is left under the old key
+    assert len(raw_values(sealed)) == 1
+    expires_at = new_key_alone.get_expiring("tokens", "cookie")[1]
+    assert expires_at <= clock() + 60  # sealing again never extends an entry's life
+
+
+def test_sealing_again_never_replaces_a_newer_value(sealed, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    new = rotated(sealed, clock)
+    old_name = sealed.sealer.locate("tokens", "cookie")[0]
+    stale = sealed.backend.get(old_name)[0]
+    new.put("tokens", "cookie", {"n": 2}, 60)  # a refresh, under the new key
+    sealed.backend.put(old_name, stale, 60)  # a slower request still held the old copy
+    assert new.get("tokens", "cookie") == {"n": 2}
+
+
+def test_delete_and_take_reach_the_older_keys_copies_too(sealed, clock):
+    new = rotated(sealed, clock)
+    sealed.put("session", "one", {"n": 1}, 60)
+    sealed.put("sign-in", "two", {"n": 2}, 60)
+    new.delete("session", "one")
+    assert new.get("session", "one") is None and sealed.get("session", "one") is None
+    assert new.take("sign-in", "two") == {"n": 2}
+    assert raw_values(sealed) == {}
+
+
+def test_touch_renews_the_older_keys_copies_too(sealed, kind, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 1)
+    rotated(sealed, clock).touch(["tokens"], "cookie", 60)
+    let_expire(kind, clock, 1)
+    assert sealed.get("tokens", "cookie") == {"n": 1}
+
+
 def test_check_passes_on_a_working_store(sealed):
     sealed.check()
 
