@@ -6,8 +6,11 @@ value stops gunicorn here with the app's one line and exit code 3. docs/producti
 to size them.
 """
 
+import glob
 import os
+import shutil
 import sys
+import tempfile
 
 from dotenv import load_dotenv
 from gunicorn.glogging import Logger
@@ -16,6 +19,15 @@ import config as _config
 import logs as _logs
 
 load_dotenv()
+# Prometheus metrics of every worker, added up at /metrics (metrics.py): prometheus_client's
+# multiprocess mode, in which each process counts in files of a folder of this run's own.
+# Set here, before the app (and prometheus_client) is imported.
+_own_metrics_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_folder:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ilert-app-metrics-")
+_metrics_folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+for _old in glob.glob(os.path.join(_metrics_folder, "*.db")):  # counts of an earlier run
+    os.remove(_old)
 try:
     _settings = _config.require_client_id(_config.load(os.environ))
 except _config.ConfigError as _error:
@@ -106,3 +118,16 @@ def when_ready(server):
         cfg.worker_class_str,
         cfg.threads,
     )
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges no longer count (prometheus_client's rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this run made."""
+    if _own_metrics_folder:
+        shutil.rmtree(_metrics_folder, ignore_errors=True)

@@ -25,6 +25,7 @@ from typing import Protocol
 import filelock
 from flask import Flask, current_app
 
+import metrics
 import store
 from ilert.oauth import IlertError
 from store.backends import FileBackend
@@ -80,11 +81,13 @@ class Budget:
         busy, try again in N s" without calling ilert."""
         taken, wait = self.state.reserve(store.now(), self.rate, MAX_WAIT)
         if not taken:
+            metrics.BUSY.labels("ilert_busy").inc()
             seconds = math.ceil(wait)
             raise IlertError(
                 503, "ilert_busy", f"ilert is busy: try again in {seconds} s.", str(seconds)
             )
         if wait > 0:
+            metrics.BUDGET_WAITS.inc()
             time.sleep(wait)
 
     def pause(self, retry_after: str | None) -> int:
