@@ -9,16 +9,29 @@ to size them.
 import glob
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 
-from dotenv import load_dotenv
+# The project folder, wherever gunicorn starts (`gunicorn -c /path/to/gunicorn.conf.py`): for
+# `import config` here, and for "app:create_app()".
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 from gunicorn.glogging import Logger
 
 import config as _config
 import logs as _logs
 
-load_dotenv()
+try:
+    _config.load_dotenv()
+    _settings = _config.require_client_id(_config.load(os.environ))
+    if not {"GUNICORN_FD", "LISTEN_FDS"} & set(os.environ):  # unless handed a socket (USR2)
+        _config.check_can_listen(_settings["HOST"], _settings["PORT"])
+except _config.ConfigError as _error:
+    print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
+    sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
+
 # Prometheus metrics of every worker, added up at /metrics (metrics.py): prometheus_client's
 # multiprocess mode, in which each process counts in files of a folder of this run's own.
 # Set here, before the app (and prometheus_client) is imported.
@@ -28,33 +41,13 @@ if _own_metrics_folder:
 _metrics_folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 for _old in glob.glob(os.path.join(_metrics_folder, "*.db")):  # counts of an earlier run
     os.remove(_old)
-try:
-    _settings = _config.require_client_id(_config.load(os.environ))
-except _config.ConfigError as _error:
-    print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
-    sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
-
-
-def _workers():
-    """`WEB_CONCURRENCY`, else one per core this process may run on: a worker runs Python on
-    one core at a time, while its threads wait for ilert."""
-    value = os.environ.get("WEB_CONCURRENCY", "").strip()
-    if not value:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if not value.isdigit() or int(value) < 1:
-        print(
-            f"Configuration error: WEB_CONCURRENCY is malformed: {value!r} is not a whole "
-            "number of worker processes from 1",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(3)
-    return int(value)
-
 
 _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
-workers = _workers()
+# WEB_CONCURRENCY, else one per core this process may use (its CPU quota too): a worker runs
+# Python on one core at a time, while its threads wait for ilert. gunicorn itself reads a
+# WEB_CONCURRENCY of the real environment before this file, and stops on one that is no number.
+workers = _settings["WEB_CONCURRENCY"]
 worker_class = "gthread"
 # The app is built once, in the master, before the workers fork from it: they start at once and
 # share its memory, and an app that cannot be built stops gunicorn rather than every worker in
@@ -65,10 +58,13 @@ preload_app = True
 threads = _settings["GUNICORN_THREADS"]
 
 # A request may refresh, call ilert, and do both again after a 401: up to four calls of
-# HTTP_TIMEOUT. A worker whose main loop stops for longer than `timeout` is restarted; on
-# SIGTERM a request in flight gets `graceful_timeout` to finish (most platforms kill at 30 s).
+# HTTP_TIMEOUT. A worker whose main loop stops for longer than `timeout` is restarted.
 timeout = int(4 * _settings["HTTP_TIMEOUT"]) + 10
-graceful_timeout = min(int(2 * _settings["HTTP_TIMEOUT"]) + 5, 25)
+# On SIGTERM a request in flight gets `graceful_timeout` to finish: at least a refresh (a
+# connect and a read timeout) and the tries to store its answer, so that a stop never cuts a
+# refresh between ilert's answer and the store. Give the platform a few seconds more before it
+# kills (docs/production.md: Kubernetes' terminationGracePeriodSeconds, Docker's stop timeout).
+graceful_timeout = int(2 * _settings["HTTP_TIMEOUT"]) + 5
 # Seconds an idle browser connection stays open for its next page (raise it above the idle
 # timeout of a proxy in front that keeps connections to the app).
 keepalive = 5
@@ -118,6 +114,52 @@ def when_ready(server):
         cfg.worker_class_str,
         cfg.threads,
     )
+
+
+_in_flight = {"requests": 0}  # in this worker process, counted by the two hooks below
+_in_flight_lock = threading.Lock()
+
+
+def pre_request(worker, req):
+    with _in_flight_lock:
+        _in_flight["requests"] += 1
+
+
+def post_request(worker, req, environ, resp):
+    with _in_flight_lock:
+        _in_flight["requests"] -= 1
+
+
+def post_worker_init(worker):
+    """On SIGTERM, arm one line for a worker still serving requests when the master's grace
+    runs out and kills it (gunicorn's own line for the kill suggests it ran out of memory)."""
+    begin_stopping = signal.getsignal(signal.SIGTERM)
+    armed = threading.Event()
+
+    def stop(signum, frame):
+        if callable(begin_stopping):
+            begin_stopping(signum, frame)
+        if not armed.is_set():
+            armed.set()
+            grace = max(0.0, worker.cfg.graceful_timeout - 0.5)
+            timer = threading.Timer(grace, _log_cut_off, (worker,))
+            timer.daemon = True  # a worker done before it exits at once
+            timer.start()
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _log_cut_off(worker):
+    with _in_flight_lock:
+        left = _in_flight["requests"]
+    if left:
+        worker.log.error(
+            "Worker %s is killed at graceful_timeout (%d s), cutting off requests in flight: "
+            "%d (docs/production.md: graceful_timeout)",
+            worker.pid,
+            worker.cfg.graceful_timeout,
+            left,
+        )
 
 
 def child_exit(server, worker):

@@ -103,13 +103,25 @@ def user_agent() -> str:
 def new_pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(64)
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE code verifier (RFC 7636 4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def authorize_url(state: str, code_challenge: str | None = None, scope: str | None = None) -> str:
     """Step 1: the URL that sends the person to ilert to sign in and grant scopes
     (`scope`, space-separated; by default ILERT_SCOPES)."""
+    call = authorize_call(state, code_challenge, scope)
+    _announce(call)
+    return f"{call['url']}?{urlencode(call['sent'])}"
+
+
+def authorize_call(state: str, code_challenge: str | None = None, scope: str | None = None) -> dict:
+    """Step 1 as the `ilert_called` signal describes a call: where, and what is sent."""
     config = current_app.config
     params = {
         "client_id": config["ILERT_CLIENT_ID"],
@@ -122,8 +134,7 @@ def authorize_url(state: str, code_challenge: str | None = None, scope: str | No
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
     url = f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}"
-    _announce({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
-    return f"{url}?{urlencode(params)}"
+    return {"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params}
 
 
 def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:

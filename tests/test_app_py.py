@@ -5,6 +5,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -184,7 +185,7 @@ def run_app_py(**variables):
     return subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
-        env=process_environ(PORT=free_port(), SANDBOX_PORT=free_port(), **variables),
+        env=process_environ(**{"PORT": free_port(), "SANDBOX_PORT": free_port(), **variables}),
         capture_output=True,
         text=True,
         timeout=30,
@@ -259,3 +260,35 @@ def test_an_older_python_stops_with_one_line_naming_the_version_it_needs():
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert re.fullmatch(r"This app needs Python 3\.11 or newer; this is Python 3\.10\.\d+\.", line)
+
+
+def test_a_busy_port_stops_with_one_line_before_saying_open(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=process_environ(PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: PORT {port} is busy on HOST 127.0.0.1: stop what uses it or set "
+        "PORT to a free port"
+    ]
+    assert "Open" not in result.stdout and "Sandbox mode" not in result.stdout
+
+
+def test_port_equal_to_sandbox_port_stops_with_one_line(tmp_path):
+    port = free_port()
+    result = run_app_py(PORT=port, SANDBOX_PORT=port, SESSION_FILE_DIR=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"Configuration error: PORT and SANDBOX_PORT are both {port}: the app and the sandbox "
+        "need a port each"
+    ]
+    assert "Open" not in result.stdout

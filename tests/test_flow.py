@@ -352,6 +352,29 @@ def test_refresh_refused_with_invalid_grant_ends_the_session(
     assert client.get("/me").status_code == 302
 
 
+def test_access_revoked_at_ilert_ends_that_persons_session_and_no_other(app, auth_for, sandbox):
+    """SECURITY.md, "Ending one person's access": revoke the app at ilert (here: the sandbox's
+    revoke of that person's refresh token); the app signs them out at their next request."""
+    browsers = {user: app.test_client() for user in ("ada.lovelace", "grace.hopper")}
+    signed_in = {user: auth_for(client) for user, client in browsers.items()}
+    for user, auth in signed_in.items():
+        auth.sign_in(user=user)
+    requests.post(
+        f"{sandbox.url}/api/developers/oauth2/revoke",
+        data={
+            "token": signed_in["ada.lovelace"].tokens()["refresh_token"],
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        timeout=5,
+    ).raise_for_status()
+    ended = browsers["ada.lovelace"].get("/me")
+    assert ended.status_code == 302 and ended.headers["Location"] == "/"
+    assert b"ilert no longer accepts" in browsers["ada.lovelace"].get("/").data
+    assert browsers["ada.lovelace"].get("/me").status_code == 302
+    assert browsers["grace.hopper"].get("/me").status_code == 200
+
+
 def test_api_401_after_a_refresh_means_access_was_removed(client, auth, sandbox):
     auth.sign_in()
     unauthorized = '{"code": "UNAUTHORIZED", "error": "token revoked"}'
@@ -475,7 +498,8 @@ def test_a_session_in_use_outlives_its_idle_lifetime(make_app, auth_for, clock):
         response = client.get("/me")
         assert response.status_code == 200
         # The cookie is set again, with a new expiry and the same session id.
-        assert response.headers["Set-Cookie"].startswith(f"session={auth.session_id()}; Expires=")
+        renewed = f"{client.session_cookie}={auth.session_id()}; Expires="
+        assert response.headers["Set-Cookie"].startswith(renewed)
 
 
 def test_an_idle_session_ends_after_its_idle_lifetime(make_app, auth_for, clock):

@@ -28,6 +28,10 @@ INSTALL_REDIS = (
     "install redis-server (Debian: apt-get install redis-server; macOS: brew install redis; "
     "Windows: use WSL and the Debian line) or set REDIS_SERVER to a redis-server executable"
 )
+INSTALL_NGINX = (
+    "install nginx (Debian: apt-get install nginx; macOS: brew install nginx; Windows: use WSL "
+    "and the Debian line) or set NGINX to an nginx executable"
+)
 
 
 class MissingTool(pytest.fail.Exception):
@@ -90,3 +94,30 @@ def redis_server_executable() -> str:
     if found:
         return found
     raise MissingTool(f"No redis-server on PATH: {INSTALL_REDIS}")
+
+
+def nginx_executable() -> str:
+    """The nginx to start: `NGINX`, else nginx on PATH or in /usr/sbin (Debian puts it there,
+    off the PATH of most users)."""
+    configured = _configured("NGINX", INSTALL_NGINX)
+    if configured:
+        return configured
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    raise MissingTool(f"No nginx on PATH: {INSTALL_NGINX}")
+
+
+def pending_sign_in_secrets(app, cookies):
+    """The nonce and PKCE verifier of the one pending sign-in among `cookies` (a name to
+    value mapping), opened as the app opens its sign-in cookie."""
+    from config import SIGN_IN_COOKIE_PREFIX
+    from store import sign_ins
+
+    (name,) = [name for name in cookies if SIGN_IN_COOKIE_PREFIX in name]
+    sealer = app.extensions["store"].sealer
+    fields, generation = sealer.open_text(
+        sign_ins.COOKIE_PURPOSE, name, cookies[name].partition(".")[2]
+    )
+    verifier = sealer.secret(sign_ins.VERIFIER_PURPOSE, fields["nonce"], generation)
+    return fields["nonce"], verifier

@@ -62,7 +62,7 @@ def grant():
     return response
 
 
-def finish(sign_in: sign_ins.PendingSignIn, nonce: str, tokens: TokenAnswer) -> Response:
+def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> Response:
     """The callback of a grant, with the tokens ilert issued for it: they replace the
     session's, if the session is still signed in as the same ilert person."""
     signed_in_as = session.get("user", {}).get("id")
@@ -78,9 +78,8 @@ def finish(sign_in: sign_ins.PendingSignIn, nonce: str, tokens: TokenAnswer) -> 
     added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]
     words = "; ".join(scopes.describe_scope(scope) for scope in added)
     flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
-    next_path = sign_in.next or url_for("pages.me")
-    sign_ins.keep_result(nonce, current_session().sid, dict(session), next_path)
-    return redirect(next_path)
+    sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    return redirect(sign_in.next or url_for("pages.me"))
 
 
 def _not_applied(signed_in_as: str | None, allowed_by: str | None):
