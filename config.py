@@ -186,11 +186,12 @@ def load(environ):
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
+        "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),
-        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
-        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
     }
 
 
@@ -461,6 +462,16 @@ def _cache_seconds(value):
             "from 0 (off) to 60"
         )
     return int(value)
+
+
+def _metrics_token(value):
+    """A bearer token for /metrics, long enough not to be guessed (None: loopback only)."""
+    if value is not None and (len(value) < 16 or not value.isprintable() or " " in value):
+        raise ConfigError(
+            "METRICS_TOKEN is malformed: it must be at least 16 characters without spaces, "
+            'e.g. the output of python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return value
 
 
 def _session_lifetime(value):

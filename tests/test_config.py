@@ -38,6 +38,7 @@ def test_defaults_follow_the_spec():
     assert settings["LOG_FORMAT"] == "text"
     assert settings["ILERT_RATE_LIMIT"] == (600, 60)
     assert settings["ILERT_CACHE_SECONDS"] == 0
+    assert settings["METRICS_TOKEN"] is None
     assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
     assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT
     assert settings["SESSION_COOKIE_NAME"] == config.SESSION_COOKIE
@@ -105,6 +106,8 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "ILERT_RATE_LIMIT": "0/min"}, "ILERT_RATE_LIMIT"),
         ({**REAL, "ILERT_RATE_LIMIT": "٦٠٠/min"}, "ILERT_RATE_LIMIT"),
         ({**REAL, "ILERT_CACHE_SECONDS": "61"}, "ILERT_CACHE_SECONDS"),
+        ({**REAL, "METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({**REAL, "METRICS_TOKEN": "sixteen chars and spaces"}, "METRICS_TOKEN"),
         ({**REAL, "ILERT_CACHE_SECONDS": "1.5"}, "ILERT_CACHE_SECONDS"),
         ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
         ({**REAL, "ILERT_API_URL": "http://api.ilert.com"}, "ILERT_API_URL"),
