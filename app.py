@@ -21,6 +21,7 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
 import config
@@ -74,7 +75,24 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     inspector.init_app(app)
     auth.init_app(app)
     app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})
+    app.wsgi_app = ForwardedByLocalProxy(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+class ForwardedByLocalProxy:
+    """The client's address, scheme, host and port as the one proxy in front of the app sets
+    them in X-Forwarded-For/-Proto/-Host/-Port (deploy/nginx.conf), believed only when the
+    request comes from this machine, where that proxy runs (the app listens on loopback). A
+    client that reaches the app any other way cannot claim another address or https."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    def __call__(self, environ, start_response):
+        if config.is_loopback(environ.get("REMOTE_ADDR") or ""):
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
 
 
 def _configure_logging(app: Flask) -> None:

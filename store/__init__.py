@@ -83,6 +83,16 @@ class SealedStore:
                 return self.sealer.open(name, cipher, sealed)
         return None
 
+    def seal(self, purpose: str, cookie: str, value: Any) -> bytes:
+        """`value` sealed as an entry of `purpose` would be, to keep outside the store."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        return self.sealer.seal(name, cipher, value)
+
+    def unseal(self, purpose: str, cookie: str, sealed: bytes) -> Any | None:
+        """What `seal` sealed, or None if it does not open."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        return self.sealer.open(name, cipher, sealed)
+
     def delete(self, purpose: str, cookie: str) -> None:
         self.backend.delete(self.sealer.locate(purpose, cookie)[0])
         self._delete_older(purpose, cookie)
@@ -132,15 +142,11 @@ def init_app(app: Flask, clock: Clock = time.time) -> None:
     from store import flask_session
 
     if app.config["SESSION_TYPE"] == "redis":
-        import redis  # here, not at the top: an app on files never pays for importing redis-py
-
+        # Here, not at the top: an app on files never pays for importing redis-py.
         from store.redis_backend import RedisBackend
 
-        timeout = app.config["HTTP_TIMEOUT"]
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        backend: Backend = RedisBackend(client)
+        url, timeout = app.config["REDIS_URL"], app.config["HTTP_TIMEOUT"]
+        backend: Backend = RedisBackend.from_url(url, timeout)
     else:
         folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
         backend = FileBackend(folder, clock)

@@ -24,6 +24,8 @@ Clock = Callable[[], float]
 LOCK_STRIPES = 4096  # lock files, made as needed: unrelated sessions rarely share one
 SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
 SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
+TEMPORARY_PREFIX = ".new-"  # a file being written, renamed into place when complete
+TAKEN_INFIX = ".taken-"  # an entry taken (renamed away), being read before it is deleted
 READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows would translate line ends
 
 
@@ -119,7 +121,7 @@ class FileBackend:
         """A new file in entries/ holding `value`, its modification time its expiry."""
         temporary = None
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=".new-", dir=self.entries)
+            descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
             with os.fdopen(descriptor, "wb") as file:
                 file.write(value)
             expires = self.clock() + ttl
@@ -131,7 +133,7 @@ class FileBackend:
             raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
 
     def take(self, name: str) -> bytes | None:
-        taken = f"{self._path(name)}.taken-{os.urandom(8).hex()}"
+        taken = f"{self._path(name)}{TAKEN_INFIX}{os.urandom(8).hex()}"
         try:
             os.rename(self._path(name), taken)
         except FileNotFoundError:
@@ -230,9 +232,7 @@ class FileBackend:
                     self._sweep = None
                     return False
                 try:
-                    # A file being written has its creation time until it is renamed.
-                    writing = entry.name.startswith(".new-")
-                    if entry.stat().st_mtime < (time.time() - SWEEP_GRACE if writing else cutoff):
+                    if _changed_or_expired(entry) < cutoff:
                         os.remove(entry.path)
                 except FileNotFoundError:
                     pass
@@ -252,6 +252,16 @@ class FileBackend:
         sweep = getattr(self, "_sweep", None)
         if sweep is not None:
             sweep.close()
+
+
+def _changed_or_expired(entry: os.DirEntry[str]) -> float:
+    """When a file stops being worth keeping: an entry when it expires (its modification time);
+    a temporary file (being written, or taken and being read) when it was last changed, since
+    its modification time may already be the expiry of the entry it was to be. One left by a
+    write or a take that crashed goes within SWEEP_GRACE, not when that entry would expire."""
+    status = entry.stat()
+    temporary = entry.name.startswith(TEMPORARY_PREFIX) or TAKEN_INFIX in entry.name
+    return status.st_ctime if temporary else status.st_mtime
 
 
 def _read(path: str) -> tuple[bytes, float]:

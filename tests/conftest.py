@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
+from flask import url_for
 from flask.testing import FlaskClient
 from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
@@ -346,6 +347,13 @@ def auth_for(request):
 @pytest.fixture
 def auth(client, auth_for):
     return auth_for(client)
+
+
+def tool_paths(app):
+    """The paths of the app's optional tools (the flow inspector, when it is on): what the
+    layout links for everyone, by `app.extensions["layout_tools"]`."""
+    with app.test_request_context():
+        return [url_for(endpoint) for endpoint, _ in app.extensions.get("layout_tools", [])]
 
 
 def profiles_at_once(urls, cookie, count):

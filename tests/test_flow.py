@@ -498,7 +498,8 @@ def test_a_session_in_use_outlives_its_idle_lifetime(make_app, auth_for, clock):
         response = client.get("/me")
         assert response.status_code == 200
         # The cookie is set again, with a new expiry and the same session id.
-        assert response.headers["Set-Cookie"].startswith(f"session={auth.session_id()}; Expires=")
+        renewed = f"{client.session_cookie}={auth.session_id()}; Expires="
+        assert response.headers["Set-Cookie"].startswith(renewed)
 
 
 def test_an_idle_session_ends_after_its_idle_lifetime(make_app, auth_for, clock):

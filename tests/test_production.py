@@ -175,6 +175,64 @@ def test_timeouts_and_bind_follow_the_app_settings(sandbox, tmp_path):
     assert settings["timeout"] == "30"
     assert settings["graceful_timeout"] == "15"
     assert settings["bind"] == f"['[::1]:{port}']"
+    slow = print_config(environ_for(sandbox, port, tmp_path, HTTP_TIMEOUT="30"))
+    assert slow["graceful_timeout"] == "65"  # a refresh and its store write, never capped
+
+
+def profile_in_flight(server, cookie):
+    """GET /me (JSON) of session `cookie` in a thread; `.result()` gives its status."""
+    pool = ThreadPoolExecutor(1)
+    answer = pool.submit(
+        lambda: (
+            requests.get(
+                f"{server.url}/me",
+                cookies={"session": cookie},
+                headers={"Accept": "application/json"},
+                timeout=90,
+            ).status_code
+        )
+    )
+    pool.shutdown(wait=False)
+    return answer
+
+
+def test_a_28_second_refresh_survives_a_sigterm(production, start_server, tmp_path):
+    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4, HTTP_TIMEOUT=30)
+    sandbox.state.tokens.access_token_ttl = 1
+    cookie = signed_in_browser(server.url).cookies.get("session")
+    sandbox.state.tokens.access_token_ttl = 3600
+    time.sleep(1)  # the access token has expired
+    sandbox.fault(endpoint="refresh_token", delay=28)
+    answer = profile_in_flight(server, cookie)
+    deadline = time.monotonic() + 10
+    while watch.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the refresh waits at ilert
+    server.signal_stop()
+    assert answer.result() == 200
+    server.process.wait(timeout=15)
+    assert "killed at graceful_timeout" not in server.log()
+    # The renewed tokens were stored: a new gunicorn on the same store serves the session.
+    again = start_server(GUNICORN, server.environ, server.port)
+    assert profile_in_flight(again, cookie).result() == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+
+
+def test_a_worker_killed_at_graceful_timeout_says_so(production):
+    server, sandbox, watch = production(
+        WEB_CONCURRENCY=1, GUNICORN_THREADS=4, GUNICORN_CMD_ARGS="--graceful-timeout 1"
+    )
+    cookie = signed_in_browser(server.url).cookies.get("session")
+    sandbox.fault(endpoint="users_current", delay=4)
+    answer = profile_in_flight(server, cookie)
+    deadline = time.monotonic() + 10
+    while watch.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.signal_stop()
+    server.process.wait(timeout=15)
+    with pytest.raises(requests.ConnectionError):
+        answer.result()
+    line = "killed at graceful_timeout (1 s), cutting off requests in flight: 1"
+    assert server.log().count(line) == 1
 
 
 def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):

@@ -2,6 +2,7 @@
 a real Redis, with a clock the test moves (Redis keeps time itself: there, expiry waits a
 tenth of a second for real)."""
 
+import os
 import threading
 import time
 import zlib
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from store import LockBusy, SealedStore
-from store.backends import LOCK_STRIPES, FileBackend
+from store.backends import LOCK_STRIPES, SWEEP_GRACE, TAKEN_INFIX, TEMPORARY_PREFIX, FileBackend
 from store.redis_backend import RedisBackend
 
 
@@ -286,3 +287,20 @@ def test_expired_files_are_swept_a_few_per_write(tmp_path, clock):
         backend.put("new", b"y", 3600)
     assert sorted(p.name for p in (tmp_path / "store" / "entries").iterdir()) == ["kept", "new"]
     assert backend.get("kept")[0] == b"live"
+
+
+def test_files_left_by_a_crashed_write_or_take_are_swept_within_the_grace(tmp_path, clock):
+    backend = FileBackend(str(tmp_path / "store"), clock)
+    entries = tmp_path / "store" / "entries"
+    a_week_on = clock() + 7 * 24 * 3600
+    # What a write that crashed between its utime and its rename leaves, and a take that
+    # crashed between its rename and its delete: files that expire in a week.
+    for left in (f"{TEMPORARY_PREFIX}crashed", f"an-entry{TAKEN_INFIX}crashed"):
+        (entries / left).write_bytes(b"sealed")
+        os.utime(entries / left, (a_week_on, a_week_on))
+    backend.put("kept", b"live", 7 * 24 * 3600)
+    backend.sweep()
+    assert len(list(entries.iterdir())) == 3  # a write or take in progress is left alone
+    clock.advance(SWEEP_GRACE + 1)
+    backend.put("new", b"y", 3600)  # a write sweeps a few files
+    assert sorted(p.name for p in entries.iterdir()) == ["kept", "new"]
