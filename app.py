@@ -1,15 +1,21 @@
 """The ilert OAuth2 backend app: `create_app()` puts the pieces together; `python app.py`
-runs it on port 4597, with the built-in ilert sandbox when no ilert credentials are set.
+runs it on `config.DEFAULT_PORT`, with the built-in ilert sandbox when no ilert credentials
+are set.
 
 Where things are: `config.py` (settings), `ilert/` (the OAuth2 steps and the one way views
 call ilert), `store/` (sealed sessions and what lives beside them), `views/` (the pages),
 `errors.py` (error pages and headers), `inspector.py` (the flow inspector), `sandbox/`.
 """
 
+import sys
+
+if sys.version_info < (3, 11):  # noqa: UP036 (said here, before an import fails on an old Python)
+    version = ".".join(str(part) for part in sys.version_info[:3])
+    sys.exit(f"This app needs Python 3.11 or newer; this is Python {version}.")
+
 import logging
 import os
 import secrets
-import sys
 import tempfile
 import time
 from urllib.parse import urlsplit
@@ -26,7 +32,7 @@ import store
 from config import ConfigError
 from ilert import oauth
 from store.flask_session import cookie_name
-from views import auth, health, pages
+from views import auth, grant, health, pages
 
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
 
@@ -66,9 +72,10 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(grant.bp)
     inspector.init_app(app)
     auth.init_app(app)
-    app.context_processor(lambda: {"sandbox_mode": sandbox_mode})
+    app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})
     return app
 
 

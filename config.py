@@ -14,10 +14,28 @@ import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
-DEFAULT_SCOPES = "profile source:w"  # a page of your own may need one more (README)
+# --- What a fork renames, here and nowhere else: the app, the sandbox, the tests, bench and
+# scripts read these names (or ask the app under test), so renaming one breaks no test.
+APP_NAME = "ilert OAuth2 backend app"  # in every page's title and header
+DEFAULT_PORT = 4597  # PORT
+DEFAULT_SANDBOX_PORT = 4598  # SANDBOX_PORT
+CALLBACK_PATH = "/authorize-result"  # the path of the default ILERT_REDIRECT_URI
+DEFAULT_SCOPES = "profile source:w"  # ILERT_SCOPES: what sign-in asks for first
+SESSION_COOKIE = "session"  # SESSION_COOKIE_NAME
+LOGOUT_NOTICE_COOKIE = "logout_notice"  # says on the home page how logout went
+SIGN_IN_COOKIE_PREFIX = "sign-in-"  # one cookie per pending sign-in, named after its state
+
+
+def redirect_uri_at(port: int) -> str:
+    """The redirect URI of an app served at `http://localhost:<port>`."""
+    return f"http://localhost:{port}{CALLBACK_PATH}"
+
+
+DEFAULT_REDIRECT_URI = redirect_uri_at(DEFAULT_PORT)  # ILERT_REDIRECT_URI
+# ---
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SESSION_TYPES = ("filesystem", "redis")
+SECRET_KEY_BYTES = 32  # the store's keys are derived from it: no fewer bytes than they have
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
@@ -44,11 +62,9 @@ def load(environ):
         return value if value else default
 
     client_id = get("ILERT_CLIENT_ID")
-    port = _port("PORT", get("PORT", "4597"))
+    port = _port("PORT", get("PORT", str(DEFAULT_PORT)))
     # In sandbox mode nothing is registered at ilert yet, so the default follows PORT.
-    default_redirect_uri = (
-        DEFAULT_REDIRECT_URI if client_id else f"http://localhost:{port}/authorize-result"
-    )
+    default_redirect_uri = DEFAULT_REDIRECT_URI if client_id else redirect_uri_at(port)
     redirect_uri = _url("ILERT_REDIRECT_URI", get("ILERT_REDIRECT_URI", default_redirect_uri))
     if client_id is None:
         for name in ("ILERT_CLIENT_SECRET", "ILERT_TENANT", "ILERT_AUTH_URL", "ILERT_API_URL"):
@@ -62,6 +78,14 @@ def load(environ):
     if client_id is not None and get("SECRET_KEY") is None:
         raise ConfigError(
             "SECRET_KEY is missing: set it to a long random value, e.g. the output of "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+
+    secret_key = get("SECRET_KEY")
+    if secret_key is not None and len(secret_key.encode()) < SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY is too short: {len(secret_key.encode())} bytes, at least "
+            f"{SECRET_KEY_BYTES} are needed; e.g. the output of "
             'python -c "import secrets; print(secrets.token_hex(32))"'
         )
 
@@ -109,13 +133,14 @@ def load(environ):
         "ILERT_AUTH_URL": auth_url,
         "ILERT_API_URL": api_url,
         "ILERT_USE_PKCE": _boolean("ILERT_USE_PKCE", get("ILERT_USE_PKCE", "true")),
-        "SECRET_KEY": get("SECRET_KEY"),
+        "SECRET_KEY": secret_key,
+        "SECRET_KEY_FALLBACKS": _fallback_keys(get("SECRET_KEY_FALLBACKS", "")),
         "SESSION_TYPE": session_type,
         "SESSION_FILE_DIR": _session_file_dir(get("SESSION_FILE_DIR")),
         "REDIS_URL": _redis_url(get("REDIS_URL", "redis://localhost:6379/0")),
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
-        "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", "session")),
+        "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", SESSION_COOKIE)),
         "SESSION_COOKIE_SECURE": _boolean(
             "SESSION_COOKIE_SECURE",
             get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
@@ -129,7 +154,7 @@ def load(environ):
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
-        "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", "4598")),
+        "SANDBOX_PORT": _port("SANDBOX_PORT", get("SANDBOX_PORT", str(DEFAULT_SANDBOX_PORT))),
     }
 
 
@@ -243,6 +268,12 @@ def _redis_url(value):
             f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
         )
     return value
+
+
+def _fallback_keys(value):
+    """Older secret keys, space- or comma-separated (Flask's SECRET_KEY_FALLBACKS): entries
+    sealed under them still open. Any length: a short old key is what one rotates away from."""
+    return [key for key in re.split(r"[\s,]+", value) if key]
 
 
 def _cookie_name(value):

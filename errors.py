@@ -28,8 +28,10 @@ from ilert.oauth import IlertError
 from store import LockBusy, StoreError
 from store.flask_session import regenerate
 
+# Forms post to this app, and /grant's answer redirects a form to ilert's sign-in, which
+# browsers check against form-action too: `{sign_in}` is ILERT_AUTH_URL.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; "
+    "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self' {sign_in}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=31536000"  # a year (RFC 6797)
@@ -93,6 +95,27 @@ def error_page(
     return page, status, headers or {}
 
 
+def missing_scope_page(error: MissingScope):
+    """ilert refused a call for a scope: which one, and what to do about it."""
+    log.warning("ilert refused a call for a missing scope (%s)", error.needed)
+    resource, _, access = (error.needed or "").partition(":")
+    if resource in scopes.RESOURCES:
+        title = f"This app may not {ACTIONS[access]} your {scopes.RESOURCES[resource]}"
+    else:
+        title = "This app may not do that for you"
+    needs = f": it needs the scope {error.needed}" if error.needed else ""
+    return error_page(
+        403,
+        title,
+        f"ilert refused the call{needs}.",
+        error="missing_scope",
+        retry=True,
+        hint=scopes.missing_scope_hint(
+            error.needed, client.granted_scopes(), current_app.config["ILERT_SCOPES"]
+        ),
+    )
+
+
 def end_session(message: str | None = None, category: str = "info") -> None:
     """Destroy the session. With a message, the browser gets a fresh session id that
     carries only the message."""
@@ -105,30 +128,38 @@ def end_session(message: str | None = None, category: str = "info") -> None:
 def init_app(app: Flask) -> None:
     """Register the error handlers, the security headers and the access-log redaction."""
     secure = app.config["SESSION_COOKIE_SECURE"]
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, secure, app.static_url_path)  # type: ignore[method-assign]
+    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        app.wsgi_app, secure, app.static_url_path, app.config["ILERT_AUTH_URL"]
+    )
     for name in ("werkzeug", "gunicorn.access"):
         access_log = logging.getLogger(name)
         if not any(isinstance(f, RedactCallbackParameters) for f in access_log.filters):
             access_log.addFilter(RedactCallbackParameters())
 
-    @app.errorhandler(MissingScope)
-    def missing_scope(error: MissingScope):
-        log.warning("ilert refused a call for a missing scope (%s)", error.needed)
-        resource, _, access = (error.needed or "").partition(":")
-        if resource in scopes.RESOURCES:
-            title = f"This app may not {ACTIONS[access]} your {scopes.RESOURCES[resource]}"
-        else:
-            title = "This app may not do that for you"
-        needs = f": it needs the scope {error.needed}" if error.needed else ""
+    app.errorhandler(MissingScope)(missing_scope_page)
+
+    @app.errorhandler(client.Refused)
+    def refused(error: client.Refused):
+        log.warning("ilert refused a change: %s (%s)", error.error, error.status)
         return error_page(
-            403,
-            title,
-            f"ilert refused the call{needs}.",
-            error="missing_scope",
-            retry=True,
-            hint=scopes.missing_scope_hint(
-                error.needed, client.granted_scopes(), current_app.config["ILERT_SCOPES"]
-            ),
+            error.status,
+            "ilert refused this change",
+            f"ilert answered: {error.description}",
+            error=error.error,
+            hint="Nothing was changed. Go back and reload the page to see how things stand "
+            "now, then try again if it still makes sense.",
+        )
+
+    @app.errorhandler(client.OutcomeUnknown)
+    def outcome_unknown(error: client.OutcomeUnknown):
+        log.warning("A change's answer was lost: %s (%s)", error.error, error.status)
+        return error_page(
+            error.status,
+            "It is not known whether this change was made",
+            f"{error.description} ilert may or may not have made the change; it was not "
+            "sent again.",
+            error="outcome_unknown",
+            hint="Go back and reload the page to see whether it was made before you try again.",
         )
 
     @app.errorhandler(IlertError)
@@ -190,13 +221,13 @@ def init_app(app: Flask) -> None:
         )
 
 
-def security_headers(secure: bool, static: bool) -> list[tuple[str, str]]:
+def security_headers(secure: bool, static: bool, sign_in: str) -> list[tuple[str, str]]:
     """No inline code, no framing, no referrer (the callback URL carries the code), no
     caching of pages that show account data (static files may be cached); HSTS when the
     cookie is Secure, so browsers never try plain http, where cookies can be tossed in
     (`includeSubDomains` is the operator's call: the app cannot know every subdomain)."""
     headers = [
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(sign_in=sign_in)),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
     ]
@@ -215,11 +246,13 @@ class SecurityHeaders:
     set them one by one on the response cost more than reading the session from the store,
     since Flask validates each header once when it is set and again when the answer leaves."""
 
-    def __init__(self, wsgi_app: Callable, secure: bool, static_url_path: str | None) -> None:
+    def __init__(
+        self, wsgi_app: Callable, secure: bool, static_url_path: str | None, sign_in: str
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.static_files = f"{static_url_path}/"
-        self.for_pages = security_headers(secure, static=False)
-        self.for_static_files = security_headers(secure, static=True)
+        self.for_pages = security_headers(secure, static=False, sign_in=sign_in)
+        self.for_static_files = security_headers(secure, static=True, sign_in=sign_in)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = "/" + environ.get("PATH_INFO", "").lstrip("/")  # as Flask routes it

@@ -2,12 +2,14 @@
 `gunicorn "app:create_app()"` is the whole command.
 
 They come from the same environment and `.env` as the app's, checked by `config.py`: a bad
-value stops gunicorn here with the app's one line and exit code 3. The README's "Run it in
-production" says how to size them.
+value stops gunicorn here with the app's one line and exit code 3. docs/production.md says how
+to size them.
 """
 
 import os
+import signal
 import sys
+import threading
 
 from dotenv import load_dotenv
 
@@ -51,10 +53,13 @@ preload_app = True
 threads = _settings["GUNICORN_THREADS"]
 
 # A request may refresh, call ilert, and do both again after a 401: up to four calls of
-# HTTP_TIMEOUT. A worker whose main loop stops for longer than `timeout` is restarted; on
-# SIGTERM a request in flight gets `graceful_timeout` to finish (most platforms kill at 30 s).
+# HTTP_TIMEOUT. A worker whose main loop stops for longer than `timeout` is restarted.
 timeout = int(4 * _settings["HTTP_TIMEOUT"]) + 10
-graceful_timeout = min(int(2 * _settings["HTTP_TIMEOUT"]) + 5, 25)
+# On SIGTERM a request in flight gets `graceful_timeout` to finish: at least a refresh (a
+# connect and a read timeout) and the tries to store its answer, so that a stop never cuts a
+# refresh between ilert's answer and the store. Give the platform a few seconds more before it
+# kills (docs/production.md: Kubernetes' terminationGracePeriodSeconds, Docker's stop timeout).
+graceful_timeout = int(2 * _settings["HTTP_TIMEOUT"]) + 5
 # Seconds an idle browser connection stays open for its next page (raise it above the idle
 # timeout of a proxy in front that keeps connections to the app).
 keepalive = 5
@@ -75,3 +80,49 @@ def when_ready(server):
         cfg.worker_class_str,
         cfg.threads,
     )
+
+
+_in_flight = {"requests": 0}  # in this worker process, counted by the two hooks below
+_in_flight_lock = threading.Lock()
+
+
+def pre_request(worker, req):
+    with _in_flight_lock:
+        _in_flight["requests"] += 1
+
+
+def post_request(worker, req, environ, resp):
+    with _in_flight_lock:
+        _in_flight["requests"] -= 1
+
+
+def post_worker_init(worker):
+    """On SIGTERM, arm one line for a worker still serving requests when the master's grace
+    runs out and kills it (gunicorn's own line for the kill suggests it ran out of memory)."""
+    begin_stopping = signal.getsignal(signal.SIGTERM)
+    armed = threading.Event()
+
+    def stop(signum, frame):
+        if callable(begin_stopping):
+            begin_stopping(signum, frame)
+        if not armed.is_set():
+            armed.set()
+            grace = max(0.0, worker.cfg.graceful_timeout - 0.5)
+            timer = threading.Timer(grace, _log_cut_off, (worker,))
+            timer.daemon = True  # a worker done before it exits at once
+            timer.start()
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _log_cut_off(worker):
+    with _in_flight_lock:
+        left = _in_flight["requests"]
+    if left:
+        worker.log.error(
+            "Worker %s is killed at graceful_timeout (%d s), cutting off requests in flight: "
+            "%d (docs/production.md: graceful_timeout)",
+            worker.pid,
+            worker.cfg.graceful_timeout,
+            left,
+        )

@@ -24,8 +24,9 @@ from flask import (
 
 import store
 from errors import wants_json
+from ilert import oauth
 from ilert.oauth import TOKEN_PATH, ilert_called
-from store import StoreError, sign_ins
+from store import StoreError
 from store.flask_session import current_session
 
 LIMIT = 20  # calls kept per session
@@ -80,16 +81,14 @@ def keep_calls(response: Response) -> Response:
     logged: the inspector never fails a page."""
     first_session_id = g.get("first_session_id")
     calls = g.get("ilert_calls", [])
-    nonce = g.get("sign_in_nonce")
+    pending = g.get("sign_in")
     try:
-        if request.endpoint == "auth.login" and nonce is not None:
-            store.current().put("flow", nonce, calls, sign_ins.LIFETIME)
+        if request.endpoint == "auth.login":
             return response
         if first_session_id is None or not (calls or current_session().sid != first_session_id):
             return response
-        if request.endpoint == "auth.authorize_result" and nonce is not None:
-            earlier = _flow_of(nonce)
-            store.current().delete("flow", nonce)
+        if request.endpoint == "auth.authorize_result" and pending is not None:
+            earlier = [_authorize_step(pending)]
         else:
             earlier = _flow_of(first_session_id)
         if current_session().sid != first_session_id:
@@ -102,6 +101,13 @@ def keep_calls(response: Response) -> Response:
     except StoreError as error:
         log.warning("Flow inspector notes not kept: %s", error)
     return response
+
+
+def _authorize_step(pending) -> dict:
+    """Step 1 of a sign-in, as `/login` sent it (noted here: `/login` keeps nothing)."""
+    challenge = oauth.pkce_challenge(pending.verifier) if pending.verifier else None
+    call = oauth.authorize_call(pending.state, challenge)
+    return {**call, "sent": _masked(call["sent"])}
 
 
 def _flow_of(key: str) -> list:

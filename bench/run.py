@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, 
 
 import config
 from bench.load import Target, cpu_seconds, print_table, rounds
+from ilert.oauth import TOKEN_PATH
 from store.flask_session import cookie_name
 from tests.conftest import ServerProcess, free_port, process_environ
 from tests.tools import redis_server_executable
@@ -42,7 +43,6 @@ BENCH = Path(__file__).resolve().parent
 SECRET_KEY = "bench-only-secret-key-0123456789abcdef"
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-TOKEN_PATH = "/api/developers/oauth2/token"
 STORES = {"files": "filesystem", "Redis": "redis"}
 LOG_PREFIX = re.compile(r"^\[[^]]*\] |^\S+ \S+ ")  # gunicorn's time and pid, Python's logging's
 PROBLEMS = ("Traceback", "ERROR", "WARNING", "CRITICAL", "Connection pool is full")
@@ -152,7 +152,7 @@ def app_environ(upstream: str, port: int, logs: Path, **settings) -> dict:
         ILERT_CLIENT_SECRET="bench-secret",
         ILERT_AUTH_URL=upstream,
         ILERT_API_URL=upstream,
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=config.redirect_uri_at(port),
         SECRET_KEY=SECRET_KEY,
         SESSION_FILE_DIR=logs / f"sessions-{port}",
         PORT=port,

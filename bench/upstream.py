@@ -24,9 +24,9 @@ from urllib.parse import parse_qsl, urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project
 
 import config
+from ilert.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH
 from sandbox.data import PEOPLE
 
-OAUTH = "/api/developers/oauth2"
 USER = json.dumps(PEOPLE["ada.lovelace"]).encode()
 TOKEN_TTL = int(os.environ.get("BENCH_TOKEN_TTL", "3600"))
 counts: Counter[str] = Counter()
@@ -42,7 +42,7 @@ def answer(method: str, target: str, headers: dict, body: bytes) -> tuple[str, d
         if access_tokens.get(token, 0) > time.monotonic():
             return "200 OK", {}, USER
         return "401 Unauthorized", {}, b'{"code":"UNAUTHORIZED","error":"unknown token"}'
-    if path == f"{OAUTH}/token" and method == "POST":
+    if path == TOKEN_PATH and method == "POST":
         grant = dict(parse_qsl(body.decode())).get("grant_type", "other")
         counts[grant] += 1
         token = secrets.token_urlsafe(32)
@@ -50,11 +50,11 @@ def answer(method: str, target: str, headers: dict, body: bytes) -> tuple[str, d
         tokens = {"token_type": "Bearer", "access_token": token, "expires_in": TOKEN_TTL}
         tokens |= {"scope": config.DEFAULT_SCOPES, "refresh_token": secrets.token_urlsafe(32)}
         return "200 OK", {}, json.dumps(tokens).encode()
-    if path == f"{OAUTH}/authorize":
+    if path == AUTHORIZE_PATH:
         asked = dict(parse_qsl(query))
         code = {"code": secrets.token_urlsafe(16), "state": asked.get("state", "")}
         return "302 Found", {"Location": f"{asked['redirect_uri']}?{urlencode(code)}"}, b"{}"
-    if path == f"{OAUTH}/revoke":
+    if path == REVOKE_PATH:
         return "200 OK", {}, b"{}"
     if path == "/_bench/counters":
         return "200 OK", {}, json.dumps(counts).encode()

@@ -1,4 +1,9 @@
-"""The one way views call ilert for the signed-in person: `get`/`call` and `token_info`.
+"""The one way views call ilert for the signed-in person: `get`, `get_page` (one page of a
+list), the writes `post`, `put` and `delete`, and `token_info`.
+
+Writes are sent once: a write whose answer is lost (a timeout, a dropped connection) is never
+sent again, since ilert may have done it (`OutcomeUnknown`), and a write ilert refuses (400,
+409, 412) is `Refused` with ilert's reason, for the person to read.
 
 The person's tokens live beside their session, in a sealed entry of their own (purpose
 "tokens", under the session id), never in the session: Flask-Session writes the whole
@@ -14,21 +19,30 @@ the others wait and use its result. ilert rotates refresh tokens, so two refresh
 with the same refresh token would lose the session.
 """
 
+import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
 
 import store
-from ilert import oauth, scopes
+from ilert import oauth, rescue, scopes
 from ilert.oauth import IlertError, TokenAnswer
+from store import LockBusy, StoreError
 from store.flask_session import current_session
 
+PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
+REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
+STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
+
+log = logging.getLogger(__name__)
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -43,6 +57,7 @@ class TokenSet(TypedDict):
     expires_in: int
     scope: str
     refresh_expires_at: float | None
+    renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
 
 
 class MissingScope(IlertError):
@@ -66,12 +81,84 @@ class SessionEnded(Exception):
         self.status = status
 
 
+class Refused(IlertError):
+    """ilert refused a write (400, 409 or 412); `description` is ilert's reason."""
+
+
+class OutcomeUnknown(IlertError):
+    """A write was sent but its answer was lost: ilert may or may not have done it."""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an ilert list: `items` from index `start`, and whether more follow."""
+
+    items: list
+    start: int
+    size: int
+    more: bool
+
+    @property
+    def previous_start(self) -> int | None:
+        return max(0, self.start - self.size) if self.start > 0 else None
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + self.size if self.more else None
+
+
 def get(path: str, params: dict | None = None) -> Any:
     """`GET {API}{path}` for the signed-in person; the decoded JSON answer."""
     return call("GET", path, params)
 
 
-def call(method: str, path: str, params: dict | None = None) -> Any:
+def get_page(
+    path: str, start: int = 0, size: int | None = None, params: dict | None = None
+) -> ListPage:
+    """`size` (default PAGE_SIZE) entries of the list at `path` from index `start`, by ilert's
+    `start-index` and `max-results` (one more is asked for, to know whether more follow)."""
+    size = size or PAGE_SIZE
+    paging = {"start-index": start, "max-results": size + 1}
+    items = get(path, {**(params or {}), **paging})
+    if not isinstance(items, list):
+        raise IlertError(502, "bad_upstream_answer", f"ilert's answer to {path} was not a list.")
+    return ListPage(items[:size], start, size, more=len(items) > size)
+
+
+def post(path: str, body: dict | None = None) -> Any:
+    """`POST {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("POST", path, body)
+
+
+def put(path: str, body: dict | None = None) -> Any:
+    """`PUT {API}{path}` with `body` as JSON, sent once (see `write`)."""
+    return write("PUT", path, body)
+
+
+def delete(path: str) -> Any:
+    """`DELETE {API}{path}`, sent once (see `write`)."""
+    return write("DELETE", path)
+
+
+def write(method: str, path: str, body: dict | None = None) -> Any:
+    """A write for the signed-in person; ilert's answer, or None if it had no JSON body.
+
+    Never sent twice after it may have reached ilert: a lost answer is `OutcomeUnknown`.
+    (A 401 is sent again after a refresh: ilert did nothing with an access token it refused.)
+    """
+    try:
+        return call(method, path, body=body)
+    except MissingScope:
+        raise
+    except IlertError as error:
+        if error.answer_lost:
+            raise OutcomeUnknown(error.status, error.error, error.description) from None
+        if error.status in REFUSED_STATUSES:
+            raise Refused(error.status, error.error, error.description) from None
+        raise
+
+
+def call(method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -84,13 +171,13 @@ def call(method: str, path: str, params: dict | None = None) -> Any:
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
-        return _call_api(method, path, entry, params)
+        return _call_api(method, path, entry, params, body)
     except _Unauthorized:
         pass
     if not just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
         try:
-            return _call_api(method, path, entry, params)
+            return _call_api(method, path, entry, params, body)
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
@@ -104,9 +191,11 @@ class _Unauthorized(Exception):
     """ilert answered 401 to an API call."""
 
 
-def _call_api(method: str, path: str, entry: TokenSet, params: dict | None) -> Any:
+def _call_api(
+    method: str, path: str, entry: TokenSet, params: dict | None, body: dict | None
+) -> Any:
     try:
-        return oauth.call_api(method, path, entry["access_token"], params)
+        return oauth.call_api(method, path, entry["access_token"], params, body)
     except IlertError as error:
         if error.status == 401:
             raise _Unauthorized() from None
@@ -137,9 +226,26 @@ def granted_scopes() -> str:
 
 
 def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live."""
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
+    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens))
+
+
+def _stored(sid: str, entry: TokenSet) -> TokenSet:
+    for pause in STORE_RETRIES:
+        try:
+            store.current().put("tokens", sid, entry, _lifetime(entry))
+            return entry
+        except StoreError:
+            time.sleep(pause)
+    store.current().put("tokens", sid, entry, _lifetime(entry))
+    return entry
+
+
+def _entry_of(tokens: TokenAnswer) -> TokenSet:
+    """The entry that keeps a token answer, its lifetimes turned into times."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    entry: TokenSet = {
+    return {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": store.now() + tokens["expires_in"],
@@ -151,17 +257,30 @@ def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
-    store.current().put("tokens", sid, entry, _lifetime(entry))
-    return entry
+
+
+def replace(sid: str, tokens: TokenAnswer) -> str | None:
+    """Keep newly granted tokens for session `sid` in place of its current ones, under the
+    refresh lock (a refresh running meanwhile would write the old ones back after); returns
+    the refresh token they replace, for the caller to revoke."""
+    timeout = current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+        old = store.current().get("tokens", sid)
+        keep(sid, tokens)
+    return old.get("refresh_token") if isinstance(old, dict) else None
 
 
 def forget(sid: str) -> str | None:
     """Delete session `sid`'s tokens and return the refresh token they held, if any. Under
     the refresh lock: a refresh running meanwhile would write its new tokens back after."""
     timeout = current_app.config["HTTP_TIMEOUT"]
-    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+    with store.current().lock("tokens", sid, timeout, hold=_refresh_hold()):
         entry = store.current().take("tokens", sid)
-    return entry.get("refresh_token") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    entry = rescue.newer(sid, entry) or entry
+    rescue.done(sid)
+    return entry.get("refresh_token")
 
 
 def _lifetime(entry: TokenSet) -> float:
@@ -173,12 +292,27 @@ def _lifetime(entry: TokenSet) -> float:
     return max(1.0, lifetime)
 
 
+def _refresh_hold() -> float:
+    """The longest a refresh may take: a connect timeout, then a read timeout, then the tries
+    to store its answer."""
+    return 2 * current_app.config["HTTP_TIMEOUT"] + 5
+
+
 def _tokens_of(sid: str) -> TokenSet:
-    """Session `sid`'s current token entry; SessionEnded if there is none."""
+    """Session `sid`'s current token entry; SessionEnded if there is none. Renewed tokens that
+    the store refused (`rescue`) win over those it holds, and are written back when it can."""
     entry = store.current().get("tokens", sid)
     if not isinstance(entry, dict):
         raise SessionEnded("Your sign-in has expired. Please sign in again.")
-    return entry  # type: ignore[return-value]
+    renewed = rescue.newer(sid, entry)
+    if renewed is None:
+        return entry  # type: ignore[return-value]
+    try:
+        store.current().put("tokens", sid, renewed, _lifetime(renewed))  # type: ignore[arg-type]
+    except StoreError:
+        return renewed  # type: ignore[return-value]
+    rescue.done(sid)
+    return renewed  # type: ignore[return-value]
 
 
 @contextmanager
@@ -195,7 +329,7 @@ def _refresh_lock(sid: str) -> Iterator[None]:
     try:
         wait = timeout if patient else min(timeout, SHORT_WAIT)
         # A refresh may take two calls' time: a connect timeout, then a read timeout.
-        with store.current().lock("tokens", sid, wait, hold=2 * timeout + 5):
+        with store.current().lock("tokens", sid, wait, hold=_refresh_hold()):
             yield
     finally:
         with _waiting_lock:
@@ -205,7 +339,11 @@ def _refresh_lock(sid: str) -> Iterator[None]:
 
 
 def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
-    """Refresh once, under this session's lock, unless another request already did."""
+    """Refresh once, under this session's lock, unless another request already did.
+
+    The refresh token is spent the moment ilert answers, so it is sent only once the store has
+    shown that it takes the tokens entry (`_write_ahead`); renewed tokens that it refuses even
+    so are kept by `rescue` for the session's next request."""
     with _refresh_lock(sid):
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
@@ -214,6 +352,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
         if not refresh_token:
             store.current().delete("tokens", sid)
             raise SessionEnded("Your access to ilert has expired. Please sign in again.")
+        _write_ahead(sid, entry)
         try:
             tokens = oauth.refresh(refresh_token)
         except IlertError as error:
@@ -231,9 +370,35 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
                     "cannot be trusted any more. Please sign in again.",
                     status=error.status,
                 ) from None
+            _unmark(sid, entry)  # ilert refused or never got it: the refresh token is good
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        return keep(sid, tokens)
+        renewed = _entry_of(tokens)
+        try:
+            return _stored(sid, renewed)
+        except StoreError as error:
+            rescue.keep(sid, dict(renewed), refresh_token, _lifetime(renewed), error)
+            return renewed
+
+
+def _unmark(sid: str, entry: TokenSet) -> None:
+    """Put the entry back as it was before `_write_ahead`, for the next request to refresh."""
+    unmarked = {key: value for key, value in entry.items() if key != "renewing"}
+    store.current().put("tokens", sid, unmarked, _lifetime(entry))
+
+
+def _write_ahead(sid: str, entry: TokenSet) -> None:
+    """Mark the entry as renewing before its refresh token is sent: a store that refuses this
+    write answers 503 while the refresh token is still good. An entry already marked by a
+    refresh that may still be running elsewhere, or that got ilert's answer but could not
+    store it (its answer carries the tokens to the person's next request), answers "try
+    again" instead of sending the refresh token a second time, until the longest a refresh
+    takes has passed."""
+    began = entry.get("renewing")
+    if began is not None and store.now() - began < _refresh_hold():
+        log.warning("A refresh of this session has not stored its answer: try again")
+        raise LockBusy()
+    store.current().put("tokens", sid, {**entry, "renewing": store.now()}, _lifetime(entry))
 
 
 def _expiring(entry: TokenSet) -> bool:

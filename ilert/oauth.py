@@ -91,26 +91,38 @@ def init_app(app: Flask) -> None:
 def new_pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636)."""
     verifier = secrets.token_urlsafe(64)
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE code verifier (RFC 7636 4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorize_url(state: str, code_challenge: str | None = None) -> str:
-    """Step 1: the URL that sends the person to ilert to sign in and grant scopes."""
+def authorize_url(state: str, code_challenge: str | None = None, scope: str | None = None) -> str:
+    """Step 1: the URL that sends the person to ilert to sign in and grant scopes
+    (`scope`, space-separated; by default ILERT_SCOPES)."""
+    call = authorize_call(state, code_challenge, scope)
+    _announce(call)
+    return f"{call['url']}?{urlencode(call['sent'])}"
+
+
+def authorize_call(state: str, code_challenge: str | None = None, scope: str | None = None) -> dict:
+    """Step 1 as the `ilert_called` signal describes a call: where, and what is sent."""
     config = current_app.config
     params = {
         "client_id": config["ILERT_CLIENT_ID"],
         "response_type": "code",
         "redirect_uri": config["ILERT_REDIRECT_URI"],
-        "scope": config["ILERT_SCOPES"],
+        "scope": scope or config["ILERT_SCOPES"],
         "state": state,
     }
     if code_challenge is not None:
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
     url = f"{config['ILERT_AUTH_URL']}{AUTHORIZE_PATH}"
-    _announce({"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params})
-    return f"{url}?{urlencode(params)}"
+    return {"step": "1. Send the person to ilert", "method": "GET", "url": url, "sent": params}
 
 
 def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:
@@ -128,11 +140,26 @@ def exchange_code(code: str, code_verifier: str | None = None) -> TokenAnswer:
     return _token_answer(_send("POST", TOKEN_PATH, "2. Turn the code into tokens", data=form))
 
 
-def call_api(method: str, path: str, access_token: str, params: dict | None = None) -> Any:
-    """Step 3: call the ilert API on the person's behalf; returns the decoded JSON."""
+def call_api(
+    method: str,
+    path: str,
+    access_token: str,
+    params: dict | None = None,
+    body: dict | None = None,
+) -> Any:
+    """Step 3: call the ilert API on the person's behalf, with `body` as JSON; returns the
+    decoded JSON answer. A write's 2xx is success whatever its body (None if it is not JSON):
+    what was asked is done."""
     headers = {"Authorization": f"Bearer {access_token}"}
-    response = _send(method, path, "3. Call the ilert API", headers=headers, params=params)
-    return _json(response)
+    response = _send(
+        method, path, "3. Call the ilert API", headers=headers, params=params, body=body
+    )
+    if method == "GET":
+        return _json(response)
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def refresh(refresh_token: str) -> TokenAnswer:
@@ -196,20 +223,22 @@ def _token_answer(response):
     return tokens
 
 
-def _send(method, path, step, data=None, headers=None, params=None):
-    """Send one request to ilert's API origin; non-2xx answers raise IlertError."""
+def _send(method, path, step, data=None, headers=None, params=None, body=None):
+    """Send one request to ilert's API origin (a form in `data`, or JSON in `body`);
+    non-2xx answers raise IlertError."""
     config = current_app.config
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
-        call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {})}
+        call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {}), **(body or {})}
     try:
         response = current_app.extensions["ilert_http"].request(
             method,
             url,
             data=data,
+            json=body,
             params=params,
             headers=headers,
             timeout=(connect_timeout, timeout),
@@ -294,8 +323,10 @@ def _error_from(response):
         body = None
     if not isinstance(body, dict):
         body = {}
-    if "code" in body:  # ilert: {"code": "invalid_grant", "error": "Provided code is unknown"}
-        error, description = body.get("code"), body.get("error")
+    if "code" in body:
+        # ilert's OAuth2 endpoints: {"code": "invalid_grant", "error": "Provided code is
+        # unknown"}; its REST API: {"status": 404, "message": "...", "code": "NOT_FOUND"}
+        error, description = body.get("code"), body.get("error") or body.get("message")
     else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}
         error, description = body.get("error"), body.get("error_description")
     error = str(error or f"http_{response.status_code}")
@@ -313,4 +344,4 @@ def _error_from(response):
         return IlertError(502, error, description)
     if error in ("invalid_grant", "invalid_token", "UNAUTHORIZED") or status == 401:
         return IlertError(401 if status == 401 else 400, error, description)
-    return IlertError(status if status in (400, 403, 404) else 400, error, description)
+    return IlertError(status if status in (400, 403, 404, 409, 412) else 400, error, description)

@@ -1,6 +1,8 @@
 """ilert's OAuth2 scopes: what they are called, what they allow, which API paths they guard,
-and in plain words. Facts about ilert, used by the app's token info and missing-scope pages and
-by the sandbox's consent page and API.
+and in plain words. Facts about ilert (iLert/docs, developer-docs/rest-api/
+developing-ilert-apps/token-lifetimes-error-codes-app-verification-etc..md, "ilert OAuth2
+scopes"), used by the app's token info and missing-scope pages and by the sandbox's consent
+page and API.
 
 `profile`, `offline_access`, and resource scopes with `:r` (read, the default), `:w`
 (write, which includes read) or `:d` (delete, which includes write).
@@ -24,6 +26,8 @@ RESOURCES = {
     "user": "users",
     "alert": "alerts",
     "incident": "incidents",
+    "metric": "metrics",
+    "metric_source": "metric data sources",
 }
 # Which scope guards which API path (ilert docs, "Token lifetimes, error codes, app
 # verification"); a path below one of these (/api/incidents/42) needs the same scope.
@@ -41,6 +45,11 @@ PATH_SCOPES = {
     "/api/status-pages": "status_page",
     "/api/connectors": "connector",
     "/api/maintenance-windows": "maintenance",
+    "/api/uptime-monitors": "monitor",
+    "/api/reports": "report",
+    "/api/incident-templates": "template",
+    "/api/metrics": "metric",
+    "/api/metric-data-sources": "metric_source",
 }
 _ACCESS = {"r": "See your {}", "w": "See and change your {}", "d": "See, change and delete your {}"}
 _SCOPE = re.compile(rf"profile|offline_access|(?:{'|'.join(RESOURCES)})(?::[rwd])?")
@@ -85,6 +94,27 @@ def grants(granted: str, scope: str, method: str) -> bool:
         resource == scope and _LEVELS.get(access, -1) >= level
         for resource, _, access in (item.partition(":") for item in granted.split(" "))
     )
+
+
+def includes(granted: str, scope: str) -> bool:
+    """Whether the space-separated scopes `granted` include `scope` (`alert:w` includes
+    `alert:r`, and `alert` is `alert:r`)."""
+    resource, _, access = scope.partition(":")
+    return grants(granted, resource, {"r": "GET", "w": "POST", "d": "DELETE"}[access or "r"])
+
+
+def widest(scopes: list[str]) -> str:
+    """The one of `scopes` (all of one resource) that includes the others."""
+    return max(scopes, key=lambda scope: _LEVELS[scope.partition(":")[2]])
+
+
+def adding(granted: str, scope: str) -> str:
+    """The scopes to ask for to have `granted` and `scope`: `scope` in place of any lesser
+    scope of its resource (`profile alert:r` adding `alert:w` is `profile alert:w`)."""
+    resource = scope.partition(":")[0]
+    kept = [item for item in granted.split() if item.partition(":")[0] != resource]
+    same = [item for item in granted.split() if item.partition(":")[0] == resource]
+    return " ".join([*kept, widest([*same, scope])])
 
 
 def scope_for(path: str, method: str = "GET") -> str | None:

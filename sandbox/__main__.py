@@ -5,7 +5,8 @@ import errno
 import sys
 from urllib.parse import urlsplit
 
-from config import is_loopback
+from config import DEFAULT_SANDBOX_PORT, is_loopback
+from sandbox import ratelimit
 from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.serving import bind
 
@@ -26,6 +27,14 @@ def _port(text):
     return value
 
 
+def _rate_limit(text):
+    try:
+        ratelimit.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def _redirect_uri(text):
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
@@ -41,7 +50,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address to listen on (default: 127.0.0.1)"
     )
-    parser.add_argument("--port", type=_port, default=4598, help="port to listen on")
+    parser.add_argument(
+        "--port", type=_port, default=DEFAULT_SANDBOX_PORT, help="port to listen on"
+    )
     parser.add_argument("--access-token-ttl", type=_seconds, default=3600, metavar="SECONDS")
     parser.add_argument("--code-ttl", type=_seconds, default=120, metavar="SECONDS")
     parser.add_argument(
@@ -50,6 +61,14 @@ def parse_args(argv=None):
         action="append",
         metavar="URI",
         help=f"a redirect URI to accept; repeat for more (default: {DEFAULT_REDIRECT_URI})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=ratelimit.DEFAULT,
+        metavar="N/UNIT",
+        help=f"API calls allowed per client address, as at ilert (default: {ratelimit.DEFAULT};"
+        " units s, min, h; 0 switches the limit off)",
     )
     return parser.parse_args(argv)
 
@@ -74,6 +93,7 @@ def main(argv=None):
         redirect_uris=redirect_uris,
         access_token_ttl=args.access_token_ttl,
         code_ttl=args.code_ttl,
+        rate_limit=args.rate_limit,
     )
     try:
         server = bind(app, args.host, args.port)
@@ -90,7 +110,11 @@ def main(argv=None):
     print(f"redirect URIs: {' '.join(redirect_uris)}")
     print(
         f"ILERT_CLIENT_ID={CLIENT_ID} ILERT_CLIENT_SECRET={CLIENT_SECRET} "
-        f"ILERT_AUTH_URL={origin} ILERT_API_URL={origin}",
+        f"ILERT_AUTH_URL={origin} ILERT_API_URL={origin}"
+    )
+    print(
+        f"rate limit: {args.rate_limit} API calls per client address, as at ilert "
+        "(--rate-limit 0 switches it off)",
         flush=True,
     )
     server.serve_forever()  # werkzeug's ends quietly on Ctrl-C

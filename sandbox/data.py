@@ -6,11 +6,12 @@ alert.go, incident.go, ...), so what a page reads here it reads from ilert. A us
 `language` is `en` or `de`.
 """
 
+from typing import Any
+
 # Keyed by username, in the order the consent page offers them (the first is preselected).
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     "ada.lovelace": {
         "id": 1001,
-        "username": "ada.lovelace",
         "firstName": "Ada",
         "lastName": "Lovelace",
         "email": "ada.lovelace@example.com",
@@ -19,13 +20,12 @@ PEOPLE = {
         "role": "ADMIN",
         "position": "Head of Platform Engineering",
         "department": "Platform",
-        "region": "EU",
+        "region": "GB",
         "shiftColor": "#0f609b",
         "avatarUrl": "",
     },
     "grace.hopper": {
         "id": 1002,
-        "username": "grace.hopper",
         "firstName": "Grace",
         "lastName": "Hopper",
         "email": "grace.hopper@example.com",
@@ -40,7 +40,6 @@ PEOPLE = {
     },
     "lena.fischer": {
         "id": 1003,
-        "username": "lena.fischer",
         "firstName": "Lena",
         "lastName": "Fischer",
         "email": "lena.fischer@example.com",
@@ -49,7 +48,7 @@ PEOPLE = {
         "role": "STAKEHOLDER",
         "position": "Customer Success Manager",
         "department": "Customer Success",
-        "region": "EU",
+        "region": "DE",
         "shiftColor": "#b44d12",
         "avatarUrl": "",
     },
@@ -111,7 +110,7 @@ SCHEDULES = [
                 "startsOn": "2025-01-06T14:00:00Z",
                 "users": [PEOPLE["grace.hopper"]],
                 "rotation": "P1D",
-                "restrictionType": "TIME_OF_WEEK",
+                "restrictionType": "TIMES_OF_WEEK",
                 "restrictions": [
                     {
                         "from": {"dayOfWeek": "MONDAY", "time": "09:00"},
@@ -220,7 +219,7 @@ ALERT_SOURCES = [
     {
         "id": 4104,
         "name": "Support inbox",
-        "integrationType": "EMAIL",
+        "integrationType": "EMAIL2",
         "status": "DISABLED",
         "active": False,
         "alertCreation": "ONE_ALERT_PER_EMAIL_SUBJECT",
@@ -230,66 +229,211 @@ ALERT_SOURCES = [
     },
 ]
 _SOURCE = {s["id"]: {k: s[k] for k in ("id", "name", "integrationType")} for s in ALERT_SOURCES}
+_POLICY_OF_SOURCE = {s["id"]: s["escalationPolicy"] for s in ALERT_SOURCES}
 
+
+def _person(username):
+    """A person as alerts name their responders: id and name."""
+    person = PEOPLE[username]
+    return {key: person[key] for key in ("id", "firstName", "lastName")}
+
+
+def _alert(alert_id, source, status, priority, summary, details, reported, alert_key, **more):
+    """An alert of `source` with the fields every alert has; `more` adds or overrides."""
+    return {
+        "id": alert_id,
+        "summary": summary,
+        "details": details,
+        "reportTime": reported,
+        "resolvedOn": None,
+        "status": status,
+        "alertSource": _SOURCE[source],
+        "escalationPolicy": _POLICY_OF_SOURCE[source],
+        "priority": priority,
+        "alertKey": alert_key,
+        "nextEscalation": None,
+        "nextEscalationRuleIndex": 0,
+        "images": [],
+        "links": [],
+        "responders": [],
+        "severity": 3 if priority == "HIGH" else 5,
+        "labels": {},
+        **more,
+    }
+
+
+# Newest first, as ilert lists them. Open alerts: PENDING (nobody accepted yet) or ACCEPTED.
 ALERTS = [
-    {
-        "id": 70001,
-        "summary": "Payments API: p99 latency above 2 s",
-        "details": "p99 latency of POST /charges was 2.4 s for 10 minutes (threshold 2 s).",
-        "reportTime": "2025-06-12T07:41:09Z",
-        "resolvedOn": None,
-        "status": "PENDING",
-        "alertSource": _SOURCE[4101],
-        "priority": "HIGH",
-        "alertKey": "payments-latency-p99",
-        "assignedTo": PEOPLE["grace.hopper"],
-        "nextEscalation": "2025-06-12T07:51:09Z",
-        "links": [{"text": "Dashboard", "href": "https://grafana.example.com/d/payments"}],
-    },
-    {
-        "id": 70002,
-        "summary": "KubePodCrashLooping: checkout-7d9f in prod-eu",
-        "details": "Pod checkout-7d9f restarted 6 times in 15 minutes.",
-        "reportTime": "2025-06-12T06:02:55Z",
-        "resolvedOn": None,
-        "status": "ACCEPTED",
-        "alertSource": _SOURCE[4102],
-        "priority": "HIGH",
-        "alertKey": "prod-eu/checkout/KubePodCrashLooping",
-        "assignedTo": PEOPLE["ada.lovelace"],
-        "acknowledgedBy": PEOPLE["ada.lovelace"],
-        "acknowledgedByType": "USER",
-        "nextEscalation": None,
-        "customDetails": {"namespace": "checkout", "cluster": "prod-eu"},
-    },
-    {
-        "id": 70003,
-        "summary": "Disk usage on db-replica-2 above 85 %",
-        "details": "/var/lib/postgresql is 87 % full.",
-        "reportTime": "2025-06-11T22:17:40Z",
-        "resolvedOn": "2025-06-11T23:05:12Z",
-        "status": "RESOLVED",
-        "alertSource": _SOURCE[4103],
-        "priority": "LOW",
-        "alertKey": "db-replica-2-disk",
-        "assignedTo": PEOPLE["grace.hopper"],
-        "resolvedBy": PEOPLE["grace.hopper"],
-        "resolvedByType": "USER",
-        "nextEscalation": None,
-    },
-    {
-        "id": 70004,
-        "summary": "Customer reports failed card payments",
-        "details": "Email from support@example.com: several customers cannot pay by card.",
-        "reportTime": "2025-06-12T07:55:31Z",
-        "resolvedOn": None,
-        "status": "NEW",
-        "alertSource": _SOURCE[4104],
-        "priority": "LOW",
-        "alertKey": "support-7781",
-        "nextEscalation": "2025-06-12T08:05:31Z",
-    },
-]
+    _alert(
+        70014, 4101, "ACCEPTED", "HIGH", "Payments API: p99 latency above 2 s",
+        "p99 latency of POST /charges was 2.4 s for 10 minutes (threshold 2 s).",
+        "2026-11-30T07:41:09Z", "payments-latency-p99",
+        links=[{"text": "Dashboard", "href": "https://grafana.example.com/d/payments"}],
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-30T07:44:51Z",
+            }
+        ],
+        nextEscalationUser=_person("ada.lovelace"),
+        customDetails={"endpoint": "POST /charges", "p99_ms": 2400},
+    ),
+    _alert(
+        70013, 4104, "PENDING", "LOW", "Customer reports failed card payments",
+        "Email from support@example.com: several customers cannot pay by card.",
+        "2026-11-30T07:35:31Z", "support-7781",
+        nextEscalation="2026-11-30T07:45:31Z",
+        responders=[{"user": _person("grace.hopper"), "status": "PENDING", "acceptedAt": None}],
+    ),
+    _alert(
+        70012, 4102, "ACCEPTED", "HIGH", "KubePodCrashLooping: checkout-7d9f in prod-eu",
+        "Pod checkout-7d9f restarted 6 times in 15 minutes.",
+        "2026-11-30T06:02:55Z", "prod-eu/checkout/KubePodCrashLooping",
+        responders=[
+            {
+                "user": _person("ada.lovelace"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-30T06:05:12Z",
+            }
+        ],
+        customDetails={"namespace": "checkout", "cluster": "prod-eu"},
+        labels={"cluster": "prod-eu", "team": "platform"},
+    ),
+    _alert(
+        70011, 4103, "PENDING", "LOW", "Datadog: disk usage on db-replica-2 above 85 %",
+        "/var/lib/postgresql is 87 % full.",
+        "2026-11-30T05:17:40Z", "db-replica-2-disk",
+        nextEscalation="2026-11-30T05:32:40Z",
+        responders=[{"user": _person("grace.hopper"), "status": "PENDING", "acceptedAt": None}],
+    ),
+    _alert(
+        70010, 4103, "PENDING", "HIGH", "Datadog: host prod-eu-7 stopped reporting",
+        "The Datadog agent on prod-eu-7 has sent no data for 5 minutes.",
+        "2026-11-30T04:48:02Z", "host-prod-eu-7-no-data",
+        nextEscalation="2026-11-30T05:03:02Z",
+        nextEscalationRuleIndex=1,
+        responders=[{"user": _person("ada.lovelace"), "status": "PENDING", "acceptedAt": None}],
+        nextEscalationUser=_person("grace.hopper"),
+        labels={"cluster": "prod-eu"},
+    ),
+    _alert(
+        70009, 4101, "ACCEPTED", "HIGH", "Payments API: error rate above 5 %",
+        "5xx answers were 6.1 % of POST /charges for 5 minutes (threshold 5 %).",
+        "2026-11-30T03:12:19Z", "payments-error-rate",
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-30T03:15:02Z",
+            }
+        ],
+    ),
+    _alert(
+        70008, 4103, "RESOLVED", "LOW", "Datadog: CPU on worker-3 above 90 %",
+        "CPU was above 90 % for 10 minutes.",
+        "2026-11-29T22:17:40Z", "worker-3-cpu",
+        resolvedOn="2026-11-29T22:41:05Z",
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-29T22:20:13Z",
+            }
+        ],
+    ),
+    _alert(
+        70007, 4102, "RESOLVED", "HIGH", "KubePersistentVolumeFillingUp: data-kafka-0",
+        "The volume data-kafka-0 will be full within 4 hours.",
+        "2026-11-29T19:03:27Z", "prod-eu/kafka/data-kafka-0",
+        resolvedOn="2026-11-29T20:10:44Z",
+        responders=[
+            {
+                "user": _person("ada.lovelace"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-29T19:09:51Z",
+            }
+        ],
+    ),
+    _alert(
+        70006, 4101, "RESOLVED", "HIGH", "Payments API: health check failing",
+        "GET /health answered 503 three times in a row.",
+        "2026-11-29T14:26:08Z", "payments-health",
+        resolvedOn="2026-11-29T14:39:30Z",
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-29T14:28:02Z",
+            }
+        ],
+    ),
+    _alert(
+        70005, 4104, "RESOLVED", "LOW", "Invoice PDFs missing in customer portal",
+        "Email from support@example.com: invoices for November do not open.",
+        "2026-11-29T10:55:31Z", "support-7764",
+        resolvedOn="2026-11-29T13:02:12Z",
+        responders=[
+            {
+                "user": _person("lena.fischer"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-29T11:04:40Z",
+            }
+        ],
+    ),
+    _alert(
+        70004, 4103, "RESOLVED", "LOW", "Datadog: TLS certificate of api.example.com expires soon",
+        "The TLS certificate of api.example.com expires on 2026-12-13.",
+        "2026-11-29T08:00:00Z", "cert-api-example-com",
+        resolvedOn="2026-11-29T09:15:27Z",
+        responders=[
+            {
+                "user": _person("ada.lovelace"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-29T08:30:00Z",
+            }
+        ],
+    ),
+    _alert(
+        70003, 4102, "RESOLVED", "HIGH", "KubeDeploymentReplicasMismatch: search in prod-eu",
+        "Deployment search has 2 of 4 replicas available.",
+        "2026-11-28T21:44:16Z", "prod-eu/search/KubeDeploymentReplicasMismatch",
+        resolvedOn="2026-11-28T22:01:02Z",
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-28T21:47:33Z",
+            }
+        ],
+    ),
+    _alert(
+        70002, 4101, "RESOLVED", "LOW", "Payments API: webhook deliveries delayed",
+        "Webhook deliveries to partners are 4 minutes behind.",
+        "2026-11-28T16:20:45Z", "payments-webhook-lag",
+        resolvedOn="2026-11-28T16:58:19Z",
+        responders=[
+            {
+                "user": _person("grace.hopper"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-28T16:31:10Z",
+            }
+        ],
+    ),
+    _alert(
+        70001, 4103, "RESOLVED", "LOW", "Datadog: backup job on db-primary took 3 h",
+        "The nightly backup of db-primary ran 3 h 12 min (usually 40 min).",
+        "2026-11-28T04:12:00Z", "db-primary-backup-duration",
+        resolvedOn="2026-11-28T08:02:41Z",
+        responders=[
+            {
+                "user": _person("ada.lovelace"),
+                "status": "ACCEPTED",
+                "acceptedAt": "2026-11-28T07:58:03Z",
+            }
+        ],
+    ),
+]  # fmt: skip
 
 SERVICES = [
     {
@@ -440,3 +584,16 @@ STATUS_PAGES = [
         "services": [_SERVICE[802]],
     },
 ]
+
+# Every resource's rows, by the name its list has in the API table.
+ROWS = {
+    "users": USERS,
+    "teams": TEAMS,
+    "schedules": SCHEDULES,
+    "escalation_policies": ESCALATION_POLICIES,
+    "alert_sources": ALERT_SOURCES,
+    "alerts": ALERTS,
+    "services": SERVICES,
+    "incidents": INCIDENTS,
+    "status_pages": STATUS_PAGES,
+}

@@ -1,4 +1,4 @@
-"""Test hooks: call counters and queued faults, read and set under /_sandbox/.
+"""Test hooks: call counters, queued faults and the rate limit, read and set under /_sandbox/.
 
 Every endpoint of the sandbox's API table is wrapped in `counted(name)`: the call is
 counted under the row's name, then the next fault queued for that name (if any) answers
@@ -171,6 +171,25 @@ def faults():
 
 @bp.post("/reset")
 def reset():
-    """Clear counts and faults; codes and tokens stay."""
-    current_app.extensions["sandbox"].hooks.reset()
+    """Clear counts and faults and set the account's records back to `sandbox.data` (what
+    writes changed is undone); codes and tokens stay."""
+    sandbox = current_app.extensions["sandbox"]
+    sandbox.hooks.reset()
+    sandbox.records.reset()
+    sandbox.rate_limit.reset()
     return {"reset": True}
+
+
+@bp.route("/rate-limit", methods=["GET", "POST"])
+def rate_limit():
+    """The rate limit (GET), or another one (POST `{"rate_limit": "5/min"}`, "0" for none),
+    with every client's window started afresh."""
+    limit = current_app.extensions["sandbox"].rate_limit
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        text = body.get("rate_limit") if isinstance(body, dict) and len(body) == 1 else None
+        try:
+            limit.change(text if isinstance(text, str) else "")
+        except ValueError as error:
+            return jsonify(code="invalid_request", error=str(error)), 400
+    return {"rate_limit": limit.text}

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from config import DEFAULT_REDIRECT_URI
 from ilert.scopes import describe_scope, is_scope
-from sandbox import api, data, hooks
-from sandbox.tokens import OAuthError, TokenStore
+from sandbox import api, data, hooks, ratelimit, writes
+from sandbox.description import BY_NAME, RESOURCES
+from sandbox.records import Records
+from sandbox.statefile import StateFile
+from sandbox.tokens import APP_ID, TENANT_ID, OAuthError, TokenStore
 
 CLIENT_ID = "sandbox-client-id"
 CLIENT_SECRET = "sandbox-client-secret"  # a public test value, never a real secret
-DEFAULT_REDIRECT_URI = "http://localhost:4597/authorize-result"
 APP_NAME = "Sandbox OAuth2 app"
-APP_ID = 250
-TENANT_ID = "sandbox"
 
 _AUTHORIZE_PARAMS = (
     "client_id",
@@ -45,27 +47,84 @@ class Sandbox:
 
     redirect_uris: list
     tokens: TokenStore
+    records: Records
     hooks: hooks.Hooks
+    rate_limit: ratelimit.RateLimit
+    clock: Callable[[], float]
+
+
+def new_state(
+    redirect_uris=None,
+    access_token_ttl=3600,
+    code_ttl=120,
+    state_file=None,
+    clock=time.time,
+    rate_limit=ratelimit.DEFAULT,
+) -> Sandbox:
+    """The state of a new sandbox (see `create_app`)."""
+    kept = StateFile(state_file)
+    return Sandbox(
+        redirect_uris=list(redirect_uris or [DEFAULT_REDIRECT_URI]),
+        tokens=TokenStore(access_token_ttl, code_ttl, kept, clock),
+        records=Records(kept),
+        hooks=hooks.Hooks(endpoint.name for endpoint in API),
+        rate_limit=ratelimit.RateLimit(rate_limit, clock),
+        clock=clock,
+    )
 
 
 def create_app(
-    redirect_uris=None, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time
+    redirect_uris=None,
+    access_token_ttl=3600,
+    code_ttl=120,
+    state_file=None,
+    clock=time.time,
+    rate_limit=ratelimit.DEFAULT,
 ):
     """A sandbox app that accepts `redirect_uris` (default: the app's default one).
 
-    `state_file`, if given, keeps codes and tokens across restarts. `clock` is what code,
-    access token and refresh token lifetimes are measured on (tests pass one they move).
+    `state_file`, if given, keeps codes, tokens and the account's records across restarts.
+    `clock` is what code, access token and refresh token lifetimes are measured on (tests
+    pass one they move), and what writes date their changes with. `rate_limit` is ilert's
+    by default ("700/min" per client address; "0" switches it off).
     """
     app = Flask(__name__)
-    app.extensions["sandbox"] = Sandbox(
-        redirect_uris=list(redirect_uris or [DEFAULT_REDIRECT_URI]),
-        tokens=TokenStore(access_token_ttl, code_ttl, state_file, clock),
-        hooks=hooks.Hooks(endpoint.name for endpoint in API),
+    app.extensions["sandbox"] = new_state(
+        redirect_uris, access_token_ttl, code_ttl, state_file, clock, rate_limit
     )
     app.register_blueprint(bp)
     app.register_blueprint(hooks.bp)
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(MethodNotAllowed, _method_not_allowed)
     app.after_request(_secure_headers)
     return app
+
+
+def _is_rest(path):
+    """Whether `path` is one of ilert's REST API (not its OAuth2 endpoints nor a page)."""
+    return path.startswith("/api/") and not path.startswith(f"{_OAUTH}/")
+
+
+def _not_found(error):
+    """ilert's REST error body for an unknown API path, else werkzeug's page."""
+    if _is_rest(request.path):
+        return api.api_error(api.ApiError(404, f"No such API endpoint: {request.path}"))
+    return error
+
+
+def _method_not_allowed(error):
+    """A method a path does not take: ilert's REST error body (or, at the OAuth2
+    endpoints, their own shape), with the methods it does take."""
+    allow = ", ".join(error.valid_methods or ())
+    message = f"{request.method} is not allowed here; use {allow}"
+    if _is_rest(request.path):
+        response, status = api.api_error(api.ApiError(405, message))
+    elif request.path.startswith(f"{_OAUTH}/"):
+        response, status = jsonify(code="invalid_request", error=message), 405
+    else:
+        return error
+    response.headers["Allow"] = allow
+    return response, status
 
 
 def _state():
@@ -162,7 +221,7 @@ def authorize():
             "consent.html",
             app_name=APP_NAME,
             scopes=[describe_scope(scope) for scope in grant["scopes"]],
-            people=data.PEOPLE.values(),
+            people=data.PEOPLE.items(),
             redirect_uri=grant["redirect_uri"],
         )
     user = request.form.get("user")
@@ -289,45 +348,54 @@ def revoke():
 # --- the table of endpoints ------------------------------------------------------------
 
 
+def users_current(grant):
+    """The signed-in person, as `GET /api/users/{id}` has them."""
+    person_id: int = data.PEOPLE[grant["user"]]["id"]
+    return api.find(BY_NAME["users"], person_id)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One row of the API table.
 
     `name` is the row's key in /_sandbox/stats and its `endpoint` in /_sandbox/faults.
     `scope` is what a bearer token needs: a resource of `ilert.scopes.RESOURCES` (whose
-    `:r` lets GET through, `:w` also POST and PUT, `:d` also DELETE) or `profile`; None
-    for the OAuth endpoints, which authenticate the client themselves. `data` is what the
-    row answers: a list (served in pages), a dict by username (the signed-in person's
-    entry), or, for the OAuth endpoints, a view of its own.
+    `:r` lets GET through, `:w` also POST and PUT, `:d` also DELETE) or `profile`; its
+    `view` is then called with the token's grant and the path's arguments. None for the
+    OAuth endpoints, whose views authenticate the client themselves.
     """
 
     name: str
     method: str  # several are separated by spaces
     path: str
     scope: str | None
-    data: list | dict | Callable
+    view: Callable
 
 
 _OAUTH = "/api/developers/oauth2"
+_ALERT, _SOURCE = "/api/alerts/<int:item_id>", "/api/alert-sources/<int:item_id>"
 
 API = (
     Endpoint("authorize", "GET POST", f"{_OAUTH}/authorize", None, authorize),
     Endpoint("token", "POST", f"{_OAUTH}/token", None, token),
     Endpoint("token_info", "POST", f"{_OAUTH}/token_info", None, token_info),
     Endpoint("revoke", "POST", f"{_OAUTH}/revoke", None, revoke),
-    Endpoint("users_current", "GET", "/api/users/current", "profile", data.PEOPLE),
-    Endpoint("users", "GET", "/api/users", "user", data.USERS),
-    Endpoint("alert_sources", "GET", "/api/alert-sources", "source", data.ALERT_SOURCES),
-    Endpoint("alerts", "GET", "/api/alerts", "alert", data.ALERTS),
-    Endpoint("incidents", "GET", "/api/incidents", "incident", data.INCIDENTS),
-    Endpoint("services", "GET", "/api/services", "service", data.SERVICES),
-    Endpoint("schedules", "GET", "/api/schedules", "schedule", data.SCHEDULES),
-    Endpoint(
-        "escalation_policies", "GET", "/api/escalation-policies", "policy",
-        data.ESCALATION_POLICIES,
+    Endpoint("users_current", "GET", "/api/users/current", "profile", users_current),
+    *(
+        row
+        for resource in RESOURCES
+        for row in (
+            Endpoint(resource.name, "GET", resource.path, resource.scope,
+                     api.list_view(resource)),
+            Endpoint(resource.item, "GET", f"{resource.path}/<int:item_id>", resource.scope,
+                     api.item_view(resource)),
+        )
     ),
-    Endpoint("teams", "GET", "/api/teams", "team", data.TEAMS),
-    Endpoint("status_pages", "GET", "/api/status-pages", "status_page", data.STATUS_PAGES),
+    Endpoint("alert_accept", "PUT", f"{_ALERT}/accept", "alert", writes.accept_alert),
+    Endpoint("alert_resolve", "PUT", f"{_ALERT}/resolve", "alert", writes.resolve_alert),
+    Endpoint("alert_assign", "PUT", f"{_ALERT}/assign", "alert", writes.assign_alert),
+    Endpoint("alert_source_update", "PUT", _SOURCE, "source", writes.update_alert_source),
+    Endpoint("alert_source_delete", "DELETE", _SOURCE, "source", writes.delete_alert_source),
 )  # fmt: skip
 
 for _endpoint in API:
@@ -335,7 +403,11 @@ for _endpoint in API:
         _endpoint.path,
         endpoint=_endpoint.name,
         view_func=hooks.counted(_endpoint.name)(
-            _endpoint.data if _endpoint.scope is None else api.resource_view(_endpoint)
+            api.rate_limited(
+                _endpoint.view
+                if _endpoint.scope is None
+                else api.guarded(_endpoint.scope, _endpoint.view)
+            )
         ),
         methods=_endpoint.method.split(" "),
     )

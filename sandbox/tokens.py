@@ -6,19 +6,30 @@ rotated-out refresh token revokes the whole chain (RFC 6749 10.5, RFC 9700 4.14.
 
 Only SHA-256 digests of codes and tokens are kept, in memory and in the optional state
 file, so that file holds nothing a reader could replay.
+
+Access tokens are JWTs, as ilert's are (iLert/docs, developer-docs/rest-api/
+developing-ilert-apps/understanding-oauth2.md: "ilert uses JWT tokens"), with the claims of
+the example token in developing-a-backend-app-with-oauth2.md: `iss` "ilert", `il_t` "ACCESS",
+`il_v` 1, `il_u` the username, `il_s` the scope, `il_a` the app id, `exp`, and `il_n` (here
+the tenant), plus a random `jti`. They are HS256-signed with a key made at start and never
+kept, and checked, like every token here, by their digest: a token the sandbox did not issue
+(or forgot) is unknown whatever it claims. Refresh tokens stay opaque.
 """
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 
+from sandbox.statefile import StateFile
+
+APP_ID = 250  # the sandbox app's id, as token_info and the access token's il_a report it
+TENANT_ID = "sandbox"
 REFRESH_TOKEN_TTL = 365 * 24 * 3600  # a year, as at ilert
 MAX_CHAINS = 10  # live refresh tokens per app and person, as at ilert
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 4.1
@@ -44,27 +55,41 @@ def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+# What every access token starts with: its encoded JWT header.
+ACCESS_TOKEN_PREFIX = _b64url(b'{"typ":"JWT","alg":"HS256"}') + "."
+
+
+def decode_claims(token: str) -> dict:
+    """The claims of an access token (its JWT payload), unchecked: what a client sees."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def _s256(verifier):
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class TokenStore:
-    """Codes, chains and tokens, optionally persisted to `state_file` after each change."""
+    """Codes, chains and tokens, kept in the `tokens` section of `state_file` (if any) after
+    each change."""
 
     def __init__(self, access_token_ttl=3600, code_ttl=120, state_file=None, clock=time.time):
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
         self._clock = clock  # every lifetime is measured on it, so tests can move it
-        self._path = state_file
+        self._file = state_file or StateFile(None)
+        self._signing_key = secrets.token_bytes(32)  # never kept: tokens are checked by digest
         self._lock = threading.Lock()
         self._codes = {}  # code digest -> the grant it stands for
         self._chains = {}  # chain id -> the sign-in: person, scope, current refresh token
         self._access = {}  # access token digest -> {"chain", "expires_at"}
         self._refresh = {}  # refresh token digest (current or rotated out) -> chain id
-        if state_file:
-            os.makedirs(os.path.dirname(os.path.abspath(state_file)), exist_ok=True)
-            self._load()
+        self._load()
 
     def issue_code(self, *, client_id, redirect_uri, scope, user, challenge):
         """A fresh authorization code for a grant the person just allowed."""
@@ -161,7 +186,7 @@ class TokenStore:
     def _issue(self, chain_id, now):
         """Give the chain a new access token and a new current refresh token."""
         chain = self._chains[chain_id]
-        access_token = "sbx_at_" + secrets.token_urlsafe(32)
+        access_token = self._jwt(chain, now)
         refresh_token = "sbx_rt_" + secrets.token_urlsafe(32)
         self._access[_digest(access_token)] = {
             "chain": chain_id,
@@ -179,6 +204,24 @@ class TokenStore:
             "refresh_token": refresh_token,
             "refresh_token_expires_in": REFRESH_TOKEN_TTL,
         }
+
+    def _jwt(self, chain, now):
+        """A signed JWT with ilert's access-token claims for this chain."""
+        claims = {
+            "iss": "ilert",
+            "il_t": "ACCESS",
+            "il_v": 1,
+            "il_n": TENANT_ID,
+            "il_a": APP_ID,
+            "il_u": chain["user"],
+            "il_s": chain["scope"],
+            "exp": int(now + self.access_token_ttl),
+            "jti": secrets.token_urlsafe(16),
+        }
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = ACCESS_TOKEN_PREFIX + payload
+        signature = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64url(signature)}"
 
     def _limit_chains(self, client_id, user):
         """Revoke the oldest refresh tokens of this app and person beyond MAX_CHAINS."""
@@ -206,42 +249,29 @@ class TokenStore:
                 self._revoke_chain(chain_id)
 
     def _load(self):
-        """Read the state file; a missing one starts empty, a broken one too, with a warning."""
+        """Take the state file's section; a missing one starts empty, a broken one too,
+        with a warning."""
+        state = self._file.section("tokens")
+        if state is None:
+            return
         try:
-            with open(self._path, encoding="utf-8") as file:
-                state = json.load(file)
             self._codes, self._chains = state["codes"], state["chains"]
             self._access, self._refresh = state["access"], state["refresh"]
             self._purge(self._clock())  # also proves the entries have the expected shape
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:
-            log.warning(
-                "sandbox state file %s is unreadable (%r): starting empty", self._path, error
-            )
+        except (LookupError, TypeError, AttributeError) as error:
+            log.warning("sandbox state file's tokens are unreadable (%r): starting empty", error)
             self._codes, self._chains, self._access, self._refresh = {}, {}, {}, {}
+            self._file.forget("tokens")
 
     def _save(self):
-        """Write the state file atomically (temp file, then rename), readable by its owner only."""
-        if not self._path:
-            return
+        """Write the tokens section of the state file (digests only)."""
         state = {
             "codes": self._codes,
             "chains": self._chains,
             "access": self._access,
             "refresh": self._refresh,
         }
-        folder = os.path.dirname(os.path.abspath(self._path))
-        fd, temp_path = tempfile.mkstemp(dir=folder, prefix=".sandbox-state-")  # mode 0o600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(state, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp_path, self._path)
-        except BaseException:
-            os.unlink(temp_path)
-            raise
+        self._file.save("tokens", state)
 
 
 def _code_problem(grant, client_id, redirect_uri, verifier):

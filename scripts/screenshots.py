@@ -20,6 +20,7 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python scripts/screenshots.py` puts only scripts/ on the path
+from config import CALLBACK_PATH, redirect_uri_at  # noqa: E402
 from tests.tools import MissingTool, launch_chromium  # noqa: E402
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -65,7 +66,7 @@ def start_app(session_dir):
         "PYTHON_DOTENV_DISABLED": "1",
         "PORT": str(port),
         "SANDBOX_PORT": str(sandbox_port),
-        "ILERT_REDIRECT_URI": f"http://localhost:{port}/authorize-result",
+        "ILERT_REDIRECT_URI": redirect_uri_at(port),
         "SESSION_FILE_DIR": session_dir,
     }
     process = subprocess.Popen(
@@ -138,12 +139,12 @@ class Tour:
         page.wait_for_url(self.app_url + "/")
         self.shoot("signed-out")
 
-        self.go("/authorize-result?state=forged&code=x")
+        self.go(f"{CALLBACK_PATH}?state=forged&code=x")
         self.shoot("error-forged-callback")
         self.go("/")
         self.sign_in()
         page.get_by_role("button", name="Deny").click()
-        page.wait_for_url(self.app_url + "/authorize-result*")
+        page.wait_for_url(f"{self.app_url}{CALLBACK_PATH}*")
         self.shoot("access-denied")
 
         page.get_by_role("link", name="Sign in again").click()

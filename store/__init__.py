@@ -10,7 +10,7 @@ the flow inspector's notes, and the pending sign-ins.
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,11 +32,22 @@ __all__ = [
 
 
 class SealedStore:
-    """Entries addressed by (purpose, cookie), sealed before they reach the backend."""
+    """Entries addressed by (purpose, cookie), sealed before they reach the backend.
 
-    def __init__(self, backend: Backend, secret_key: str, clock: Clock = time.time) -> None:
+    With fallback keys (`SECRET_KEY_FALLBACKS`), an entry is looked for under each key
+    generation in turn; one found under an older key is sealed again under `SECRET_KEY` as it
+    is read (never over a newer value: `Backend.add`), and deleting or renewing an entry does
+    so under every generation, so that no older copy outlives it."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        secret_key: str,
+        clock: Clock = time.time,
+        fallbacks: Sequence[str] = (),
+    ) -> None:
         self.backend = backend
-        self.sealer = Sealer(secret_key)
+        self.sealer = Sealer(secret_key, fallbacks)
         self.clock = clock
 
     def get(self, purpose: str, cookie: str) -> Any | None:
@@ -46,30 +57,71 @@ class SealedStore:
 
     def get_expiring(self, purpose: str, cookie: str) -> tuple[Any, float] | None:
         """The value and when it expires (epoch seconds), or None."""
-        name, cipher = self.sealer.locate(purpose, cookie)
-        found = self.backend.get(name)
-        if found is None:
-            return None
-        value = self.sealer.open(name, cipher, found[0])
-        return None if value is None else (value, found[1])
+        for generation in self.sealer.generations:
+            name, cipher = self.sealer.locate(purpose, cookie, generation)
+            found = self.backend.get(name)
+            if found is None:
+                continue
+            value = self.sealer.open(name, cipher, found[0])
+            if value is not None and generation:
+                self._seal_again(purpose, cookie, value, found[1], name)
+            return None if value is None else (value, found[1])
+        return None
 
     def put(self, purpose: str, cookie: str, value: Any, ttl: float) -> None:
         """Replace the value in one step; it lives `ttl` seconds."""
         name, cipher = self.sealer.locate(purpose, cookie)
         self.backend.put(name, self.sealer.seal(name, cipher, value), ttl)
+        self._delete_older(purpose, cookie)
 
     def take(self, purpose: str, cookie: str) -> Any | None:
         """Claim the value: of concurrent takers, one gets it and the entry is gone."""
+        for generation in self.sealer.generations:
+            name, cipher = self.sealer.locate(purpose, cookie, generation)
+            sealed = self.backend.take(name)
+            if sealed is not None:
+                return self.sealer.open(name, cipher, sealed)
+        return None
+
+    def seal(self, purpose: str, cookie: str, value: Any) -> bytes:
+        """`value` sealed as an entry of `purpose` would be, to keep outside the store."""
         name, cipher = self.sealer.locate(purpose, cookie)
-        sealed = self.backend.take(name)
-        return None if sealed is None else self.sealer.open(name, cipher, sealed)
+        return self.sealer.seal(name, cipher, value)
+
+    def unseal(self, purpose: str, cookie: str, sealed: bytes) -> Any | None:
+        """What `seal` sealed, or None if it does not open."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        return self.sealer.open(name, cipher, sealed)
 
     def delete(self, purpose: str, cookie: str) -> None:
         self.backend.delete(self.sealer.locate(purpose, cookie)[0])
+        self._delete_older(purpose, cookie)
 
     def touch(self, purposes: list[str], cookie: str, ttl: float) -> None:
         """Let this cookie's entries of these purposes live `ttl` seconds from now."""
-        self.backend.touch([self.sealer.locate(p, cookie)[0] for p in purposes], ttl)
+        self.backend.touch(
+            [
+                self.sealer.locate(purpose, cookie, generation)[0]
+                for purpose in purposes
+                for generation in self.sealer.generations
+            ],
+            ttl,
+        )
+
+    def _seal_again(
+        self, purpose: str, cookie: str, value: Any, expires_at: float, older_name: str
+    ) -> None:
+        """Move an entry found under an older key to `SECRET_KEY`, keeping its expiry. `add`
+        never replaces a value another request has written meanwhile (fresher tokens)."""
+        name, cipher = self.sealer.locate(purpose, cookie)
+        ttl = expires_at - self.clock()
+        if ttl > 0:
+            self.backend.add(name, self.sealer.seal(name, cipher, value), ttl)
+        self.backend.delete(older_name)
+
+    def _delete_older(self, purpose: str, cookie: str) -> None:
+        for generation in self.sealer.generations[1:]:
+            self.backend.delete(self.sealer.locate(purpose, cookie, generation)[0])
 
     @contextmanager
     def lock(
@@ -90,19 +142,17 @@ def init_app(app: Flask, clock: Clock = time.time) -> None:
     from store import flask_session
 
     if app.config["SESSION_TYPE"] == "redis":
-        import redis  # here, not at the top: an app on files never pays for importing redis-py
-
+        # Here, not at the top: an app on files never pays for importing redis-py.
         from store.redis_backend import RedisBackend
 
-        timeout = app.config["HTTP_TIMEOUT"]
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        backend: Backend = RedisBackend(client)
+        url, timeout = app.config["REDIS_URL"], app.config["HTTP_TIMEOUT"]
+        backend: Backend = RedisBackend.from_url(url, timeout)
     else:
         folder = app.config["SESSION_FILE_DIR"] or os.path.join(app.instance_path, "sessions")
         backend = FileBackend(folder, clock)
-    app.extensions["store"] = SealedStore(backend, app.config["SECRET_KEY"], clock)
+    app.extensions["store"] = SealedStore(
+        backend, app.config["SECRET_KEY"], clock, app.config["SECRET_KEY_FALLBACKS"]
+    )
     flask_session.init_app(app)
 
 

@@ -24,6 +24,8 @@ Clock = Callable[[], float]
 LOCK_STRIPES = 4096  # lock files, made as needed: unrelated sessions rarely share one
 SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
 SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
+TEMPORARY_PREFIX = ".new-"  # a file being written, renamed into place when complete
+TAKEN_INFIX = ".taken-"  # an entry taken (renamed away), being read before it is deleted
 READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows would translate line ends
 
 
@@ -43,6 +45,9 @@ class Backend(Protocol):
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
         """Replace the value under `name` in one step; it expires after `ttl` seconds."""
+
+    def add(self, name: str, value: bytes, ttl: float) -> bool:
+        """Put the value under `name` only if none lives there; whether it did."""
 
     def take(self, name: str) -> bytes | None:
         """Remove and return the live value under `name`: one caller of many gets it."""
@@ -88,22 +93,47 @@ class FileBackend:
         return None if expires_at <= self.clock() else (value, expires_at)
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
+        temporary = self._write_temporary(value, ttl)
+        try:
+            os.replace(temporary, self._path(name))
+        except OSError as error:
+            _remove_quietly(temporary)
+            raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
+        self._sweep_a_few()
+
+    def add(self, name: str, value: bytes, ttl: float) -> bool:
+        """A hard link is made only where no file is: the check and the write are one step."""
+        temporary = self._write_temporary(value, ttl)
+        try:
+            os.link(temporary, self._path(name))
+            return True
+        except FileExistsError:
+            if self.get(name) is not None:
+                return False
+            os.replace(temporary, self._path(name))  # an expired file is as good as none
+            return True
+        except OSError as error:
+            raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
+        finally:
+            _remove_quietly(temporary)
+
+    def _write_temporary(self, value: bytes, ttl: float) -> str:
+        """A new file in entries/ holding `value`, its modification time its expiry."""
         temporary = None
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=".new-", dir=self.entries)
+            descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
             with os.fdopen(descriptor, "wb") as file:
                 file.write(value)
             expires = self.clock() + ttl
             os.utime(temporary, (expires, expires))
-            os.replace(temporary, self._path(name))
+            return temporary
         except OSError as error:
-            if temporary is not None and os.path.exists(temporary):
-                os.remove(temporary)
+            if temporary is not None:
+                _remove_quietly(temporary)
             raise StoreError(f"could not write to {self.entries}: {error.strerror}") from None
-        self._sweep_a_few()
 
     def take(self, name: str) -> bytes | None:
-        taken = f"{self._path(name)}.taken-{os.urandom(8).hex()}"
+        taken = f"{self._path(name)}{TAKEN_INFIX}{os.urandom(8).hex()}"
         try:
             os.rename(self._path(name), taken)
         except FileNotFoundError:
@@ -202,9 +232,7 @@ class FileBackend:
                     self._sweep = None
                     return False
                 try:
-                    # A file being written has its creation time until it is renamed.
-                    writing = entry.name.startswith(".new-")
-                    if entry.stat().st_mtime < (time.time() - SWEEP_GRACE if writing else cutoff):
+                    if _changed_or_expired(entry) < cutoff:
                         os.remove(entry.path)
                 except FileNotFoundError:
                     pass
@@ -226,6 +254,16 @@ class FileBackend:
             sweep.close()
 
 
+def _changed_or_expired(entry: os.DirEntry[str]) -> float:
+    """When a file stops being worth keeping: an entry when it expires (its modification time);
+    a temporary file (being written, or taken and being read) when it was last changed, since
+    its modification time may already be the expiry of the entry it was to be. One left by a
+    write or a take that crashed goes within SWEEP_GRACE, not when that entry would expire."""
+    status = entry.stat()
+    temporary = entry.name.startswith(TEMPORARY_PREFIX) or TAKEN_INFIX in entry.name
+    return status.st_ctime if temporary else status.st_mtime
+
+
 def _read(path: str) -> tuple[bytes, float]:
     """A file's bytes and modification time (an entry's expiry), by bare system calls: every
     request reads its session and tokens, and a Python file object around them took twice as
@@ -239,6 +277,13 @@ def _read(path: str) -> tuple[bytes, float]:
     finally:
         os.close(descriptor)
     return value, status.st_mtime
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass

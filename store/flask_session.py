@@ -27,6 +27,7 @@ from store import BESIDE_SESSION, SealedStore, StoreError, current
 KEY_PREFIX = "session:"
 VISITOR_LIFETIME = 600  # seconds, as long as a pending sign-in
 EXPIRES_AT = "app.session_expires_at"  # the WSGI environ key SessionCache notes it under
+NO_SESSION_PATHS = ("/healthz", "/readyz")  # probes: no session read, written or set
 
 
 class AppSession(CacheLibSession):
@@ -102,7 +103,7 @@ def init_app(app: Flask) -> None:
 
 
 class GuardedSessionInterface(SessionInterface):
-    """Flask-Session's interface, with no session at all for `/healthz` and static files,
+    """Flask-Session's interface, with no session at all for the probes and static files,
     idle renewal in place, and store failures turned into the app's 503 answer instead of an
     exception outside every handler."""
 
@@ -111,7 +112,7 @@ class GuardedSessionInterface(SessionInterface):
         self.static_files = f"{static_url_path}/"
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path == "/healthz" or request.path.startswith(self.static_files):
+        if request.path in NO_SESSION_PATHS or request.path.startswith(self.static_files):
             return None  # Flask uses a null session: nothing is read, written or set.
         try:
             session = self.inner.open_session(app, request)

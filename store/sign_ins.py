@@ -1,107 +1,172 @@
-"""Pending sign-ins: each in a sealed entry of its own, bound to the browser by a cookie.
+"""Pending sign-ins: each sealed in a cookie of its own, written to the store only once ilert
+has vouched for it.
 
-`/login` makes a state, a PKCE verifier and a nonce. The nonce goes into a cookie named after
-the state (`sign-in-<hash of the state>`, so two tabs signing in at once set two cookies and
-overwrite nothing); the state, verifier and `next` go into the store, sealed under the nonce.
-The callback finds the cookie by its state and claims the entry atomically: a callback from
-another browser has no nonce, one that arrives twice has nothing left to claim, and none of this
-touches the session, so another tab's sign-in giving the session a new id loses nothing. A
-visitor who never comes back leaves only an entry and a cookie that expire in 10 minutes.
+`/login` makes a state and a nonce. Both, with `next` and the time, are sealed (AES-GCM under
+`SECRET_KEY`) into a cookie named after the state (`sign-in-<hash of the state>`, so two tabs
+signing in at once set two cookies and overwrite nothing). The PKCE verifier is derived from
+the nonce and `SECRET_KEY` (`Sealer.secret`): it is never stored nor sent anywhere but to
+ilert's token endpoint. So `/login` writes nothing to the store, and a visitor who never signs
+in, however often they ask, leaves nothing there (SECURITY.md, "Anonymous traffic").
 
-The callback of a sign-in runs under the sign-in's lock. A second copy of it (a double click, a
-reload while the first loads) waits for the first and then takes over the session it made
-(`result`), so the person ends up signed in whichever answer the browser shows.
+The callback finds the cookie by its state and opens it: a callback from another browser has
+no cookie, a forged or tampered one does not open, one older than 10 minutes is refused. It
+runs under the sign-in's lock, and a successful one keeps what it made (`finished`) under the
+nonce until the pending sign-in would have expired: a second copy of the callback (a double
+click, a reload while the first loads) waits for the first and then continues in its session,
+but only if it carries the same authorization code (its hash is kept, never the code) and that
+session is still signed in. Anything else is a used sign-in. None of this touches the session,
+so another tab's sign-in giving the session a new id loses nothing.
 """
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, request
 from werkzeug.wrappers import Response
 
+from config import SIGN_IN_COOKIE_PREFIX
 from store import current, now
 from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
-RESULT_LIFETIME = 60  # seconds a finished sign-in can be taken over by a second callback
-COOKIE_NAME = "sign-in-"
+RESULT_LIFETIME = 60  # seconds a finished sign-in can be continued by a second callback
+COOKIE_PURPOSE = "sign-in-cookie"  # what the cookie's seal is derived for
+VERIFIER_PURPOSE = "pkce-verifier"
+FINISHED_PURPOSE = "sign-in"  # the store entry of a finished sign-in, under its nonce
+_CREATED = re.compile(r"[0-9]{1,12}")  # the cookie's plain creation time, for LIMIT only
 
 
 @dataclass
 class PendingSignIn:
-    """What `/login` keeps for its callback."""
+    """What `/login` starts and its callback continues."""
 
     state: str
-    verifier: str | None
+    nonce: str
     next: str | None
     created: float
+    verifier: str | None  # derived from the nonce, never stored
+    scopes: str | None = None  # set for a grant of more scopes to a signed-in session
 
 
 def cookie_prefix() -> str:
     """`__Host-sign-in-` when cookies are Secure, else `sign-in-`."""
-    return cookie_name(COOKIE_NAME)
+    return cookie_name(SIGN_IN_COOKIE_PREFIX)
 
 
-def begin(response: Response, state: str, verifier: str | None, next_path: str | None) -> str:
-    """Keep a new pending sign-in and set its cookie on `response`; returns its nonce."""
+def start(next_path: str | None, use_pkce: bool, scopes: str | None = None) -> PendingSignIn:
+    """A new pending sign-in (nothing is kept yet: see `set_cookie`). `scopes` marks a grant:
+    the scopes asked for a session that is signed in already."""
     nonce = secrets.token_urlsafe(32)
-    created = now()
-    pending = PendingSignIn(state, verifier, next_path, created)
-    current().put("sign-in", nonce, asdict(pending), LIFETIME)
-    _set_cookie(response, _cookie_name(state), f"{int(created)}.{nonce}", LIFETIME)
-    for name in _oldest_beyond_limit():
-        response.delete_cookie(name, path="/", secure=current_app.config["SESSION_COOKIE_SECURE"])
-    return nonce
+    verifier = current().sealer.secret(VERIFIER_PURPOSE, nonce) if use_pkce else None
+    return PendingSignIn(secrets.token_urlsafe(32), nonce, next_path, now(), verifier, scopes)
 
 
-def nonce_for(state: str) -> str | None:
-    """The nonce this browser holds for `state`, if any."""
-    value = request.cookies.get(_cookie_name(state), "")
-    return value.partition(".")[2] or None
+def set_cookie(response: Response, pending: PendingSignIn) -> None:
+    """Seal `pending` into its cookie on `response`, and drop this browser's oldest sign-in
+    cookies beyond LIMIT."""
+    name = _cookie_name(pending.state)
+    fields = {
+        "state": pending.state,
+        "nonce": pending.nonce,
+        "next": pending.next,
+        "created": pending.created,
+        "pkce": pending.verifier is not None,
+        "scopes": pending.scopes,
+    }
+    sealed = current().sealer.seal_text(COOKIE_PURPOSE, name, fields)
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    response.set_cookie(
+        name,
+        f"{int(pending.created)}.{sealed}",
+        max_age=LIFETIME,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+    )
+    for older in _oldest_beyond_limit():
+        response.delete_cookie(older, path="/", secure=secure)
 
 
-def claim(state: str, nonce: str) -> PendingSignIn | None:
-    """Take the pending sign-in of `state` out of the store, if it is this browser's, live and
-    unclaimed."""
-    entry = current().take("sign-in", nonce)
-    if not isinstance(entry, dict):
+def pending_for(state: str) -> PendingSignIn | None:
+    """This browser's pending sign-in of `state`, if its cookie opens, names this state and
+    is younger than LIFETIME; else None (a forged or crafted cookie is just not one)."""
+    name = _cookie_name(state)
+    opened = current().sealer.open_text(
+        COOKIE_PURPOSE, name, request.cookies.get(name, "").partition(".")[2]
+    )
+    if opened is None:
         return None
-    try:
-        pending = PendingSignIn(**entry)
-    except TypeError:
+    fields, generation = opened
+    if not _well_formed(fields) or not hmac.compare_digest(
+        fields["state"].encode(), state.encode("utf-8", "replace")
+    ):
         return None
-    if not hmac.compare_digest(pending.state.encode(), state.encode("utf-8", "replace")):
+    if now() - fields["created"] > LIFETIME:
         return None
-    if now() - pending.created > LIFETIME:
-        return None
-    return pending
+    verifier = None
+    if fields["pkce"]:
+        verifier = current().sealer.secret(VERIFIER_PURPOSE, fields["nonce"], generation)
+    return PendingSignIn(
+        fields["state"],
+        fields["nonce"],
+        fields["next"],
+        fields["created"],
+        verifier,
+        fields["scopes"],
+    )
 
 
 @contextmanager
-def callback_lock(nonce: str) -> Iterator[None]:
+def callback_lock(pending: PendingSignIn) -> Iterator[None]:
     """Run one callback of a sign-in at a time (others wait: a code exchange, a user lookup
     and a revoke, each at most HTTP_TIMEOUT); LockBusy if it takes longer."""
     most = 3 * current_app.config["HTTP_TIMEOUT"]
-    with current().lock("sign-in", nonce, wait=most, hold=most + 5):
+    with current().lock(FINISHED_PURPOSE, pending.nonce, wait=most, hold=most + 5):
         yield
 
 
-def keep_result(nonce: str, session_id: str, data: dict, next_path: str | None) -> None:
-    """Note which session this sign-in made (its id and what it holds: Flask-Session writes
-    it only after the callback), for a second copy of the callback."""
-    finished = {"sid": session_id, "data": data, "next": next_path}
-    current().put("sign-in-result", nonce, finished, RESULT_LIFETIME)
-
-
-def result(nonce: str) -> dict | None:
-    """The session a finished sign-in made (`sid`, `data`, `next`), if it just finished."""
-    entry = current().get("sign-in-result", nonce)
+def finished(pending: PendingSignIn) -> dict | None:
+    """What an earlier callback of this sign-in made, if one succeeded (`code`, `sid`,
+    `data`, `next`, `at`); call under `callback_lock`."""
+    entry = current().get(FINISHED_PURPOSE, pending.nonce)
     return entry if isinstance(entry, dict) else None
+
+
+def keep_finished(pending: PendingSignIn, code: str, session_id: str, data: dict[str, Any]) -> None:
+    """Note which session this sign-in made (its id and what it holds: Flask-Session writes
+    it only after the callback), bound to the code's hash, until the sign-in would expire."""
+    entry = {
+        "code": code_hash(code),
+        "sid": session_id,
+        "data": data,
+        "next": pending.next,
+        "at": now(),
+    }
+    remaining = pending.created + LIFETIME - now()
+    current().put(FINISHED_PURPOSE, pending.nonce, entry, max(remaining, 1))
+
+
+def may_continue(entry: dict, code: str | None) -> bool:
+    """Whether a second callback carrying `code` may continue in the session `entry` made:
+    the same code (compared in constant time), within RESULT_LIFETIME."""
+    if not code or not isinstance(entry.get("code"), str):
+        return False
+    if not hmac.compare_digest(entry["code"].encode(), code_hash(code).encode()):
+        return False
+    return now() - entry.get("at", 0) <= RESULT_LIFETIME
+
+
+def code_hash(code: str) -> str:
+    """A one-way hash of an authorization code: enough to recognise it, useless to redeem."""
+    return hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()
 
 
 def forget_cookie(response: Response, state: str) -> None:
@@ -111,30 +176,32 @@ def forget_cookie(response: Response, state: str) -> None:
     )
 
 
+def _well_formed(fields: Any) -> bool:
+    """Whether an opened cookie holds what `set_cookie` put there (it always does, unless
+    SECRET_KEY leaked: still, nothing from a cookie is trusted before it is checked)."""
+    return (
+        isinstance(fields, dict)
+        and isinstance(fields.get("state"), str)
+        and isinstance(fields.get("nonce"), str)
+        and isinstance(fields.get("next"), str | None)
+        and isinstance(fields.get("created"), int | float)
+        and isinstance(fields.get("pkce"), bool)
+        and isinstance(fields.get("scopes"), str | None)
+    )
+
+
 def _cookie_name(state: str) -> str:
     return cookie_prefix() + hashlib.sha256(state.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=current_app.config["SESSION_COOKIE_SECURE"],
-    )
-
-
 def _oldest_beyond_limit() -> list[str]:
     """The names of this browser's sign-in cookies beyond the newest LIMIT - 1 (the request's
-    own new one makes LIMIT)."""
+    own new one makes LIMIT). A cookie whose time is not a plain number counts as oldest."""
     prefix = cookie_prefix()
     held = []
     for name, value in request.cookies.items():
         if name.startswith(prefix):
             created = value.partition(".")[0]
-            held.append((int(created) if created.isdigit() else 0, name))
+            held.append((int(created) if _CREATED.fullmatch(created) else 0, name))
     held.sort()
     return [name for _, name in held[: max(0, len(held) - (LIMIT - 1))]]

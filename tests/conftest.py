@@ -19,11 +19,10 @@ from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
+from config import SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
-from sandbox.hooks import Hooks
-from sandbox.server import API, Sandbox
+from sandbox.server import new_state
 from sandbox.serving import bind
-from sandbox.tokens import TokenStore
 from tests.tools import redis_server_executable
 
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
@@ -60,19 +59,21 @@ class RunningSandbox:
     """A sandbox served on a free port, with shortcuts to its test hooks."""
 
     def __init__(self, **create_app_kwargs):
+        create_app_kwargs.setdefault("rate_limit", "0")  # one address makes all the calls
         self.app = SANDBOX_TEMPLATES.keep_for(create_app(**create_app_kwargs))
         self.server = serve_in_thread(bind(self.app, "127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.serving = True
         self.renewable = "state_file" not in create_app_kwargs
 
-    def renew(self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time):
+    def renew(
+        self, redirect_uris, access_token_ttl=3600, code_ttl=120, clock=time.time, rate_limit="0"
+    ):
         """Start over with the state `create_app` gives a new sandbox: no codes, tokens,
-        counts or faults (building the app again costs more than a test's own work)."""
-        self.app.extensions["sandbox"] = Sandbox(
-            redirect_uris=list(redirect_uris),
-            tokens=TokenStore(access_token_ttl, code_ttl, None, clock),
-            hooks=Hooks(endpoint.name for endpoint in API),
+        counts or faults, the account as `sandbox.data` has it (building the app again costs
+        more than a test's own work)."""
+        self.app.extensions["sandbox"] = new_state(
+            redirect_uris, access_token_ttl, code_ttl, None, clock, rate_limit
         )
 
     def reusable(self):
@@ -90,6 +91,13 @@ class RunningSandbox:
         response = requests.get(f"{self.url}/_sandbox/stats", timeout=5)
         response.raise_for_status()
         return response.json()
+
+    def limit_rate(self, rate_limit):
+        """Give the sandbox another rate limit (POST /_sandbox/rate-limit), e.g. "2/min"."""
+        response = requests.post(
+            f"{self.url}/_sandbox/rate-limit", json={"rate_limit": rate_limit}, timeout=5
+        )
+        response.raise_for_status()
 
     def fault(self, **fields):
         """Queue a fault (POST /_sandbox/faults), e.g. `fault(endpoint="token", status=500)`."""
@@ -121,13 +129,16 @@ def idle_sandboxes():
 @pytest.fixture
 def start_sandbox(clock, idle_sandboxes):
     """Start sandboxes with `create_app` keyword arguments (e.g. `code_ttl=1`), on the
-    test's `clock` like the app. Each is new to the test: a fresh one, or one an earlier
-    test used, renewed. After the test they stop or wait, renewable, for the next."""
+    test's `clock` like the app, and without ilert's rate limit unless a test gives one
+    (`rate_limit="5/min"`): the suite makes all its calls from one address. Each is new to
+    the test: a fresh one, or one an earlier test used, renewed. After the test they stop or
+    wait, renewable, for the next."""
     started = []
 
     def start(**create_app_kwargs):
         create_app_kwargs.setdefault("redirect_uris", [DEFAULT_REDIRECT_URI])
         create_app_kwargs.setdefault("clock", clock)
+        create_app_kwargs.setdefault("rate_limit", "0")
         if idle_sandboxes and "state_file" not in create_app_kwargs:
             running = idle_sandboxes.pop()
             running.renew(**create_app_kwargs)
@@ -153,13 +164,29 @@ def sandbox(start_sandbox):
 # --- the app under test, pointed at a sandbox -------------------------------------------
 
 
+def origin_of(url):
+    """`scheme://host:port` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class LocalClient(FlaskClient):
     """A test client whose requests come to the redirect URI's host, as a browser's would."""
 
     def open(self, *args, **kwargs):
         if not args or isinstance(args[0], str):
-            kwargs.setdefault("base_url", "http://localhost:4597")
+            kwargs.setdefault("base_url", self.origin)
         return super().open(*args, **kwargs)
+
+    @property
+    def origin(self):
+        """The redirect URI's origin: where ilert sends the person back to."""
+        return origin_of(self.application.config["ILERT_REDIRECT_URI"])
+
+    @property
+    def session_cookie(self):
+        """The name of the app's session cookie (with `__Host-` when it is Secure)."""
+        return self.application.config["SESSION_COOKIE_NAME"]
 
 
 class TestClock:
@@ -230,7 +257,7 @@ def live_app(make_app, start_sandbox):
 
     def serve(access_token_ttl=3600, sandbox_mode=False, **environ):
         port = free_port()
-        redirect_uri = f"http://localhost:{port}/authorize-result"
+        redirect_uri = redirect_uri_at(port)
         sandbox = start_sandbox(redirect_uris=[redirect_uri], access_token_ttl=access_token_ttl)
         app = make_app(
             sandbox=sandbox, sandbox_mode=sandbox_mode, ILERT_REDIRECT_URI=redirect_uri, **environ
@@ -285,17 +312,29 @@ class SignIn:
 
     def session_id(self):
         """This client's session cookie (None without one)."""
-        cookie = self.client.get_cookie(self.client.application.config["SESSION_COOKIE_NAME"])
+        cookie = self.client.get_cookie(self.client.session_cookie)
         return cookie.value if cookie else None
 
     def tokens(self):
         """The tokens the app keeps for this client's session (read from its store)."""
         return self.client.application.extensions["store"].get("tokens", self.session_id())
 
-    def log_out(self):
+    def csrf_token(self):
+        """This client's session's CSRF token, as its forms carry it."""
         with self.client.session_transaction() as session:
-            csrf_token = session["csrf_token"]
-        return self.client.post("/logout", data={"csrf_token": csrf_token})
+            return session["csrf_token"]
+
+    def log_out(self):
+        return self.client.post("/logout", data={"csrf_token": self.csrf_token()})
+
+    def grant(self, scope, next, decision="allow", user="ada.lovelace"):
+        """Allow `scope` on demand (POST /grant, the sandbox's consent page, the callback);
+        returns the app's answer to the callback."""
+        started = self.client.post(
+            "/grant", data={"scope": scope, "next": next, "csrf_token": self.csrf_token()}
+        )
+        assert started.status_code == 303, started.get_data(as_text=True)[:500]
+        return self.client.get(self.consent(started.headers["Location"], decision, user))
 
 
 @pytest.fixture
@@ -320,7 +359,7 @@ def profiles_at_once(urls, cookie, count):
     def get(index):
         response = requests.get(
             f"{urls[index % len(urls)]}/me",
-            cookies={"session": cookie},
+            cookies={SESSION_COOKIE: cookie},
             headers={"Accept": "application/json"},
             timeout=30,
         )

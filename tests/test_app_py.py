@@ -1,6 +1,10 @@
 """`python app.py` with no ilert account: the built-in sandbox, clicked through over HTTP."""
 
+import ast
+import glob
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ROOT, ServerProcess, free_port, process_environ
+
+from config import CALLBACK_PATH, redirect_uri_at
 
 # Each test starts python app.py; one xdist worker runs them all, since the module's fixture
 # removes the sandbox state files its processes leave in instance/.
@@ -30,7 +36,7 @@ def app_py_environ(port, folder):
     return process_environ(
         PORT=port,
         SANDBOX_PORT=free_port(),
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(port),
         SESSION_FILE_DIR=folder / "sessions",
     )
 
@@ -89,7 +95,7 @@ def test_sandbox_mode_can_be_clicked_through(shared_app_py):
 
 
 def test_error_pages_show_the_sandbox_banner(shared_app_py):
-    response = requests.get(shared_app_py.url + "/authorize-result?state=forged&code=x")
+    response = requests.get(f"{shared_app_py.url}{CALLBACK_PATH}?state=forged&code=x")
     assert response.status_code == 400
     assert "Sandbox mode" in response.text
 
@@ -106,9 +112,9 @@ def test_restarting_app_py_signs_nobody_out(app_py):
 
 def test_callback_code_and_state_are_redacted_in_the_access_log(shared_app_py):
     url = shared_app_py.url
-    requests.get(url + "/authorize-result?code=sbx_code_secret&state=secretstate")
+    requests.get(f"{url}{CALLBACK_PATH}?code=sbx_code_secret&state=secretstate")
     log = shared_app_py.log()
-    assert "/authorize-result?code=[redacted]&state=[redacted]" in log
+    assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
 
 
@@ -144,15 +150,16 @@ def test_sandbox_mode_follows_port_alone(start_server, tmp_path):
 
 def test_a_redirect_uri_on_another_port_is_warned_about(start_server, tmp_path):
     port = free_port()
+    other = port + 1 if port < 65535 else port - 1
     environ = process_environ(
         PORT=port,
         SANDBOX_PORT=free_port(),
         SESSION_FILE_DIR=tmp_path / "sessions",
-        ILERT_REDIRECT_URI="http://localhost:4597/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(other),
     )
     server = start_server([sys.executable, "app.py"], environ, port)
-    assert "Warning: ILERT_REDIRECT_URI uses port 4597, but PORT is" in server.log()
-    assert "Open http://localhost:4597 in your browser." in server.log()
+    assert f"Warning: ILERT_REDIRECT_URI uses port {other}, but PORT is {port}" in server.log()
+    assert f"Open http://localhost:{other} in your browser." in server.log()
 
 
 def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
@@ -160,7 +167,7 @@ def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
     environ = process_environ(
         PORT=port,
         SANDBOX_PORT=sandbox_port,
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(port),
         SESSION_FILE_DIR=tmp_path / "sessions",
         FLASK_DEBUG="1",
     )
@@ -230,3 +237,25 @@ def test_a_real_client_id_without_the_debugger_listens_beyond_loopback(
     server = start_server([sys.executable, "app.py"], environ, port)
     assert requests.get(server.url + "/healthz", timeout=5).json()["status"] == "ok"
     assert "Sandbox mode" not in server.log()
+
+
+def older_python() -> list[str]:
+    """A Python older than the project supports: 3.10 where the machine has it (PATH, pyenv),
+    else this Python told it is 3.10, running app.py as `python app.py` would."""
+    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.10.*/bin/python")))
+    for candidate in [*pyenv, shutil.which("python3.10")]:
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return [candidate, "app.py"]  # (a pyenv shim of a version not selected fails)
+    pretend = "import runpy, sys; sys.version_info = (3, 10, 0, 'final', 0); "
+    return [sys.executable, "-c", pretend + "runpy.run_path('app.py', run_name='__main__')"]
+
+
+def test_an_older_python_stops_with_one_line_naming_the_version_it_needs():
+    # The check runs before anything else in app.py, and 3.10 must be able to parse it.
+    ast.parse(Path(ROOT, "app.py").read_text(), feature_version=(3, 10))
+    result = subprocess.run(
+        older_python(), cwd=ROOT, env=process_environ(), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(r"This app needs Python 3\.11 or newer; this is Python 3\.10\.\d+\.", line)

@@ -13,9 +13,13 @@ import functools
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
+from flask import url_for
 from playwright.sync_api import expect, sync_playwright
 
+from config import APP_NAME, CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
+from tests.test_pages import EVERY_SCOPE, url_of
 from tests.tools import launch_chromium
+from views.registry import PAGES
 
 pytestmark = pytest.mark.slow
 
@@ -103,11 +107,12 @@ class Person:
     def click_button(self, name):
         self.page.get_by_role("button", name=name, exact=True).click()
 
-    def sees_page(self, heading):
-        """The page's one h1 reads `heading`, it fits a desktop and a phone (resized in place,
-        then back), and its images have alt text."""
+    def sees_page(self, heading=None):
+        """The page has one h1 (reading `heading`, if given), it fits a desktop and a phone
+        (resized in place, then back), and its images have alt text."""
         expect(self.page.locator("h1")).to_have_count(1)
-        expect(self.page.locator("h1")).to_have_text(heading)
+        if heading is not None:
+            expect(self.page.locator("h1")).to_have_text(heading)
         for viewport in VIEWPORTS.values():
             self.page.set_viewport_size(viewport)
             page_width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -126,7 +131,7 @@ class Person:
 
     def session_id(self):
         cookies = self.page.context.cookies()
-        return next(cookie["value"] for cookie in cookies if cookie["name"] == "session")
+        return next(cookie["value"] for cookie in cookies if cookie["name"] == SESSION_COOKIE)
 
 
 def browsing(chromium, viewport):
@@ -176,7 +181,7 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
 
     person.click_link("Token info")
     person.sees_page("Token info")
-    expect(person.page.locator(".scopes .badge")).to_have_text(["profile", "source:w"])
+    expect(person.page.locator(".scopes .badge")).to_have_text(DEFAULT_SCOPES.split())
     person.sees("See and change your alert sources")
     expect(person.page.locator("time")).to_contain_text("UTC")
     person.sees("Expires in 60 minutes")
@@ -196,7 +201,7 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
     person.sees("You are signed out.")
     expect(person.page.get_by_role("button", name="Log out")).to_have_count(0)
     assert served.app.extensions["store"].get("tokens", session_id) is None
-    assert not [c for c in person.page.context.cookies() if c["name"] == "session"]
+    assert not [c for c in person.page.context.cookies() if c["name"] == SESSION_COOKIE]
 
 
 def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
@@ -216,7 +221,7 @@ def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
 def test_forged_callback_shows_a_clear_400_page(person, live_app):
     served = live_app()
     person.expect_error_page(400)
-    response = person.page.goto(f"{served.url}/authorize-result?state=forged&code=x")
+    response = person.page.goto(f"{served.url}{CALLBACK_PATH}?state=forged&code=x")
     assert response.status == 400
     person.sees_page("This sign-in link is not valid")
     person.sees("Nothing was exchanged")
@@ -277,16 +282,65 @@ def test_no_alert_sources_show_an_empty_state(person, live_app):
     expect(person.page.get_by_role("link", name="Check again")).to_be_visible()
 
 
-def test_missing_scope_names_the_scope_to_add(person, live_app):
+def test_every_page_of_the_navigation_opens(person, live_app):
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    for page in PAGES:
+        person.click_link(page.title)
+        person.page.wait_for_url(served.url + url_of(served.app, page.endpoint))
+        expect(person.page).to_have_title(f"{page.title} · {APP_NAME}")
+        person.sees_page()
+        expect(person.page.get_by_role("link", name=page.title).first).to_have_attribute(
+            "aria-current", "page"
+        )
+
+
+def test_step_up_from_profile_only_to_accepting_an_alert(person, live_app):
+    served = live_app(ILERT_SCOPES="profile")
+    person.open(served.url)
+    person.sign_in()
+    person.page.wait_for_url(f"{served.url}/me")
+    session_id = person.session_id()
+    person.expect_error_page(403)
+    person.click_link("Alerts")
+    person.sees_page("This needs more access at ilert")
+    person.sees("This sign-in was granted: profile.")
+    person.click_button("Allow this app to see and change your alerts")
+    expect(person.page.locator("h1")).to_contain_text("wants to access your ilert account")
+    person.click_button("Allow")
+    person.page.wait_for_url(f"{served.url}/alerts")
+    person.sees_page("Alerts")
+    person.sees("Allowed: See and change your alerts.")
+
+    row = person.page.locator("tbody tr", has=person.page.get_by_role("button", name="Accept"))
+    summary = row.first.locator(".source-name").inner_text()
+    row.first.get_by_role("button", name="Accept").click()
+    person.page.wait_for_url(f"{served.url}/alerts")
+    person.sees(f"Accepted: {summary}.")
+    accepted = person.page.locator("tbody tr", has_text=summary)
+    expect(accepted.locator(".badge")).to_have_text("Accepted")
+    expect(accepted.get_by_role("button", name="Accept")).to_have_count(0)
+    assert person.session_id() == session_id  # no second session
+    stats = served.sandbox.stats()
+    assert (stats["token"]["authorization_code"], stats["revoke"]) == (2, 1)
+
+
+def test_denying_a_missing_scope_keeps_the_session(person, live_app):
     served = live_app(ILERT_SCOPES="profile")
     person.open(served.url)
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
     person.expect_error_page(403)
-    person.click_link("Alert sources")
-    person.sees_page("This app may not read your alert sources")
-    person.sees("This sign-in was granted: profile.")
-    person.sees("ILERT_SCOPES=profile source:r")
+    person.click_link("Alerts")
+    person.click_button("Allow this app to see and change your alerts")
+    person.expect_error_page(403)
+    person.click_button("Deny")
+    person.page.wait_for_url(f"{served.url}/alerts")
+    person.sees("You did not allow the extra access at ilert: nothing was changed.")
+    person.click_link("Profile")
+    person.sees_page("Ada Lovelace")
 
 
 def test_favicon_and_stylesheet_are_served(person, live_app):
@@ -325,7 +379,7 @@ def axe_violations(page):
 
 def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live_app):
     """One walk through every page; each is checked at both widths, resized in place."""
-    served = live_app()
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     page = person.page
     found = {}
 
@@ -344,7 +398,9 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     person.click_button("Allow")
     page.wait_for_url(f"{served.url}/me")
     check("/me")
-    for path in ("/token-info", "/alert-sources", "/flow-inspector"):
+    with served.app.test_request_context():
+        tools = [url_for(endpoint) for endpoint, _ in served.app.extensions["layout_tools"]]
+    for path in [url_of(served.app, page.endpoint) for page in PAGES] + tools:
         person.open(served.url + path)
         check(path)
     person.open(served.url)
@@ -363,13 +419,25 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     page.wait_for_url(f"{served.url}/")
     check("home, just signed out")
     person.expect_error_page(400)
-    person.open(f"{served.url}/authorize-result?state=forged&code=x")
+    person.open(f"{served.url}{CALLBACK_PATH}?state=forged&code=x")
     check("bad callback (400)")
     person.open(served.url)
     person.expect_error_page(403)
     person.sign_in(decision="Deny")
-    page.wait_for_url(f"{served.url}/authorize-result*")
+    page.wait_for_url(f"{served.url}{CALLBACK_PATH}*")
     check("access denied (403)")
+
+    signed_in_with_profile = live_app(ILERT_SCOPES="profile")
+    person.open(signed_in_with_profile.url)
+    person.sign_in()
+    page.wait_for_url(f"{signed_in_with_profile.url}/me")
+    person.expect_error_page(403)
+    person.open(f"{signed_in_with_profile.url}/alert-sources")
+    check("grant page (403)")
+    person.click_button("Allow this app to see and change your alert sources")
+    person.click_button("Allow")
+    page.wait_for_url(f"{signed_in_with_profile.url}/alert-sources")
+    check("a page with a notice")
 
     report = [f"{name}: {line}" for name, lines in found.items() for line in lines]
     assert not report, f"axe-core, {len(report)} violations:\n" + "\n".join(report)

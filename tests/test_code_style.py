@@ -1,13 +1,12 @@
 """The code is checked as CI checks it: ruff (rules and formatting) and mypy, configured in
-pyproject.toml. Here, so that the README's one test command runs everything."""
+pyproject.toml. Here, so that the README's one test command runs everything, and the quick
+loop (`-m "not slow"`) too: they take seconds, and a fork meets their complaints at once."""
 
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(

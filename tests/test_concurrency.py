@@ -9,6 +9,8 @@ import pytest
 import requests
 from conftest import free_port, process_environ, profiles_at_once, signed_in_browser
 
+from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
+
 # gunicorn workers, Redis, and waits in real time: one xdist worker runs every test that waits
 # for real time to pass (pyproject's --dist loadgroup), while the others keep the cores busy.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
@@ -25,7 +27,7 @@ def gunicorn(start_server, sandbox, port, *options, workers=2, wait=True, **sett
         ILERT_CLIENT_SECRET="sandbox-client-secret",
         ILERT_AUTH_URL=sandbox.url,
         ILERT_API_URL=sandbox.url,
-        ILERT_REDIRECT_URI=f"http://localhost:{port}/authorize-result",
+        ILERT_REDIRECT_URI=redirect_uri_at(port),
         SECRET_KEY="concurrency-test-secret-key-0123456789",
         **settings,
     )
@@ -55,7 +57,7 @@ def redis_settings(redis_server):
 
 def sign_in(app_url):
     """Sign in over real HTTP; returns the session cookie."""
-    return signed_in_browser(app_url).cookies.get("session")
+    return signed_in_browser(app_url).cookies.get(SESSION_COOKIE)
 
 
 def wait_for_expiry():
@@ -72,7 +74,7 @@ def test_burst_at_expiry_refreshes_once_across_gunicorn_workers(
 ):
     sandbox = short_lived_sandbox
     port = free_port()
-    sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+    sandbox.state.redirect_uris.append(redirect_uri_at(port))
     app = gunicorn(start_server, sandbox, port, SESSION_FILE_DIR=tmp_path / "sessions")
     cookie = sign_in(app.url)
     for expected_refreshes in (1, 2):
@@ -89,7 +91,7 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
     sandbox = short_lived_sandbox
     ports = [free_port(), free_port()]
     for port in ports:
-        sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+        sandbox.state.redirect_uris.append(redirect_uri_at(port))
     instances = [
         gunicorn(  # one worker each: the instances are processes of their own
             start_server, sandbox, port, workers=1, wait=False, **redis_settings(redis_server)
@@ -109,7 +111,7 @@ def test_burst_at_expiry_refreshes_once_across_instances_sharing_redis(
 def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redis_server):
     ports = [free_port(), free_port()]
     for port in ports:
-        sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+        sandbox.state.redirect_uris.append(redirect_uri_at(port))
     first, second = [
         gunicorn(  # one worker each: the instances are processes of their own
             start_server, sandbox, port, workers=1, wait=False, **redis_settings(redis_server)
@@ -119,20 +121,20 @@ def test_logout_on_one_instance_signs_out_everywhere(start_server, sandbox, redi
     first.wait_until_listening()
     second.wait_until_listening()
     cookie = sign_in(first.url)
-    page = requests.get(f"{second.url}/me", cookies={"session": cookie}, timeout=10)
+    page = requests.get(f"{second.url}/me", cookies={SESSION_COOKIE: cookie}, timeout=10)
     assert page.status_code == 200
     csrf_token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     logout = requests.post(
         f"{second.url}/logout",
         data={"csrf_token": csrf_token},
-        cookies={"session": cookie},
+        cookies={SESSION_COOKIE: cookie},
         allow_redirects=False,
         timeout=10,
     )
     assert logout.status_code == 302
     assert sandbox.stats()["revoke"] == 1
     after = requests.get(
-        f"{first.url}/me", cookies={"session": cookie}, allow_redirects=False, timeout=10
+        f"{first.url}/me", cookies={SESSION_COOKIE: cookie}, allow_redirects=False, timeout=10
     )
     assert after.status_code == 302
     assert after.headers["Location"].startswith("/login")
@@ -150,7 +152,7 @@ def test_waiting_too_long_for_another_refresh_answers_503(
     client = app.test_client()
     auth_for(client, sandbox).sign_in()
     clock.advance(2)
-    sid = client.get_cookie("session").value
+    sid = client.get_cookie(client.session_cookie).value
     with app.extensions["store"].lock("tokens", sid, wait=1):  # another request is refreshing
         response = client.get("/me")
     assert response.status_code == 503
@@ -173,12 +175,12 @@ def test_gunicorn_access_log_redacts_the_callback_code_and_state(start_server, s
         log_format,
         SESSION_FILE_DIR=tmp_path / "sessions",
     )
-    requests.get(f"{app.url}/authorize-result?code=sbx_code_secret&state=secretstate", timeout=10)
+    requests.get(f"{app.url}{CALLBACK_PATH}?code=sbx_code_secret&state=secretstate", timeout=10)
     deadline = time.monotonic() + 5
-    while "authorize-result" not in app.log() and time.monotonic() < deadline:
+    while CALLBACK_PATH not in app.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     log = app.log()
-    assert "/authorize-result?code=[redacted]&state=[redacted]" in log
+    assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in log
     assert "| code=[redacted]&state=[redacted] |" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log
     assert "Logging error" not in log and "| -" in log  # gunicorn's atoms survive redaction
@@ -192,11 +194,11 @@ def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):
     browser = requests.Session()
     consent = browser.get(f"{served.url}/login", timeout=10)
     browser.post(consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10)
-    cookie = browser.cookies.get("session")
+    cookie = browser.cookies.get(SESSION_COOKIE)
     reached, release = hold_next_call(served.sandbox.app, "/api/users/current")
     with ThreadPoolExecutor(1) as pool:
         slow_me = pool.submit(
-            requests.get, f"{served.url}/me", cookies={"session": cookie}, timeout=10
+            requests.get, f"{served.url}/me", cookies={SESSION_COOKIE: cookie}, timeout=10
         )
         try:
             assert reached.wait(10), "the slow /me never reached the sandbox"

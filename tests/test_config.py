@@ -22,7 +22,7 @@ REAL = {
 def test_defaults_follow_the_spec():
     settings = config.load({})
     assert settings["ILERT_CLIENT_ID"] is None
-    assert settings["ILERT_REDIRECT_URI"] == "http://localhost:4597/authorize-result"
+    assert settings["ILERT_REDIRECT_URI"] == config.DEFAULT_REDIRECT_URI
     assert settings["ILERT_SCOPES"] == DEFAULT_SCOPES
     assert settings["ILERT_AUTH_URL"] == "https://app.ilert.com"
     assert settings["ILERT_API_URL"] == "https://api.ilert.com"
@@ -32,10 +32,11 @@ def test_defaults_follow_the_spec():
     assert settings["SESSION_LIFETIME"] == timedelta(days=7)
     assert settings["SESSION_COOKIE_SECURE"] is False
     assert settings["HTTP_TIMEOUT"] == 10
-    assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", 4597)
+    assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", config.DEFAULT_PORT)
     assert settings["LOG_LEVEL"] == "INFO"
     assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
-    assert settings["SANDBOX_PORT"] == 4598
+    assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT
+    assert settings["SESSION_COOKIE_NAME"] == config.SESSION_COOKIE
 
 
 def test_tenant_wins_over_auth_url():

@@ -160,16 +160,20 @@ def test_rate_limit_answers_503_with_retry_after(client, auth, upstream):
 
 
 @pytest.mark.parametrize("flow_inspector", ["false", "true"])
-def test_unwritable_session_store_answers_503(make_app, upstream, tmp_path, flow_inspector):
+def test_unwritable_session_store_answers_503(
+    make_app, upstream, auth_for, tmp_path, flow_inspector
+):
     folder = tmp_path / "store"
     client = make_app(
         sandbox=upstream, SESSION_FILE_DIR=str(folder), FLOW_INSPECTOR=flow_inspector
     ).test_client()
+    auth = auth_for(client, upstream)
+    callback = auth.consent(auth.start())  # /login writes nothing: the callback does
     for child in sorted(folder.rglob("*"), reverse=True):
         child.rmdir() if child.is_dir() else child.unlink()
     folder.rmdir()
     folder.write_text("a file where the session folder was")
-    response = client.get("/login")
+    response = client.get(callback)
     assert_clear_page(response, 503)
     assert b"Sessions are unavailable" in response.data
     assert "Location" not in response.headers

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from config import DEFAULT_SCOPES
+from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 
@@ -21,7 +21,7 @@ def test_home_offers_sign_in_when_signed_out(client):
 def test_layout_links_follow_the_path_the_app_is_mounted_under(client, auth):
     auth.sign_in()
     for mount in ("/ilert", "", "/other/prefix", "/ilert"):
-        page = client.get("/me", base_url=f"http://localhost:4597{mount}").get_data(as_text=True)
+        page = client.get("/me", base_url=f"{client.origin}{mount}").get_data(as_text=True)
         for path in ("/static/style.css", "/static/favicon.svg", "/", "/me", "/token-info"):
             assert f'href="{mount}{path}"' in page
         assert f'action="{mount}/logout"' in page
@@ -57,9 +57,10 @@ def test_login_starts_at_the_tenant(make_app):
 
 
 def test_login_moves_to_the_redirect_uris_host_first(client):
-    response = client.get("/login?next=/me", base_url="http://127.0.0.1:4597")
+    elsewhere = client.origin.replace("localhost", "127.0.0.1")
+    response = client.get("/login?next=/me", base_url=elsewhere)
     assert response.status_code == 302
-    assert response.headers["Location"] == "http://localhost:4597/login?next=/me"
+    assert response.headers["Location"] == f"{client.origin}/login?next=/me"
 
 
 def test_allow_signs_in_and_shows_the_profile(client, auth, sandbox):
@@ -138,9 +139,7 @@ def test_callback_without_state_is_refused(client, auth, sandbox):
 def test_callback_with_a_wrong_state_is_refused(client, auth, sandbox):
     callback = auth.consent(auth.start())
     query = parse_qs(urlsplit(callback).query)
-    response = client.get(
-        "/authorize-result", query_string={"code": query["code"][0], "state": "x" * 43}
-    )
+    response = client.get(CALLBACK_PATH, query_string={"code": query["code"][0], "state": "x" * 43})
     assert response.status_code == 400
     assert b"This sign-in link is not valid" in response.data
     assert sandbox.stats()["token"]["authorization_code"] == 0
@@ -181,7 +180,7 @@ def test_unknown_code_explains_that_codes_live_two_minutes(client, auth, sandbox
     callback = auth.consent(auth.start())
     query = parse_qs(urlsplit(callback).query)
     response = client.get(
-        "/authorize-result", query_string={"code": "sbx_code_unknown", "state": query["state"][0]}
+        CALLBACK_PATH, query_string={"code": "sbx_code_unknown", "state": query["state"][0]}
     )
     assert response.status_code == 400
     assert b"live 2 minutes and work once" in response.data
@@ -193,7 +192,7 @@ def test_me_as_json(client, auth):
     response = client.get("/me", headers={"Accept": "application/json"})
     assert response.status_code == 200
     user = response.get_json()
-    assert (user["id"], user["username"]) == (1001, "ada.lovelace")
+    assert (user["id"], user["email"]) == (1001, "ada.lovelace@example.com")
 
 
 @pytest.mark.parametrize("path", ["/me", "/token-info", "/alert-sources"])
@@ -231,26 +230,31 @@ def test_alert_sources_are_listed(client, auth, sandbox):
     assert sandbox.stats()["alert_sources"] == 2
 
 
-def test_alert_sources_without_the_scope_explain_which_is_needed(make_app, auth_for):
+def test_alert_sources_without_the_scope_offer_to_allow_it_in_words(make_app, auth_for):
     app = make_app(ILERT_SCOPES="profile")
     client = app.test_client()
     auth_for(client).sign_in()
     response = client.get("/alert-sources")
     assert response.status_code == 403
-    assert b"source:r" in response.data
+    page = response.get_data(as_text=True)
+    assert "the ilert scope <code>source:w</code>" in page
+    assert "Allow this app to see and change your alert sources</button>" in page
     assert client.get("/me").status_code == 200
 
 
 def test_logout_revokes_the_refresh_token_and_destroys_the_session(app, client, auth, sandbox):
     auth.sign_in()
     tokens = auth.tokens()
-    session_id = client.get_cookie("session").value
+    session_id = client.get_cookie(client.session_cookie).value
     response = auth.log_out()
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     cookies = response.headers.getlist("Set-Cookie")
-    assert any(c.startswith("session=;") and "Expires=Thu, 01 Jan 1970" in c for c in cookies)
-    assert client.get_cookie("session") is None
+    assert any(
+        c.startswith(f"{client.session_cookie}=;") and "Expires=Thu, 01 Jan 1970" in c
+        for c in cookies
+    )
+    assert client.get_cookie(client.session_cookie) is None
     assert app.session_interface.inner.cache.get("session:" + session_id) is None
     assert app.extensions["store"].get("tokens", session_id) is None
     assert sandbox.stats()["revoke"] == 1
@@ -346,6 +350,29 @@ def test_refresh_refused_with_invalid_grant_ends_the_session(
     assert sandbox.stats()["token"]["refresh_token"] == 1
     assert b"Please sign in again" in client.get("/").data
     assert client.get("/me").status_code == 302
+
+
+def test_access_revoked_at_ilert_ends_that_persons_session_and_no_other(app, auth_for, sandbox):
+    """SECURITY.md, "Ending one person's access": revoke the app at ilert (here: the sandbox's
+    revoke of that person's refresh token); the app signs them out at their next request."""
+    browsers = {user: app.test_client() for user in ("ada.lovelace", "grace.hopper")}
+    signed_in = {user: auth_for(client) for user, client in browsers.items()}
+    for user, auth in signed_in.items():
+        auth.sign_in(user=user)
+    requests.post(
+        f"{sandbox.url}/api/developers/oauth2/revoke",
+        data={
+            "token": signed_in["ada.lovelace"].tokens()["refresh_token"],
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        timeout=5,
+    ).raise_for_status()
+    ended = browsers["ada.lovelace"].get("/me")
+    assert ended.status_code == 302 and ended.headers["Location"] == "/"
+    assert b"ilert no longer accepts" in browsers["ada.lovelace"].get("/").data
+    assert browsers["ada.lovelace"].get("/me").status_code == 302
+    assert browsers["grace.hopper"].get("/me").status_code == 200
 
 
 def test_api_401_after_a_refresh_means_access_was_removed(client, auth, sandbox):
@@ -524,7 +551,7 @@ def test_a_browser_keeps_a_handful_of_pending_sign_ins_the_oldest_go_first(clien
     for _ in range(7):
         callbacks.append(auth.consent(auth.start()))
         clock.advance(1)  # each newer than the one before
-    held = [c for c in client._cookies.values() if c.key.startswith("sign-in-")]
+    held = [c for c in client._cookies.values() if c.key.startswith(SIGN_IN_COOKIE_PREFIX)]
     assert len(held) == 5
     assert client.get(callbacks[0]).status_code == 400
     assert client.get(callbacks[1]).status_code == 400

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from config import LOGOUT_NOTICE_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE_PREFIX
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 HSTS = "max-age=31536000"
@@ -220,12 +221,12 @@ def assert_host_cookie(header):
 def test_secure_cookies_carry_host_prefix(make_app, start_sandbox):
     sandbox = start_sandbox(redirect_uris=[HTTPS_REDIRECT_URI])
     app = make_app(sandbox=sandbox, ILERT_REDIRECT_URI=HTTPS_REDIRECT_URI)
-    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.config["SESSION_COOKIE_NAME"] == f"__Host-{SESSION_COOKIE}"
     client = app.test_client()
     base = {"base_url": "https://app.example.com"}
     login = client.get("/login", **base)
     (sign_in,) = set_cookies(login).values()
-    assert sign_in.startswith("__Host-sign-in-")
+    assert sign_in.startswith(f"__Host-{SIGN_IN_COOKIE_PREFIX}")
     assert_host_cookie(sign_in)
     granted = requests.post(
         login.headers["Location"],
@@ -237,14 +238,15 @@ def test_secure_cookies_carry_host_prefix(make_app, start_sandbox):
     signed_in = client.get(f"{callback.path}?{callback.query}", **base)
     assert signed_in.status_code == 302
     cookies = set_cookies(signed_in)
-    assert_host_cookie(cookies["__Host-session"])
-    assert "samesite=lax" in cookies["__Host-session"].lower()
+    assert_host_cookie(cookies[app.config["SESSION_COOKIE_NAME"]])
+    assert "samesite=lax" in cookies[app.config["SESSION_COOKIE_NAME"]].lower()
     assert client.get("/me", **base).status_code == 200
     with client.session_transaction(**base) as session:
         csrf_token = session["csrf_token"]
     logout = client.post("/logout", data={"csrf_token": csrf_token}, **base)
-    assert_host_cookie(set_cookies(logout)["__Host-logout_notice"])
-    cleared = set_cookies(logout)["__Host-session"]  # a browser ignores it without Secure
+    assert_host_cookie(set_cookies(logout)[f"__Host-{LOGOUT_NOTICE_COOKIE}"])
+    # a browser ignores the clearing cookie without Secure
+    cleared = set_cookies(logout)[app.config["SESSION_COOKIE_NAME"]]
     assert_host_cookie(cleared)
     assert "Max-Age=0" in cleared
     assert all(name.startswith("__Host-") for name in set_cookies(logout))
@@ -253,8 +255,10 @@ def test_secure_cookies_carry_host_prefix(make_app, start_sandbox):
 def test_a_tossed_cookie_without_the_prefix_is_not_the_session(make_app, start_sandbox):
     sandbox = start_sandbox(redirect_uris=[HTTPS_REDIRECT_URI])
     app = make_app(sandbox=sandbox, ILERT_REDIRECT_URI=HTTPS_REDIRECT_URI)
+    unprefixed = app.config["SESSION_COOKIE_NAME"].removeprefix("__Host-")
+    assert unprefixed == SESSION_COOKIE  # the name a sibling subdomain could set
     victim = app.test_client()
-    victim.set_cookie("session", "planted-by-a-sibling-subdomain", domain="app.example.com")
+    victim.set_cookie(unprefixed, "planted-by-a-sibling-subdomain", domain="app.example.com")
     answer = victim.get("/me", base_url="https://app.example.com")
     assert answer.status_code == 302
     assert answer.headers["Location"].startswith("/login")
@@ -262,5 +266,5 @@ def test_a_tossed_cookie_without_the_prefix_is_not_the_session(make_app, start_s
 
 def test_plain_http_on_localhost_keeps_plain_cookie_names(client, auth):
     login = client.get("/login")
-    assert all(name.startswith("sign-in-") for name in set_cookies(login))
-    assert "session" in set_cookies(auth.sign_in())
+    assert all(name.startswith(SIGN_IN_COOKIE_PREFIX) for name in set_cookies(login))
+    assert SESSION_COOKIE in set_cookies(auth.sign_in())

@@ -1,43 +1,139 @@
-"""The one list of pages: every page of the `pages` blueprint is in it, answers for a person
-signed in with the default scopes, and is linked from the navigation and the home page; a
-missing scope gets a page that says which one and what to do."""
+"""The app's registries: every view of the `pages` blueprint is a page (`PAGES`) or an action
+(`ACTIONS`), and each is checked here without being named. A page answers for a person with its
+scope and offers to allow its scope to one without; an action takes POST only, with this
+session's CSRF token, sends nothing to ilert otherwise, and offers the grant page for a missing
+scope."""
 
+import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import url_for
 
 from config import DEFAULT_SCOPES
-from ilert.scopes import PATH_SCOPES, missing_scope_hint, scope_for
-from views.pages import PAGES
+from ilert.scopes import includes, missing_scope_hint, required_scope, scope_for
+from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
+
+EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
+SCOPED_PAGES = [page for page in PAGES if page.scope is not None]
 
 
-def test_every_page_of_the_blueprint_is_listed(app):
+def without(scope):
+    """Every declared scope but those of `scope`'s resource (at least `profile`, to sign in)."""
+    resource = scope.partition(":")[0]
+    kept = [s for s in EVERY_SCOPE.split() if s.partition(":")[0] != resource]
+    return " ".join(kept) or "profile"
+
+
+def url_of(app, endpoint):
+    """A URL of `endpoint`, with 1 for each of its URL's variables (an alert id, say)."""
+    (rule,) = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
+    with app.test_request_context():
+        return url_for(endpoint, **dict.fromkeys(rule.arguments, 1))
+
+
+def csrf_token(client):
+    with client.session_transaction() as session:
+        return session["csrf_token"]
+
+
+def post_forms(page):
+    """The post forms of an HTML page: [(action URL, {field: value})]."""
+    forms = re.findall(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
+    return [
+        (html.unescape(url), dict(re.findall(r'name="([^"]+)" value="([^"]*)"', body)))
+        for url, body in forms
+    ]
+
+
+def grant_offered(response):
+    """The scope and `next` that a grant page's Allow form posts to /grant, else None."""
+    for url, fields in post_forms(response.get_data(as_text=True)):
+        if url == "/grant":
+            return html.unescape(fields["scope"]), html.unescape(fields["next"])
+    return None
+
+
+# --- the registries -----------------------------------------------------------------------
+
+
+def test_every_view_of_the_blueprint_is_a_page_or_an_action(app):
     routes = {
         rule.endpoint
         for rule in app.url_map.iter_rules()
         if rule.endpoint.startswith("pages.") and rule.endpoint != "pages.home"
     }
-    assert routes == {page.endpoint for page in PAGES}
+    assert PAGES and ACTIONS
+    assert routes == {page.endpoint for page in PAGES} | {action.endpoint for action in ACTIONS}
+
+
+def test_every_action_returns_to_a_page():
+    pages = {page.endpoint for page in PAGES}
+    assert all(action.back in pages for action in ACTIONS)
+
+
+def test_every_declared_scope_is_one_ilert_knows_and_asks_for_no_other():
+    for page in SCOPED_PAGES:
+        assert scope_to_ask(page.endpoint, page.scope) in declared_scopes()
+    for action in ACTIONS:
+        assert includes(scope_to_ask(action.back, action.scope), action.scope)
+
+
+# --- pages --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.endpoint)
-def test_every_page_answers_with_the_default_scopes(client, auth, page, app):
-    auth.sign_in()
-    with app.test_request_context():
-        from flask import url_for
-
-        path = url_for(page.endpoint)
-    html = client.get(path)
-    assert html.status_code == 200, html.get_data(as_text=True)[:500]
-    assert f"<title>{page.title}" in html.get_data(as_text=True)
+def test_every_page_answers_when_its_scope_is_granted(make_app, auth_for, page):
+    app = make_app(ILERT_SCOPES=EVERY_SCOPE)
+    client = app.test_client()
+    auth_for(client).sign_in()
+    path = url_of(app, page.endpoint)
+    answer = client.get(path)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    assert f"<title>{page.title}" in answer.get_data(as_text=True)
     as_json = client.get(path, headers={"Accept": "application/json"})
     assert as_json.status_code == 200
     assert as_json.is_json
 
 
-def test_navigation_and_home_cards_link_every_page_and_every_link_works(client, auth):
-    auth.sign_in()
+@pytest.mark.parametrize("page", SCOPED_PAGES, ids=lambda page: page.endpoint)
+def test_every_page_offers_to_allow_its_scope_and_calls_nothing_without(
+    make_app, auth_for, sandbox, page
+):
+    app = make_app(ILERT_SCOPES=without(page.scope))
+    client = app.test_client()
+    auth_for(client).sign_in()
+    path = url_of(app, page.endpoint)
+    before = sandbox.stats()
+    answer = client.get(path)
+    assert answer.status_code == 403
+    assert grant_offered(answer) == (scope_to_ask(page.endpoint, page.scope), path)
+    as_json = client.get(path, headers={"Accept": "application/json"})
+    assert as_json.status_code == 403
+    assert as_json.get_json()["error"] == "missing_scope"
+    assert sandbox.stats() == before
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.endpoint)
+def test_every_page_sends_signed_out_people_to_sign_in(client, app, page):
+    path = url_of(app, page.endpoint)
+    answer = client.get(path)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == url_for_login(app, path)
+    as_json = client.get(path, headers={"Accept": "application/json"})
+    assert as_json.status_code == 401
+    assert as_json.get_json()["error"] == "not_signed_in"
+
+
+def url_for_login(app, next_path):
+    with app.test_request_context():
+        return url_for("auth.login", next=next_path)
+
+
+def test_navigation_and_home_cards_link_every_page_and_every_link_works(make_app, auth_for):
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
+    auth_for(client).sign_in()
     home = client.get("/").get_data(as_text=True)
     cards = re.findall(r'<ul class="cards">(.*?)</ul>', home, re.S)[0]
     nav = re.findall(r'<nav aria-label="Account">(.*?)</nav>', home, re.S)[0]
@@ -54,33 +150,121 @@ def test_default_scopes_are_the_ones_asked_for(client, sandbox):
     assert parse_qs(location.query)["scope"] == [DEFAULT_SCOPES]
 
 
-def test_a_missing_scope_says_which_one_and_to_add_it(make_app, auth_for):
-    client = make_app(ILERT_SCOPES="profile").test_client()
+# --- actions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in_with_every_scope(make_app, auth_for):
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
     auth_for(client).sign_in()
+    return client
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_takes_post_only(signed_in_with_every_scope, action):
+    client = signed_in_with_every_scope
+    answer = client.get(url_of(client.application, action.endpoint))
+    assert answer.status_code == 405
+    assert answer.headers["Allow"].split(", ").count("POST") == 1
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"], ids=["none", "empty", "wrong"])
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_without_this_sessions_csrf_token_is_400_and_sends_nothing(
+    signed_in_with_every_scope, sandbox, action, token
+):
+    client = signed_in_with_every_scope
+    form = {"active": "true"} if token is None else {"active": "true", "csrf_token": token}
+    before = sandbox.stats()
+    answer = client.post(url_of(client.application, action.endpoint), data=form)
+    assert answer.status_code == 400
+    assert b"Nothing was changed" in answer.data
+    as_json = client.post(
+        url_of(client.application, action.endpoint),
+        data=form,
+        headers={"Accept": "application/json"},
+    )
+    assert as_json.status_code == 400
+    assert as_json.get_json()["error"] == "invalid_csrf_token"
+    assert sandbox.stats() == before
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_without_its_scope_offers_the_grant_page_and_sends_nothing(
+    make_app, auth_for, sandbox, action
+):
+    app = make_app(ILERT_SCOPES=without(action.scope))
+    client = app.test_client()
+    auth_for(client).sign_in()
+    before = sandbox.stats()
+    answer = client.post(url_of(app, action.endpoint), data={"csrf_token": csrf_token(client)})
+    assert answer.status_code == 403
+    assert grant_offered(answer) == (
+        scope_to_ask(action.back, action.scope),
+        url_of(app, action.back),
+    )
+    assert sandbox.stats() == before
+
+
+def forms_of(client, endpoint, path):
+    """The forms on the page at `path` that post to the action `endpoint`."""
+    routes = client.application.url_map.bind("localhost")
+    page = client.get(path).get_data(as_text=True)
+    return [
+        (url, fields)
+        for url, fields in post_forms(page)
+        if routes.match(url, method="POST")[0] == endpoint
+    ]
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_is_offered_on_its_page_and_does_what_it_says_once(
+    signed_in_with_every_scope, action
+):
+    client = signed_in_with_every_scope
+    back = url_of(client.application, action.back)
+    offered = forms_of(client, action.endpoint, back)
+    assert offered, f"{back} offers no {action.endpoint} button"
+    url, fields = offered[0]
+    answer = client.post(url, data={name: html.unescape(v) for name, v in fields.items()})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    assert urlsplit(answer.headers["Location"]).path == back
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert page.count('<p class="flash flash-info" role="status">') == 1
+    assert (url, fields) not in forms_of(client, action.endpoint, back)  # done: not offered again
+    assert '<p class="flash' not in client.get(back).get_data(as_text=True)  # the notice, once
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_answers_json_callers_with_a_message(signed_in_with_every_scope, action):
+    client = signed_in_with_every_scope
+    url, fields = forms_of(client, action.endpoint, url_of(client.application, action.back))[0]
+    answer = client.post(url, data=fields, headers={"Accept": "application/json"})
+    assert answer.status_code == 200
+    assert set(answer.get_json()) == {"message"}
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
+def test_every_action_sends_signed_out_people_to_sign_in(client, app, action):
+    answer = client.post(url_of(app, action.endpoint))
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == url_for_login(app, url_of(app, action.back))
+    as_json = client.post(url_of(app, action.endpoint), headers={"Accept": "application/json"})
+    assert as_json.status_code == 401
+
+
+# --- what ilert refuses -------------------------------------------------------------------
+
+
+def test_ilert_refusing_a_granted_scope_says_the_role_may_not_allow_it(client, auth, sandbox):
+    auth.sign_in()
+    sandbox.fault(endpoint="alert_sources", status=403, body='{"code": "FORBIDDEN"}')
     response = client.get("/alert-sources")
     assert response.status_code == 403
     page = response.get_data(as_text=True)
     assert "This app may not read your alert sources" in page
-    assert "it needs the scope source:r" in page
-    assert "Add source:r to ILERT_SCOPES" in page
-    as_json = client.get("/alert-sources", headers={"Accept": "application/json"})
-    assert as_json.status_code == 403
-    assert as_json.get_json()["error"] == "missing_scope"
+    assert "your ilert role may not allow it" in page
     assert client.get("/me").status_code == 200  # still signed in
-
-
-def test_a_scope_configured_after_sign_in_asks_to_sign_in_again(make_app, auth_for, tmp_path):
-    folder = str(tmp_path / "shared-store")
-    before = make_app(ILERT_SCOPES="profile", SESSION_FILE_DIR=folder)
-    client = before.test_client()
-    auth_for(client).sign_in()
-    after = make_app(ILERT_SCOPES="profile source:r", SESSION_FILE_DIR=folder)
-    again = after.test_client()
-    cookie = before.config["SESSION_COOKIE_NAME"]
-    again.set_cookie(cookie, client.get_cookie(cookie).value, domain="localhost")
-    response = again.get("/alert-sources")
-    assert response.status_code == 403
-    assert "sign in again and allow source:r" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -111,4 +295,5 @@ def test_the_sandbox_guards_each_path_with_the_scope_of_ilerts_table():
     rows = [row for row in API if row.scope is not None]
     assert rows
     for row in rows:
-        assert PATH_SCOPES[row.path] == row.scope, row.path
+        path = row.path.replace("<int:item_id>", "42")
+        assert scope_for(path, "GET") == required_scope(row.scope, "GET"), row.path

@@ -43,7 +43,8 @@ SCRIPT = textwrap.dedent(
         },
         clock=lambda: time.time() + offset[0],
     )
-    base = {"base_url": "http://localhost:4597"}
+    from config import SESSION_COOKIE
+    base = {"base_url": urlsplit(DEFAULT_REDIRECT_URI)._replace(path="").geturl()}
     browser = app.test_client()
     login = browser.get("/login", **base)
     granted = requests.post(
@@ -52,13 +53,13 @@ SCRIPT = textwrap.dedent(
     )
     callback = urlsplit(granted.headers["Location"])
     assert browser.get(f"{callback.path}?{callback.query}", **base).status_code == 302
-    cookie = browser.get_cookie("session").value
+    cookie = browser.get_cookie(SESSION_COOKIE).value
     offset[0] = 3600  # every request now finds the access token expired
     statuses, start = [], threading.Barrier(8)
 
     def me():
         client = app.test_client()
-        client.set_cookie("session", cookie, domain="localhost")
+        client.set_cookie(SESSION_COOKIE, cookie, domain="localhost")
         start.wait()
         statuses.append(client.get("/me", **base).status_code)
 

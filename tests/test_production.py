@@ -11,6 +11,7 @@ import pytest
 import requests
 from conftest import ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
 
+from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET
 
 # gunicorn processes, some waiting in real time (see test_concurrency.py for the group).
@@ -48,7 +49,7 @@ def environ_for(sandbox, port, tmp_path, **settings):
             "ILERT_CLIENT_SECRET": CLIENT_SECRET,
             "ILERT_AUTH_URL": sandbox.url,
             "ILERT_API_URL": sandbox.url,
-            "ILERT_REDIRECT_URI": f"http://localhost:{port}/authorize-result",
+            "ILERT_REDIRECT_URI": redirect_uri_at(port),
             "SECRET_KEY": "production-test-secret-key-0123456789",
             "SESSION_FILE_DIR": tmp_path / "sessions",
             "PORT": port,
@@ -64,7 +65,7 @@ def production(start_server, start_sandbox, tmp_path):
 
     def start(**settings):
         port = free_port()
-        sandbox = start_sandbox(redirect_uris=[f"http://localhost:{port}/authorize-result"])
+        sandbox = start_sandbox(redirect_uris=[redirect_uri_at(port)])
         watch = UpstreamWatch(sandbox.app.wsgi_app)
         sandbox.app.wsgi_app = watch
         server = start_server(GUNICORN, environ_for(sandbox, port, tmp_path, **settings), port)
@@ -93,7 +94,7 @@ def test_the_conf_alone_sets_workers_threads_and_bind(production):
 
 def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
     server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=AT_ONCE)
-    cookie = signed_in_browser(server.url).cookies.get("session")
+    cookie = signed_in_browser(server.url).cookies.get(SESSION_COOKIE)
     # Each call waits long enough for all 32 to arrive, even with the other test worker busy
     # (with 1 s, 24 of them once overlapped).
     sandbox.fault(endpoint="users_current", count=AT_ONCE, delay=3)
@@ -106,12 +107,12 @@ def test_the_access_log_redacts_the_callback_code_and_state(production):
     server, _, _ = production()
     referer = "https://app.ilert.com/api/developers/oauth2/authorize?client_id=x&state=refstate"
     requests.get(
-        f"{server.url}/authorize-result?code=sbx_code_secret&state=secretstate",
+        f"{server.url}{CALLBACK_PATH}?code=sbx_code_secret&state=secretstate",
         headers={"Referer": referer},
         timeout=10,
     )
-    log = wait_for_log(server, "/authorize-result")
-    assert '"GET /authorize-result?code=[redacted]&state=[redacted] HTTP/1.1" 400' in log
+    log = wait_for_log(server, CALLBACK_PATH)
+    assert f'"GET {CALLBACK_PATH}?code=[redacted]&state=[redacted] HTTP/1.1" 400' in log
     assert "authorize?client_id=x&state=[redacted]" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log and "refstate" not in log
 
@@ -173,12 +174,70 @@ def test_timeouts_and_bind_follow_the_app_settings(sandbox, tmp_path):
     assert settings["timeout"] == "30"
     assert settings["graceful_timeout"] == "15"
     assert settings["bind"] == f"['[::1]:{port}']"
+    slow = print_config(environ_for(sandbox, port, tmp_path, HTTP_TIMEOUT="30"))
+    assert slow["graceful_timeout"] == "65"  # a refresh and its store write, never capped
+
+
+def profile_in_flight(server, cookie):
+    """GET /me (JSON) of session `cookie` in a thread; `.result()` gives its status."""
+    pool = ThreadPoolExecutor(1)
+    answer = pool.submit(
+        lambda: (
+            requests.get(
+                f"{server.url}/me",
+                cookies={"session": cookie},
+                headers={"Accept": "application/json"},
+                timeout=90,
+            ).status_code
+        )
+    )
+    pool.shutdown(wait=False)
+    return answer
+
+
+def test_a_28_second_refresh_survives_a_sigterm(production, start_server, tmp_path):
+    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4, HTTP_TIMEOUT=30)
+    sandbox.state.tokens.access_token_ttl = 1
+    cookie = signed_in_browser(server.url).cookies.get("session")
+    sandbox.state.tokens.access_token_ttl = 3600
+    time.sleep(1)  # the access token has expired
+    sandbox.fault(endpoint="refresh_token", delay=28)
+    answer = profile_in_flight(server, cookie)
+    deadline = time.monotonic() + 10
+    while watch.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the refresh waits at ilert
+    server.signal_stop()
+    assert answer.result() == 200
+    server.process.wait(timeout=15)
+    assert "killed at graceful_timeout" not in server.log()
+    # The renewed tokens were stored: a new gunicorn on the same store serves the session.
+    again = start_server(GUNICORN, server.environ, server.port)
+    assert profile_in_flight(again, cookie).result() == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+
+
+def test_a_worker_killed_at_graceful_timeout_says_so(production):
+    server, sandbox, watch = production(
+        WEB_CONCURRENCY=1, GUNICORN_THREADS=4, GUNICORN_CMD_ARGS="--graceful-timeout 1"
+    )
+    cookie = signed_in_browser(server.url).cookies.get("session")
+    sandbox.fault(endpoint="users_current", delay=4)
+    answer = profile_in_flight(server, cookie)
+    deadline = time.monotonic() + 10
+    while watch.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.signal_stop()
+    server.process.wait(timeout=15)
+    with pytest.raises(requests.ConnectionError):
+        answer.result()
+    line = "killed at graceful_timeout (1 s), cutting off requests in flight: 1"
+    assert server.log().count(line) == 1
 
 
 def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):
     server, sandbox, _ = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=8, HTTP_TIMEOUT=4)
     sandbox.state.tokens.access_token_ttl = 2  # A's access token expires in 2 s
-    slow = signed_in_browser(server.url).cookies.get("session")
+    slow = signed_in_browser(server.url).cookies.get(SESSION_COOKIE)
     time.sleep(2.1)
     sandbox.state.tokens.access_token_ttl = 3600
     other = signed_in_browser(server.url)
@@ -188,7 +247,7 @@ def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, 
         started = time.monotonic()
         response = requests.get(
             f"{server.url}/me",
-            cookies={"session": slow},
+            cookies={SESSION_COOKIE: slow},
             headers={"Accept": "application/json"},
             timeout=30,
         )

@@ -24,8 +24,10 @@ from config import is_loopback
 from ilert import oauth as ilert_oauth
 from ilert.scopes import grants
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
+from sandbox.description import BY_NAME
 from sandbox.server import API, create_app
 from sandbox.serving import bind
+from sandbox.tokens import ACCESS_TOKEN_PREFIX, decode_claims
 
 AUTHORIZE = "/api/developers/oauth2/authorize"
 TOKEN = "/api/developers/oauth2/token"
@@ -127,10 +129,21 @@ def works(sandbox, access_token):
 
 
 def assert_ilert_error(response, status, code):
+    """An answer of the OAuth2 endpoints in ilert's shape: {"code", "error"}."""
     assert response.status_code == status
     body = response.json()
     assert body["code"] == code
     assert isinstance(body["error"], str) and body["error"]
+
+
+def assert_rest_error(response, status, code):
+    """An answer of ilert's REST API in its shape (ilert-go client.go, GenericAPIError)."""
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"status", "message", "code"}
+    assert (body["status"], body["code"]) == (status, code)
+    assert isinstance(body["message"], str) and body["message"]
 
 
 # --- authorize -------------------------------------------------------------------------
@@ -141,8 +154,8 @@ def assert_ilert_error(response, status, code):
     [
         {"client_id": "someone-else"},
         {"client_id": None},
-        {"redirect_uri": "http://localhost:4597/authorize-result/"},
-        {"redirect_uri": "http://127.0.0.1:4597/authorize-result"},
+        {"redirect_uri": DEFAULT_REDIRECT_URI + "/"},
+        {"redirect_uri": DEFAULT_REDIRECT_URI.replace("localhost", "127.0.0.1")},
         {"redirect_uri": "https://evil.example/authorize-result"},
         {"redirect_uri": None},
     ],
@@ -339,7 +352,7 @@ def test_code_exchange_answers_in_ilerts_shape(sandbox):
         "refresh_token_expires_in",
     }
     assert body["token_type"] == "Bearer"
-    assert body["access_token"].startswith("sbx_at_")
+    assert body["access_token"].startswith(ACCESS_TOKEN_PREFIX)
     assert body["refresh_token"].startswith("sbx_rt_")
     assert body["expires_in"] == 3600
     assert body["refresh_token_expires_in"] == 31536000
@@ -525,6 +538,26 @@ def test_token_info_describes_a_live_access_token(sandbox):
     }
 
 
+def test_access_tokens_are_jwts_whose_claims_are_what_token_info_reports(start_sandbox, clock):
+    sandbox = start_sandbox(access_token_ttl=600)
+    tokens = sign_in(sandbox, user="grace.hopper", scope="profile alert:w")
+    header, payload, signature = tokens["access_token"].split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"typ": "JWT", "alg": "HS256"}
+    assert len(base64.urlsafe_b64decode(signature + "=")) == 32
+    claims = decode_claims(tokens["access_token"])
+    info = post_form(sandbox, TOKEN_INFO, token=tokens["access_token"]).json()
+    assert (claims["il_u"], claims["il_s"], claims["il_a"], claims["il_n"]) == (
+        info["username"], info["scope"], info["app_id"], info["tenant_id"],
+    )  # fmt: skip
+    assert (claims["iss"], claims["il_t"]) == ("ilert", "ACCESS")
+    assert abs(claims["exp"] - (clock() + 600)) <= 2
+    # The claims open nothing by themselves: a token with the same claims is unknown.
+    forged = ".".join([header, payload, base64.urlsafe_b64encode(b"x" * 32).decode().rstrip("=")])
+    assert not works(sandbox, forged)
+    assert works(sandbox, tokens["access_token"])
+    assert decode_claims(sign_in(sandbox)["access_token"])["jti"] != claims["jti"]
+
+
 @pytest.mark.parametrize("which", ["refresh", "unknown", "missing", "revoked"])
 def test_token_info_is_inactive_for_anything_but_a_live_access_token(sandbox, which):
     tokens = sign_in(sandbox)
@@ -642,7 +675,7 @@ def test_users_current_returns_the_person_in_ilerts_current_shape(sandbox):
     )
     assert response.status_code == 200
     person = response.json()
-    assert person["id"] == 1003 and person["username"] == "lena.fischer"
+    assert person["id"] == 1003 and "username" not in person  # not in ilert's spec
     for field in ("firstName", "lastName", "email", "timezone", "language", "role"):
         assert isinstance(person[field], str) and person[field]
     for field in ("position", "department", "region", "avatarUrl", "shiftColor"):
@@ -669,8 +702,8 @@ def test_no_user_has_phone_numbers_or_a_language_ilert_does_not_know(sandbox, us
 @pytest.mark.parametrize("scope", ["source:w", "offline_access", "user:d"])
 def test_users_current_without_the_profile_scope_is_403(sandbox, scope):
     response = api(sandbox, "/api/users/current", sign_in(sandbox, scope=scope)["access_token"])
-    assert_ilert_error(response, 403, "FORBIDDEN")
-    assert "profile" in response.json()["error"]
+    assert_rest_error(response, 403, "FORBIDDEN")
+    assert "profile" in response.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -691,7 +724,7 @@ def test_api_without_a_live_access_token_is_401(sandbox, path, authorization):
         authorization = "Bearer " + sign_in(sandbox)["refresh_token"]
     headers = {} if authorization is None else {"Authorization": authorization}
     response = requests.get(f"{sandbox.url}{path}", headers=headers, timeout=5)
-    assert_ilert_error(response, 401, "UNAUTHORIZED")
+    assert_rest_error(response, 401, "UNAUTHORIZED")
 
 
 def test_expired_access_token_is_401_but_refreshes(start_sandbox, clock):
@@ -699,7 +732,7 @@ def test_expired_access_token_is_401_but_refreshes(start_sandbox, clock):
     tokens = sign_in(sandbox)
     assert tokens["expires_in"] == 1
     clock.advance(1.1)
-    assert_ilert_error(
+    assert_rest_error(
         api(sandbox, "/api/users/current", tokens["access_token"]), 401, "UNAUTHORIZED"
     )
     assert post_form(sandbox, TOKEN_INFO, token=tokens["access_token"]).json() == {"active": False}
@@ -713,7 +746,7 @@ def test_a_list_with_its_resource_scope_is_a_json_list(sandbox, path, resource, 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     entries = response.json()
-    assert 3 <= len(entries) <= 5
+    assert 1 <= len(entries) <= BY_NAME[stats_key].default_page
     assert all(isinstance(entry["id"], int) for entry in entries)
     assert len({entry["id"] for entry in entries}) == len(entries)
     assert sandbox.stats()[stats_key] == 1
@@ -724,8 +757,8 @@ def test_a_list_without_its_resource_scope_is_403(sandbox, path, resource, stats
     others = {other for _, other, _ in LISTS} - {resource}
     scope = " ".join(["profile", "offline_access", *(f"{other}:d" for other in sorted(others))])
     response = api(sandbox, path, sign_in(sandbox, scope=scope)["access_token"])
-    assert_ilert_error(response, 403, "FORBIDDEN")
-    assert f"{resource}:r" in response.json()["error"]
+    assert_rest_error(response, 403, "FORBIDDEN")
+    assert f"{resource}:r" in response.json()["message"]
     assert sandbox.stats()[stats_key] == 1
 
 
@@ -767,23 +800,23 @@ def paged(sandbox, path, **params):
 
 
 @pytest.mark.parametrize(
-    ("params", "indexes"),
+    ("params", "first", "last"),
     [
-        ({}, [0, 1, 2, 3]),
-        ({"start-index": "1"}, [1, 2, 3]),
-        ({"max-results": "2"}, [0, 1]),
-        ({"start-index": "1", "max-results": "2"}, [1, 2]),
-        ({"start-index": "3", "max-results": "100"}, [3]),
-        ({"start-index": "4"}, []),
-        ({"start-index": "999999999"}, []),
+        ({}, 0, 14),
+        ({"start-index": "1"}, 1, 14),
+        ({"max-results": "2"}, 0, 2),
+        ({"start-index": "1", "max-results": "2"}, 1, 3),
+        ({"start-index": "13", "max-results": "100"}, 13, 14),
+        ({"start-index": "14"}, 14, 14),
+        ({"start-index": "999999999"}, 14, 14),
     ],
 )
-def test_lists_honour_start_index_and_max_results(sandbox, params, indexes):
+def test_lists_honour_start_index_and_max_results(sandbox, params, first, last):
     everything = paged(sandbox, "/api/alerts").json()
-    assert len(everything) == 4
+    assert len(everything) == 14
     response = paged(sandbox, "/api/alerts", **params)
     assert response.status_code == 200
-    assert response.json() == [everything[index] for index in indexes]
+    assert response.json() == everything[first:last]
 
 
 @pytest.mark.parametrize(
@@ -801,7 +834,7 @@ def test_lists_honour_start_index_and_max_results(sandbox, params, indexes):
     ],
 )
 def test_bad_paging_is_400_in_ilerts_shape(sandbox, params):
-    assert_ilert_error(paged(sandbox, "/api/alerts", **params), 400, "BAD_REQUEST")
+    assert_rest_error(paged(sandbox, "/api/alerts", **params), 400, "BAD_REQUEST")
 
 
 def test_every_row_of_the_api_table_is_counted_and_can_be_faulted(sandbox):
@@ -979,7 +1012,7 @@ def test_broken_state_file_starts_empty(start_sandbox, tmp_path, caplog):
     sandbox = start_sandbox(state_file=str(state_file))
     assert "unreadable" in caplog.text
     assert sign_in(sandbox)["access_token"]
-    assert json.loads(state_file.read_text())["chains"]
+    assert json.loads(state_file.read_text())["tokens"]["chains"]
 
 
 # --- python -m sandbox -----------------------------------------------------------------
@@ -1057,7 +1090,7 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
     args = ("--port", str(port), "--redirect-uri", uri, "--redirect-uri", DEFAULT_REDIRECT_URI)
     with run_cli(*args, preexec_fn=ctrl_c_stops) as process:
         try:
-            lines = [process.stdout.readline() for _ in range(4)]
+            lines = [process.stdout.readline() for _ in range(5)]
             assert f"http://127.0.0.1:{port}" in lines[0]
             assert CLIENT_ID in lines[1] and CLIENT_SECRET in lines[1]
             assert uri in lines[2] and DEFAULT_REDIRECT_URI in lines[2]
@@ -1065,8 +1098,11 @@ def test_cli_serves_prints_how_to_point_the_app_at_it_and_stops_on_ctrl_c():
                 f"ILERT_CLIENT_ID={CLIENT_ID} ILERT_CLIENT_SECRET={CLIENT_SECRET} "
                 f"ILERT_AUTH_URL=http://localhost:{port} ILERT_API_URL=http://localhost:{port}\n"
             )
+            assert lines[4].startswith("rate limit: 700/min API calls per client address")
             cli = SimpleNamespace(url=f"http://127.0.0.1:{port}")
             assert consent(cli, redirect_uri=uri).status_code == 302
+            limit = requests.get(f"{cli.url}/_sandbox/rate-limit", timeout=5).json()
+            assert limit == {"rate_limit": "700/min"}  # ilert's, by default
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=10)
         finally:

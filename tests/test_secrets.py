@@ -7,10 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from config import CALLBACK_PATH, SESSION_COOKIE
 from errors import RedactCallbackParameters
 from sandbox import CLIENT_SECRET
+from sandbox.tokens import ACCESS_TOKEN_PREFIX
+from tests.tools import pending_sign_in_secrets
 
-TOKEN_PREFIXES = ("sbx_at_", "sbx_rt_", "sbx_code_")
+TOKEN_PREFIXES = (ACCESS_TOKEN_PREFIX, "sbx_rt_", "sbx_code_")
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def served_app(live_app):
 
 
 def stored_session(app, browser):
-    return app.session_interface.inner.cache.get("session:" + browser.cookies["session"])
+    return app.session_interface.inner.cache.get("session:" + browser.cookies[SESSION_COOKIE])
 
 
 def is_the_test_browsers_own(record):
@@ -42,8 +45,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     secrets = {CLIENT_SECRET}
 
     consent = browser.get(f"{url}/login?next=/token-info")
-    (nonce,) = [v.partition(".")[2] for k, v in browser.cookies.items() if k.startswith("sign-in-")]
-    secrets.add(app.extensions["store"].get("sign-in", nonce)["verifier"])
+    secrets.update(pending_sign_in_secrets(app, browser.cookies.get_dict()))
     granted = browser.post(
         consent.url, data={"user": "ada.lovelace", "decision": "allow"}, allow_redirects=False
     )
@@ -51,7 +53,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     assert browser.get(granted.headers["Location"]).status_code == 200
 
     def remember_tokens():
-        tokens = app.extensions["store"].get("tokens", browser.cookies["session"])
+        tokens = app.extensions["store"].get("tokens", browser.cookies[SESSION_COOKIE])
         secrets.update((tokens["access_token"], tokens["refresh_token"]))
 
     remember_tokens()
@@ -63,7 +65,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     remember_tokens()
     inspector = browser.get(f"{url}/flow-inspector", headers={"Accept": "application/json"})
     assert "4. Refresh the access token" in inspector.text
-    assert len(secrets) == 7
+    assert len(secrets) == 8  # with the pending sign-in's nonce and verifier
     csrf_token = stored_session(app, browser)["csrf_token"]
     assert browser.post(f"{url}/logout", data={"csrf_token": csrf_token}).status_code == 200
 
@@ -76,7 +78,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
         if not is_the_test_browsers_own(record)
     ]
     assert len(answers) >= 10
-    assert "/authorize-result?code=[redacted]&state=[redacted]" in caplog.text
+    assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in caplog.text
     assert "POST http://127.0.0.1:" in caplog.text  # upstream calls are logged at DEBUG
     for output in outputs:
         for secret in secrets:
@@ -107,7 +109,7 @@ def test_session_cookie_is_secure_with_https(make_app, settings, secure):
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/me", "/token-info", "/authorize-result", "/nowhere", "/static/nowhere.css"]
+    "path", ["/", "/me", "/token-info", CALLBACK_PATH, "/nowhere", "/static/nowhere.css"]
 )
 def test_pages_send_security_headers(client, auth, path):
     auth.sign_in()

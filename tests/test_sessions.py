@@ -6,19 +6,22 @@ import base64
 import binascii
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from conftest import ROOT, process_environ
+from conftest import ROOT, process_environ, signed_in_browser
 
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from store.redis_backend import RedisBackend
+from tests.tools import pending_sign_in_secrets
 
 
 @pytest.fixture(params=["filesystem", "redis"])
@@ -62,10 +65,10 @@ def encodings(secret):
     }
 
 
-def pending_nonce(client):
-    """The nonce of this client's pending sign-in (from its sign-in cookie)."""
-    (value,) = [c.value for c in client._cookies.values() if c.key.startswith("sign-in-")]
-    return value.partition(".")[2]
+def pending_secrets(client):
+    """The nonce and verifier of this client's pending sign-in (from its sign-in cookie)."""
+    cookies = {c.key: c.value for c in client._cookies.values()}
+    return pending_sign_in_secrets(client.application, cookies)
 
 
 def test_a_copy_of_the_store_gives_nothing_away(app, auth_for, sandbox):
@@ -82,8 +85,7 @@ def test_a_copy_of_the_store_gives_nothing_away(app, auth_for, sandbox):
     for _ in range(3):  # pending sign-ins, never finished
         client = app.test_client()
         auth_for(client).start()
-        nonce = pending_nonce(client)
-        secrets |= {app.extensions["store"].get("sign-in", nonce)["verifier"], nonce}
+        secrets |= set(pending_secrets(client))
     secrets |= set(cookies)
     entries = dump(app)
     assert len(entries) >= 9
@@ -142,7 +144,7 @@ def test_pickles_planted_in_the_store_run_nothing(app, auth_for, tmp_path):
     assert not marker.exists()
 
 
-def test_login_without_a_cookie_leaves_only_entries_of_ten_minutes(app, clock):
+def test_login_without_a_cookie_leaves_nothing_in_the_store(app):
     for _ in range(5):
         response = app.test_client().get("/login")
         assert response.status_code == 302
@@ -150,17 +152,35 @@ def test_login_without_a_cookie_leaves_only_entries_of_ten_minutes(app, clock):
             c.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
             for c in response.headers.getlist("Set-Cookie")
         )
-    backend = app.extensions["store"].backend
-    if is_redis(app):
-        ttls = [backend.client.ttl(key) for key in backend.client.keys("*")]
-        assert len(ttls) == 10  # a pending sign-in and its flow notes each
-        assert all(0 < ttl <= 600 for ttl in ttls)
-    else:
-        expiries = [p.stat().st_mtime for p in Path(backend.entries).iterdir()]
-        assert len(expiries) == 10
-        assert all(expiry <= clock() + 600 for expiry in expiries)
-        clock.advance(601)
-        assert all(expiry < clock() for expiry in expiries)
+    assert dump(app) == {}  # the pending sign-in is sealed in its own cookie
+
+
+OLD_KEY, NEW_KEY = "the-old-secret-key-of-this-deployment", "the-new-secret-key-of-this-deployment"
+
+
+def test_rotating_the_secret_key_signs_nobody_out(make_app, store_settings, auth_for, sandbox):
+    before = make_app(SECRET_KEY=OLD_KEY, **store_settings)
+    browser = before.test_client()
+    auth_for(browser).sign_in()
+    started = before.test_client()  # a sign-in under way while the key changes
+    callback = auth_for(started).consent(auth_for(started).start())
+
+    during = make_app(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=f" {OLD_KEY}, ", **store_settings)
+    cookie = before.config["SESSION_COOKIE_NAME"]
+    moved = during.test_client()
+    moved.set_cookie(cookie, browser.get_cookie(cookie).value, domain="localhost")
+    assert moved.get("/me").status_code == 200
+    finishing = during.test_client()
+    for held in started._cookies.values():
+        finishing.set_cookie(held.key, held.value, domain="localhost")
+    assert finishing.get(callback).headers["Location"] == "/me"  # PKCE verifier and all
+
+    after = make_app(SECRET_KEY=NEW_KEY, **store_settings)  # the old key dropped
+    for client in (moved, finishing):
+        back = after.test_client()
+        back.set_cookie(cookie, client.get_cookie(cookie).value, domain="localhost")
+        assert back.get("/me").status_code == 200
+    assert sandbox.stats()["token"]["refresh_token"] == 0
 
 
 def test_session_max_age_ends_a_session_in_use_and_revokes_its_token(
@@ -267,6 +287,75 @@ def test_a_used_callback_opened_again_later_changes_nothing(served):
     assert served.sandbox.stats()["token"]["authorization_code"] == 1
 
 
+def callback_url(served, **query):
+    """The app's callback (at ILERT_REDIRECT_URI's path) with `query`."""
+    path = urlsplit(served.app.config["ILERT_REDIRECT_URI"]).path
+    return f"{served.url}{path}?{urlencode(query)}"
+
+
+def signed_in(served, browser):
+    return browser.get(f"{served.url}/me", allow_redirects=False).status_code == 200
+
+
+def test_a_tossed_sign_in_cookie_does_not_hand_the_victims_session_over(served):
+    """The attack of issue 23: the attacker starts a sign-in, tosses its sign-in cookie into
+    the victim's browser, the victim signs in from the attacker's link; then the attacker
+    calls the callback with the same state and cookie but without the victim's code."""
+    attacker = requests.Session()
+    authorize_url = attacker.get(f"{served.url}/login", allow_redirects=False).headers["Location"]
+    victim = requests.Session()
+    victim.cookies.update(attacker.cookies)
+    callback = consent(authorize_url)
+    assert victim.get(callback, allow_redirects=False).headers["Location"] == "/me"
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    for query in ({"state": state}, {"state": state, "code": "a-guessed-code"}):
+        answer = attacker.get(callback_url(served, **query), allow_redirects=False)
+        assert answer.status_code == 400
+        assert "This sign-in link is not valid" in answer.text
+        assert served.app.config["SESSION_COOKIE_NAME"] not in answer.cookies
+    assert not signed_in(served, attacker)
+    assert signed_in(served, victim)
+    assert served.sandbox.stats()["token"]["authorization_code"] == 1
+
+
+def test_a_callback_replayed_after_logout_brings_no_session_back(served):
+    browser = requests.Session()
+    login = browser.get(f"{served.url}/login", allow_redirects=False)
+    copy_of_the_cookies = browser.cookies.copy()  # what a replay of the callback would carry
+    callback = consent(login.headers["Location"])
+    assert browser.get(callback, allow_redirects=False).status_code == 302
+    page = browser.get(f"{served.url}/me").text
+    csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    assert browser.post(f"{served.url}/logout", data={"csrf_token": csrf_token}).ok
+    replay = requests.get(callback, cookies=copy_of_the_cookies, allow_redirects=False)
+    assert replay.status_code == 400
+    assert "This sign-in link is not valid" in replay.text
+    assert served.sandbox.stats()["token"]["authorization_code"] == 1
+
+
+@pytest.mark.slow
+def test_ten_thousand_cookieless_logins_leave_nothing_while_another_person_signs_in(served):
+    """SECURITY.md, "Anonymous traffic": /login writes no entry, so a flood from one client
+    (all tests come from 127.0.0.1, so no per-address limit would tell them apart) grows
+    nothing, and another person's sign-in meanwhile works."""
+    flood = served.app.test_client(use_cookies=False)
+    statuses = []
+
+    def log_in_again_and_again():
+        for _ in range(10_000):
+            statuses.append(flood.get("/login", base_url=served.url).status_code)
+
+    flooding = threading.Thread(target=log_in_again_and_again)
+    flooding.start()
+    while len(statuses) < 1000:
+        time.sleep(0.05)
+    person = signed_in_browser(served.url)  # meanwhile
+    flooding.join()
+    assert statuses == [302] * 10_000
+    assert len(dump(served.app)) == 3  # the person's session, tokens and finished sign-in
+    assert signed_in(served, person)
+
+
 # --- folders ------------------------------------------------------------------------------
 
 
@@ -294,9 +383,10 @@ def test_a_session_folder_of_another_user_is_refused(make_app, tmp_path):
         make_app(SESSION_FILE_DIR=str(folder))
 
 
-def test_the_file_store_is_created_private(make_app, tmp_path):
+def test_the_file_store_is_created_private(make_app, auth_for, tmp_path):
     top = tmp_path / "store"
-    make_app(SESSION_FILE_DIR=str(top)).test_client().get("/login")
+    client = make_app(SESSION_FILE_DIR=str(top)).test_client()
+    auth_for(client).sign_in()
     for folder in (top, top / "entries", top / "locks"):
         assert folder.stat().st_mode & 0o777 == 0o700
     entries = list((top / "entries").iterdir())

@@ -2,6 +2,7 @@
 a real Redis, with a clock the test moves (Redis keeps time itself: there, expiry waits a
 tenth of a second for real)."""
 
+import os
 import threading
 import time
 import zlib
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from store import LockBusy, SealedStore
-from store.backends import LOCK_STRIPES, FileBackend
+from store.backends import LOCK_STRIPES, SWEEP_GRACE, TAKEN_INFIX, TEMPORARY_PREFIX, FileBackend
 from store.redis_backend import RedisBackend
 
 
@@ -223,6 +224,52 @@ def test_another_secret_key_opens_nothing(sealed, clock):
     assert other.get("tokens", "cookie") is None
 
 
+# --- key rotation (SECRET_KEY_FALLBACKS) ---------------------------------------------------
+
+
+def rotated(sealed, clock):
+    """The same backend under a new key, with the tests' key as its fallback."""
+    return SealedStore(sealed.backend, "the-new-secret-key", clock, ["a-secret-key-for-the-tests"])
+
+
+def test_an_entry_of_an_older_key_opens_and_is_sealed_again_under_the_new_one(sealed, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    assert rotated(sealed, clock).get("tokens", "cookie") == {"n": 1}
+    new_key_alone = SealedStore(sealed.backend, "the-new-secret-key", clock)
+    assert new_key_alone.get("tokens", "cookie") == {"n": 1}
+    assert sealed.get("tokens", "cookie") is None  # no copy is left under the old key
+    assert len(raw_values(sealed)) == 1
+    expires_at = new_key_alone.get_expiring("tokens", "cookie")[1]
+    assert expires_at <= clock() + 60  # sealing again never extends an entry's life
+
+
+def test_sealing_again_never_replaces_a_newer_value(sealed, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 60)
+    new = rotated(sealed, clock)
+    old_name = sealed.sealer.locate("tokens", "cookie")[0]
+    stale = sealed.backend.get(old_name)[0]
+    new.put("tokens", "cookie", {"n": 2}, 60)  # a refresh, under the new key
+    sealed.backend.put(old_name, stale, 60)  # a slower request still held the old copy
+    assert new.get("tokens", "cookie") == {"n": 2}
+
+
+def test_delete_and_take_reach_the_older_keys_copies_too(sealed, clock):
+    new = rotated(sealed, clock)
+    sealed.put("session", "one", {"n": 1}, 60)
+    sealed.put("sign-in", "two", {"n": 2}, 60)
+    new.delete("session", "one")
+    assert new.get("session", "one") is None and sealed.get("session", "one") is None
+    assert new.take("sign-in", "two") == {"n": 2}
+    assert raw_values(sealed) == {}
+
+
+def test_touch_renews_the_older_keys_copies_too(sealed, kind, clock):
+    sealed.put("tokens", "cookie", {"n": 1}, 1)
+    rotated(sealed, clock).touch(["tokens"], "cookie", 60)
+    let_expire(kind, clock, 1)
+    assert sealed.get("tokens", "cookie") == {"n": 1}
+
+
 def test_check_passes_on_a_working_store(sealed):
     sealed.check()
 
@@ -240,3 +287,20 @@ def test_expired_files_are_swept_a_few_per_write(tmp_path, clock):
         backend.put("new", b"y", 3600)
     assert sorted(p.name for p in (tmp_path / "store" / "entries").iterdir()) == ["kept", "new"]
     assert backend.get("kept")[0] == b"live"
+
+
+def test_files_left_by_a_crashed_write_or_take_are_swept_within_the_grace(tmp_path, clock):
+    backend = FileBackend(str(tmp_path / "store"), clock)
+    entries = tmp_path / "store" / "entries"
+    a_week_on = clock() + 7 * 24 * 3600
+    # What a write that crashed between its utime and its rename leaves, and a take that
+    # crashed between its rename and its delete: files that expire in a week.
+    for left in (f"{TEMPORARY_PREFIX}crashed", f"an-entry{TAKEN_INFIX}crashed"):
+        (entries / left).write_bytes(b"sealed")
+        os.utime(entries / left, (a_week_on, a_week_on))
+    backend.put("kept", b"live", 7 * 24 * 3600)
+    backend.sweep()
+    assert len(list(entries.iterdir())) == 3  # a write or take in progress is left alone
+    clock.advance(SWEEP_GRACE + 1)
+    backend.put("new", b"y", 3600)  # a write sweeps a few files
+    assert sorted(p.name for p in entries.iterdir()) == ["kept", "new"]

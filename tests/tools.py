@@ -90,3 +90,18 @@ def redis_server_executable() -> str:
     if found:
         return found
     raise MissingTool(f"No redis-server on PATH: {INSTALL_REDIS}")
+
+
+def pending_sign_in_secrets(app, cookies):
+    """The nonce and PKCE verifier of the one pending sign-in among `cookies` (a name to
+    value mapping), opened as the app opens its sign-in cookie."""
+    from config import SIGN_IN_COOKIE_PREFIX
+    from store import sign_ins
+
+    (name,) = [name for name in cookies if SIGN_IN_COOKIE_PREFIX in name]
+    sealer = app.extensions["store"].sealer
+    fields, generation = sealer.open_text(
+        sign_ins.COOKIE_PURPOSE, name, cookies[name].partition(".")[2]
+    )
+    verifier = sealer.secret(sign_ins.VERIFIER_PURPOSE, fields["nonce"], generation)
+    return fields["nonce"], verifier

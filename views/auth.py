@@ -4,7 +4,6 @@ Each view reads the request, calls one step of `ilert.oauth`, updates the sessio
 redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `ilert.client`.
 """
 
-import hmac
 import logging
 import re
 import secrets
@@ -24,15 +23,15 @@ from flask import (
 from werkzeug.wrappers import Response
 
 import store
-from config import ConfigError
+from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
 from ilert import client, oauth
 from ilert.client import SessionEnded
 from ilert.oauth import IlertError
 from store import sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
+from views.csrf import csrf_token_valid, form_expired
 
-LOGOUT_NOTICE_COOKIE = "logout_notice"
 CONSENT_ERROR_HINTS = {
     "invalid_scope": "ILERT_SCOPES asks for a scope ilert does not know: use profile, "
     "offline_access, or a resource scope such as source:r, source:w or incident:r.",
@@ -69,43 +68,42 @@ def login():
         return redirect(
             f"{redirect_origin.scheme}://{redirect_origin.netloc}{request.full_path.rstrip('?')}"
         )
-    state = secrets.token_urlsafe(32)
-    verifier, challenge = (None, None)
-    if current_app.config["ILERT_USE_PKCE"]:
-        verifier, challenge = oauth.new_pkce_pair()
-    response = redirect(oauth.authorize_url(state, challenge))
-    g.sign_in_nonce = sign_ins.begin(response, state, verifier, safe_next(request.args.get("next")))
+    return begin_sign_in(safe_next(request.args.get("next")))
+
+
+def begin_sign_in(next_path: str | None, scopes: str | None = None) -> Response:
+    """A fresh pending sign-in, sealed in its cookie, and the redirect to ilert's authorize
+    URL; `scopes` (a grant of more scopes, views.grant) instead of ILERT_SCOPES."""
+    pending = sign_ins.start(
+        next_path, use_pkce=current_app.config["ILERT_USE_PKCE"], scopes=scopes
+    )
+    challenge = oauth.pkce_challenge(pending.verifier) if pending.verifier else None
+    response = redirect(oauth.authorize_url(pending.state, challenge, scopes))
+    sign_ins.set_cookie(response, pending)
     return response
 
 
 def authorize_result():
     """ilert sends the person back here: check state, then exchange the code for tokens."""
     states = request.args.getlist("state")
-    nonce = sign_ins.nonce_for(states[0]) if len(states) == 1 else None
-    if nonce is None:
+    pending = sign_ins.pending_for(states[0]) if len(states) == 1 else None
+    if pending is None:
         return _invalid_sign_in()
-    g.sign_in_nonce = nonce
-    with sign_ins.callback_lock(nonce):
-        sign_in = sign_ins.claim(states[0], nonce)
-        if sign_in is None:
-            return _taken_over_or_invalid(nonce)
-        response = _finish_sign_in(sign_in, nonce)
-    sign_ins.forget_cookie(response, sign_in.state)
+    g.sign_in = pending
+    with sign_ins.callback_lock(pending):
+        finished = sign_ins.finished(pending)
+        if finished is not None:
+            return _continued_or_invalid(finished)
+        response = _finish_sign_in(pending)
+    sign_ins.forget_cookie(response, pending.state)
     return response
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Revoke the refresh token at ilert, then destroy the session here."""
-    sent = request.form.get("csrf_token", "")
-    expected = session.get("csrf_token")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return error_page(
-            400,
-            "This sign-out form has expired",
-            "Nothing was changed. Reload the page and try again.",
-            error="invalid_csrf_token",
-        )
+    if not csrf_token_valid():
+        return form_expired("sign-out form")
     revoked = _revoke_quietly(client.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     session.clear()  # Flask-Session deletes the stored session and clears the cookie
@@ -163,9 +161,13 @@ def _same_host(host: str, origin: SplitResult) -> bool:
     return (requested.hostname, requested_port) == (origin.hostname, origin.port or default_port)
 
 
-def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
+def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     """The rest of the callback, for the request that claimed the pending sign-in."""
+    from views import grant  # it starts its sign-ins with this module's begin_sign_in
+
     refused = request.args.get("error")
+    if refused == "access_denied" and sign_in.scopes is not None:
+        return grant.denied(sign_in)
     if refused:
         return make_response(_consent_error(refused, request.args.get("error_description", "")))
     code = request.args.get("code")
@@ -183,6 +185,8 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
         return make_response(_exchange_failed(error))
+    if sign_in.scopes is not None:
+        return grant.finish(sign_in, code, tokens)
     _revoke_quietly(client.forget(current_session().sid))
     user = _fetch_user(tokens["access_token"])
     regenerate()
@@ -191,23 +195,31 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn, nonce: str) -> Response:
     session["user"] = user
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["signed_in_at"] = store.now()
-    sign_ins.keep_result(nonce, current_session().sid, dict(session), sign_in.next)
+    sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
     return redirect(sign_in.next or url_for("pages.me"))
 
 
-def _taken_over_or_invalid(nonce: str):
-    """A second copy of a callback (a double click, a reload): if the first signed the person
-    in, continue in its session; otherwise the link is not valid. The session is written
-    again (the same data) with its cookie, since the first copy's answer may not have
-    written it yet."""
-    finished = sign_ins.result(nonce)
-    if finished is None:
+def _continued_or_invalid(finished: dict):
+    """A second copy of a callback that signed the person in (a double click, a reload):
+    continue in the session it made, if this copy carries the same code (what ilert sent this
+    browser: a tossed sign-in cookie alone is not enough) and that session is still signed in
+    (never brought back after logout); otherwise the link is not valid. The session is written
+    again (the same data) with its cookie, since the first copy's answer may not have written
+    it yet."""
+    codes = request.args.getlist("code")
+    code = codes[0] if len(codes) == 1 else None
+    if not sign_ins.may_continue(finished, code) or not _still_signed_in(finished["sid"]):
         return _invalid_sign_in()
     adopted = current_session()
     adopted.clear()
     adopted.update(finished["data"])
     adopted.sid = finished["sid"]
     return redirect(finished["next"] or url_for("pages.me"))
+
+
+def _still_signed_in(sid: str) -> bool:
+    """Whether session `sid` still has its tokens (logout and every sign-out delete them)."""
+    return store.current().get("tokens", sid) is not None
 
 
 def _invalid_sign_in():

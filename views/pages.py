@@ -1,35 +1,24 @@
-"""What a signed-in person sees: the home page and the pages that call ilert for them.
+"""What a signed-in person sees and does: the home page, the pages that call ilert for them,
+and the actions (buttons) that change something at ilert.
 
-`PAGES` is the one list of pages: the `@page` decorator that makes a page also lists it, and
-the list drives the navigation and the home page's cards. To add a page of your own, write a
-view with `@page(...)` that calls `client.get(...)` and `respond(...)`, and its template
-(README, "Add a page of your own").
+To add a page of your own, write a view with `@page(...)` that calls `client.get(...)` and
+`respond(...)`, and its template; to add an action, a view with `@action(...)` that calls
+`client.put(...)` (or `post`, `delete`) and returns what it did, and a `post_form` button on
+its page (README, "Add a page of your own"). `views.registry` lists both for the navigation,
+`/grant` and the tests.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache, wraps
-from typing import Any
 
-from flask import (
-    Blueprint,
-    current_app,
-    jsonify,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import current_app, jsonify, make_response, render_template, request, session
 
 import presentation
 import store
-from errors import json_error, wants_json
+from config import LOGOUT_NOTICE_COOKIE
+from errors import wants_json
 from ilert import client
 from store.flask_session import cookie_name
-from views.auth import LOGOUT_NOTICE_COOKIE
+from views.registry import FormError, action, bp, page, respond
 
 LOGOUT_NOTICES = {
     "revoked": ("info", "You are signed out."),
@@ -39,52 +28,7 @@ LOGOUT_NOTICES = {
         "access. You can remove it in your ilert profile settings.",
     ),
 }
-
-bp = Blueprint("pages", __name__)
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page in the navigation and on the home page."""
-
-    endpoint: str  # e.g. "pages.me"
-    title: str  # the link's text
-    summary: str  # one sentence on the home page
-    call: str  # what it asks ilert, as the home page shows it
-
-
-PAGES: list[Page] = []
-
-
-def page(rule: str, title: str, summary: str, call: str) -> Callable:
-    """Make a view a page for signed-in people at `rule`, listed in `PAGES`."""
-
-    def register(view: Callable) -> Callable:
-        PAGES.append(Page(f"{bp.name}.{view.__name__}", title, summary, call))
-        return bp.route(rule)(signed_in(view))
-
-    return register
-
-
-def signed_in(view: Callable) -> Callable:
-    """Send signed-out people to sign in first (JSON callers get a 401)."""
-
-    @wraps(view)
-    def guarded(**kwargs: Any):
-        if "user" not in session:
-            if wants_json():
-                return json_error(401, "not_signed_in", "Sign in at /login first.")
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(**kwargs)
-
-    return guarded
-
-
-def respond(data: Any, template: str, **context: Any):
-    """`data` as JSON for JSON callers, else `template` rendered with `context`."""
-    if wants_json():
-        return jsonify(data)
-    return render_template(template, **context)
+OPEN_ALERTS = ["PENDING", "ACCEPTED"]  # ilert's alert states that are not RESOLVED
 
 
 @bp.route("/")
@@ -103,7 +47,7 @@ def home():
 
 
 @page("/me", "Profile", "Who ilert says you are: name, email, role, timezone.",
-      "GET /api/users/current")  # fmt: skip
+      "GET /api/users/current", scope="profile")  # fmt: skip
 def me():
     """The signed-in person's ilert profile."""
     user = client.get("/api/users/current")
@@ -113,7 +57,7 @@ def me():
 
 
 @page("/token-info", "Token info", "The scopes you granted and when the access token expires.",
-      "POST /api/developers/oauth2/token_info")  # fmt: skip
+      "POST /api/developers/oauth2/token_info", scope=None)  # fmt: skip
 def token_info():
     """What ilert knows about the current access token (never the token itself)."""
     info, tokens = client.token_info()
@@ -128,55 +72,47 @@ def token_info():
     )
 
 
-@page("/alert-sources", "Alert sources", "A second API call with the same token.",
-      "GET /api/alert-sources")  # fmt: skip
+@page("/alert-sources", "Alert sources", "Your alert sources, each to switch off and on.",
+      "GET /api/alert-sources", scope="source:r")  # fmt: skip
 def alert_sources():
     """The person's alert sources: a second API call through the same client."""
     sources = client.get("/api/alert-sources")
     return respond(sources, "alert_sources.html", sources=sources)
 
 
-@dataclass(frozen=True)
-class Link:
-    """A link of the layout's navigation."""
-
-    endpoint: str
-    title: str
-    url: str
-    summary: str = ""
-    call: str = ""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The addresses the layout uses on every page."""
-
-    style: str
-    favicon: str
-    home: str
-    login: str
-    logout: str
-    pages: list[Link]  # for signed-in people: PAGES
-    tools: list[Link]  # for everyone: what `app.extensions["layout_tools"]` lists
+@action("/alert-sources/<int:source_id>/active", scope="source:w", back="alert_sources")
+def switch_alert_source(source_id: int) -> str:
+    """Switch an alert source on (`active=true`) or off (`active=false`) at ilert."""
+    active = {"true": True, "false": False}.get(request.form.get("active", ""))
+    if active is None:
+        raise FormError("The field active must be true or false.")
+    source = client.get(f"/api/alert-sources/{source_id}")
+    client.put(f"/api/alert-sources/{source_id}", {**source, "active": active})
+    return f"{source.get('name', 'The alert source')} is switched {'on' if active else 'off'}."
 
 
-@bp.app_context_processor
-def layout() -> dict:
-    """`layout`, for base.html and the home page."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return {"layout": _layout(app, request.script_root)}
+@page("/alerts", "Alerts", "Your open alerts, each to accept or resolve.",
+      "GET /api/alerts", scope="alert:r")  # fmt: skip
+def alerts():
+    """The person's open alerts, a page at a time (`?start=`)."""
+    start = min(max(request.args.get("start", 0, type=int), 0), 1_000_000)
+    listing = client.get_page("/api/alerts", start, params={"states": OPEN_ALERTS})
+    return respond(listing.items, "alerts.html", listing=listing)
 
 
-@lru_cache(maxsize=32)
-def _layout(app: Any, script_root: str) -> Layout:
-    """Built once per app and mount point (SCRIPT_NAME), which are what its addresses depend
-    on: a dozen `url_for` calls on every page would cost more than reading the session."""
-    return Layout(
-        style=url_for("static", filename="style.css"),
-        favicon=url_for("static", filename="favicon.svg"),
-        home=url_for("pages.home"),
-        login=url_for("auth.login"),
-        logout=url_for("auth.logout"),
-        pages=[Link(p.endpoint, p.title, url_for(p.endpoint), p.summary, p.call) for p in PAGES],
-        tools=[Link(e, t, url_for(e)) for e, t in app.extensions.get("layout_tools", [])],
-    )
+@action("/alerts/<int:alert_id>/accept", scope="alert:w", back="alerts")
+def accept_alert(alert_id: int) -> str:
+    """Accept an alert at ilert: the person is on it."""
+    return f"Accepted: {_summary(client.put(f'/api/alerts/{alert_id}/accept'), alert_id)}."
+
+
+@action("/alerts/<int:alert_id>/resolve", scope="alert:w", back="alerts")
+def resolve_alert(alert_id: int) -> str:
+    """Resolve an alert at ilert: it is over."""
+    return f"Resolved: {_summary(client.put(f'/api/alerts/{alert_id}/resolve'), alert_id)}."
+
+
+def _summary(alert: object, alert_id: int) -> str:
+    """An alert's summary from ilert's answer, or its id if the answer had none."""
+    summary = alert.get("summary") if isinstance(alert, dict) else None
+    return str(summary) if summary else f"alert {alert_id}"

@@ -1,0 +1,208 @@
+"""The sandbox's writes: what accepting, resolving and assigning an alert, and updating or
+deleting an alert source, change in its records, answered as ilert answers them.
+
+Shapes: spec `alerts-accept put`, `alerts-resolve put`, `alerts-assign put` (PUT, no body,
+the alert in the answer; assign takes one of `user`, `policy`, `schedule`), spec
+`alert-sources put` (the whole alert source: `name`, `escalationPolicy` and `integrationType`
+required) and `alert-sources delete`; ilert-go alert_source.go expects 200 from an update and
+204 from a delete. A write the state of the entry forbids is a 400 in ilert's shape.
+"""
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app, request
+
+from sandbox import data
+from sandbox.api import ApiError, find, shown
+from sandbox.description import BY_NAME
+from sandbox.records import Row
+
+ALERTS, SOURCES = BY_NAME["alerts"], BY_NAME["alert_sources"]
+# spec alertPriorityRule / alertCreation enums (alert-sources put)
+PRIORITY_RULES = ("HIGH", "LOW", "HIGH_DURING_SUPPORT_HOURS", "LOW_DURING_SUPPORT_HOURS")
+ALERT_CREATIONS = (
+    "ONE_ALERT_PER_EMAIL", "ONE_ALERT_PER_EMAIL_SUBJECT", "ONE_PENDING_ALERT_ALLOWED",
+    "ONE_OPEN_ALERT_ALLOWED", "OPEN_RESOLVE_ON_EXTRACTION", "ONE_ALERT_GROUPED_PER_WINDOW",
+    "INTELLIGENT_GROUPING",
+)  # fmt: skip
+
+
+def _now() -> str:
+    clock = getattr(current_app.extensions["sandbox"], "clock", time.time)
+    return datetime.fromtimestamp(clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _records():
+    return current_app.extensions["sandbox"].records
+
+
+def _person_ref(user: Row) -> Row:
+    return {key: user[key] for key in ("id", "firstName", "lastName")}
+
+
+def _signed_in_person(grant: dict) -> Row:
+    return _person_ref(data.PEOPLE[grant["user"]])
+
+
+def _change_alert(alert_id: int, edit, once_resolved_too: bool = False) -> Row:
+    """Apply `edit` to an alert (400 for a resolved one, unless `once_resolved_too`), then
+    bring its alert source's status up to date; the alert as ilert answers with it."""
+    find(ALERTS, alert_id)
+
+    def checked(alert: Row) -> Row:
+        if alert["status"] == "RESOLVED" and not once_resolved_too:
+            raise ApiError(400, f"Alert {alert_id} is resolved: it can no longer change")
+        return edit(alert)
+
+    alert = _records().change("alerts", alert_id, checked)
+    assert alert is not None
+    update_source_status(alert["alertSource"]["id"])
+    return shown(ALERTS, alert, set(), single=True)
+
+
+def accept_alert(grant: dict, item_id: int):
+    """PUT /api/alerts/{id}/accept: the signed-in person accepts the alert."""
+    person = _signed_in_person(grant)
+
+    def accepted(alert: Row) -> Row:
+        others = [r for r in alert["responders"] if r["user"]["id"] != person["id"]]
+        mine = {"user": person, "status": "ACCEPTED", "acceptedAt": _now()}
+        return alert | {"status": "ACCEPTED", "nextEscalation": None, "responders": [mine, *others]}
+
+    return _change_alert(item_id, accepted)
+
+
+def _resolved(alert: Row) -> Row:
+    if alert["status"] == "RESOLVED":
+        return alert
+    return alert | {"status": "RESOLVED", "resolvedOn": _now(), "nextEscalation": None}
+
+
+def resolve_alert(grant: dict, item_id: int):
+    """PUT /api/alerts/{id}/resolve: the alert is resolved (resolving it again changes
+    nothing)."""
+    return _change_alert(item_id, _resolved, once_resolved_too=True)
+
+
+def assign_alert(grant: dict, item_id: int):
+    """PUT /api/alerts/{id}/assign?user=|policy=|schedule=: the alert waits for its new
+    responder (PENDING)."""
+    given = {
+        name: request.args[name] for name in ("user", "policy", "schedule") if name in request.args
+    }
+    if len(given) != 1 or not next(iter(given.values())).isdigit():
+        raise ApiError(400, "Assign to exactly one of user, policy or schedule, by numeric id")
+    (kind, text), target = next(iter(given.items())), int(next(iter(given.values())))
+    resource = {"user": "users", "policy": "escalation_policies", "schedule": "schedules"}[kind]
+    row = _records().get(resource, target)
+    if row is None:
+        raise ApiError(400, f"No {kind} with id {text} to assign the alert to")
+
+    def assigned(alert: Row) -> Row:
+        change: dict[str, Any] = {"status": "PENDING", "responders": []}
+        if kind == "user":
+            change["responders"] = [
+                {"user": _person_ref(row), "status": "PENDING", "acceptedAt": None}
+            ]
+        elif kind == "policy":
+            change["escalationPolicy"] = {"id": row["id"], "name": row["name"]}
+        else:
+            on_call = _on_call(row)
+            if on_call is not None:
+                change["responders"] = [{"user": on_call, "status": "PENDING", "acceptedAt": None}]
+        return alert | change
+
+    return _change_alert(item_id, assigned)
+
+
+def _on_call(schedule: Row) -> Row | None:
+    """The first person of a schedule (its first layer's or shift's)."""
+    for layer in schedule.get("scheduleLayers") or []:
+        if layer.get("users"):
+            return _person_ref(layer["users"][0])
+    for shift in schedule.get("shifts") or []:
+        return _person_ref(shift["user"])
+    return None
+
+
+def update_source_status(source_id: int) -> None:
+    """An alert source's status from its alerts (ilert-go alert_source.go
+    AlertSourceStatuses): DISABLED when switched off, PENDING while an alert waits to be
+    accepted, ALL_ACCEPTED while open ones are all accepted, else ALL_RESOLVED."""
+    states = {
+        alert["status"]
+        for alert in _records().rows("alerts")
+        if alert["alertSource"]["id"] == source_id
+    }
+
+    def refreshed(source: Row) -> Row:
+        if not source["active"]:
+            status = "DISABLED"
+        elif states & {"NEW", "PENDING"}:
+            status = "PENDING"
+        elif "ACCEPTED" in states:
+            status = "ALL_ACCEPTED"
+        else:
+            status = "ALL_RESOLVED"
+        return source | {"status": status}
+
+    _records().change("alert_sources", source_id, refreshed)
+
+
+def _body() -> dict:
+    """The request's JSON object, else 400."""
+    body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Send the body as a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _checked_source_update(body: dict) -> Row:
+    """The writable fields of an alert source update, checked; 400 names what is wrong."""
+    name, kind, policy = body.get("name"), body.get("integrationType"), body.get("escalationPolicy")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "name is required: a non-empty string")
+    if not isinstance(kind, str) or not kind.isalnum() or not kind.isupper():
+        raise ApiError(400, "integrationType is required, e.g. API or PROMETHEUS")
+    if not isinstance(policy, dict) or type(policy.get("id")) is not int:
+        raise ApiError(400, 'escalationPolicy is required: {"id": <escalation policy id>}')
+    known = _records().get("escalation_policies", policy["id"])
+    if known is None:
+        raise ApiError(400, f"No escalation policy with id {policy['id']}")
+    change: Row = {
+        "name": name,
+        "integrationType": kind,
+        "escalationPolicy": {"id": known["id"], "name": known["name"]},
+    }
+    for field, values in (
+        ("alertPriorityRule", PRIORITY_RULES),
+        ("alertCreation", ALERT_CREATIONS),
+    ):
+        if field in body:
+            if body[field] not in values:
+                raise ApiError(400, f"{field} must be one of {', '.join(values)}")
+            change[field] = body[field]
+    if "active" in body:
+        if type(body["active"]) is not bool:
+            raise ApiError(400, "active must be true or false")
+        change["active"] = body["active"]
+    return change
+
+
+def update_alert_source(grant: dict, item_id: int):
+    """PUT /api/alert-sources/{id}: replace its writable fields (switch it off with
+    `"active": false`); fields ilert sets itself (status, integrationKey, ...) stay."""
+    find(SOURCES, item_id)
+    change = _checked_source_update(_body())
+    _records().change("alert_sources", item_id, lambda source: source | change)
+    update_source_status(item_id)
+    return shown(SOURCES, find(SOURCES, item_id), set(), single=True)
+
+
+def delete_alert_source(grant: dict, item_id: int):
+    """DELETE /api/alert-sources/{id}: 204, and the alert source is gone."""
+    if not _records().delete("alert_sources", item_id):
+        find(SOURCES, item_id)
+    return "", 204

@@ -1,0 +1,83 @@
+"""The packaging: pyproject.toml's floors, the hashed locks compiled from it, and that the
+suite runs with exactly what the locks pin."""
+
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+PROJECT = tomllib.loads(Path(ROOT, "pyproject.toml").read_text())["project"]
+LOCKS = {"requirements.txt": [], "requirements-dev.txt": ["--extra", "dev"]}
+
+
+def pins(lock: str) -> dict[str, tuple[str, Marker | None, list[str]]]:
+    """The lock's pins: name -> (version, environment marker, hashes)."""
+    text = Path(ROOT, lock).read_text().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement_text, *hashes = line.split("--hash=")
+        requirement = Requirement(requirement_text.strip())
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"{lock}: {line!r} is not an exact pin"
+        found[canonicalize_name(requirement.name)] = (
+            specifier.version,
+            requirement.marker,
+            [value.strip() for value in hashes],
+        )
+    return found
+
+
+def declared(extra: str | None = None) -> list[Requirement]:
+    lines = PROJECT["dependencies"] + (PROJECT["optional-dependencies"][extra] if extra else [])
+    return [Requirement(line) for line in lines]
+
+
+def test_the_project_declares_its_python_and_licence():
+    assert PROJECT["requires-python"] == ">=3.11"
+    assert PROJECT["license"] == "MIT"
+    assert Path(ROOT, "LICENSE").read_text().startswith("MIT License")
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_pin_is_exact_and_hashed(lock):
+    for name, (_version, _marker, hashes) in pins(lock).items():
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
+
+
+@pytest.mark.parametrize(
+    ("lock", "extra"), [("requirements.txt", None), ("requirements-dev.txt", "dev")]
+)
+def test_the_locks_satisfy_pyproject(lock, extra):
+    locked = pins(lock)
+    for requirement in declared(extra):
+        version = locked[canonicalize_name(requirement.name)][0]
+        assert requirement.specifier.contains(version), f"{lock}: {requirement.name} {version}"
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_the_locks_name_the_command_the_readme_gives(lock):
+    """uv writes the command it was run with at the top: the README gives the same one."""
+    words = ["uv", "pip", "compile", "pyproject.toml", *LOCKS[lock]]
+    command = " ".join([*words, "--universal", "--generate-hashes", "-o", lock])
+    assert f"#    {command}\n" in Path(ROOT, lock).read_text()
+    assert f"\n{command}\n" in Path(ROOT, "README.md").read_text()
+
+
+def test_the_dev_lock_pins_the_runtime_lock_alike():
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
+    assert {name: runtime[name][0] for name in runtime} == {name: dev[name][0] for name in runtime}
+
+
+def test_the_suite_runs_with_exactly_what_the_dev_lock_pins():
+    """So that what the README's commands install is what was tested."""
+    for name, (version, marker, _hashes) in pins("requirements-dev.txt").items():
+        if marker is None or marker.evaluate():
+            assert metadata.version(name) == version, name

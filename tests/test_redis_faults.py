@@ -1,0 +1,98 @@
+"""Redis faults: a restart loses no session and leaves no stale connection to fail on, and a
+lock whose holder died is free within a lease, not the lock's whole hold time."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+from conftest import ROOT
+
+from store import LockBusy
+from store.redis_backend import RedisBackend
+
+# Own redis-servers, a killed process, and leases that pass in real time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
+
+LEASE = 1.0
+HOLD = 60.0
+HOLDER = """
+import sys, time, redis
+from store.redis_backend import RedisBackend
+backend = RedisBackend(redis.Redis.from_url(sys.argv[1]), lease=float(sys.argv[2]))
+with backend.lock("tokens-of-someone", wait=1, hold=float(sys.argv[3])):
+    print("held", flush=True)
+    time.sleep(3600)
+"""
+
+
+def test_a_lock_whose_holder_was_killed_is_free_within_a_lease(redis_server):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, redis_server.url, str(LEASE), str(HOLD)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        backend = RedisBackend(redis.Redis.from_url(redis_server.url), lease=LEASE)
+        time.sleep(2 * LEASE)  # the holder renews its lease while it lives
+        with pytest.raises(LockBusy):
+            with backend.lock("tokens-of-someone", wait=0.1, hold=HOLD):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    with backend.lock("tokens-of-someone", wait=3 * LEASE, hold=HOLD):
+        pass  # within a lease or so of the kill, not after HOLD seconds
+
+
+def test_a_lock_is_renewed_for_its_hold_time_only(redis_server):
+    backend = RedisBackend(redis.Redis.from_url(redis_server.url), lease=LEASE)
+    key = f"{RedisBackend.PREFIX}a-name:lock"
+    with backend.lock("a-name", wait=1, hold=2.5 * LEASE):
+        time.sleep(2 * LEASE)
+        assert 0 < backend.client.pttl(key) <= LEASE * 1000  # renewed, a lease at most
+        time.sleep(1.5 * LEASE)
+        assert backend.client.exists(key) == 0  # a holder that hangs loses it after `hold`
+
+
+def test_a_redis_restart_loses_no_session_and_fails_no_request_after_it(
+    make_app, auth_for, own_redis_server
+):
+    app = make_app(SESSION_TYPE="redis", REDIS_URL=own_redis_server.url, HTTP_TIMEOUT="2")
+    people = [app.test_client() for _ in range(4)]
+    for person in people:
+        auth_for(person).sign_in()
+
+    def browse(person, answers, until):
+        while not until.is_set():
+            answers.append((time.monotonic(), person.get("/me").status_code))
+
+    stop = threading.Event()
+    answers = [[] for _ in people]
+    browsing = [
+        threading.Thread(target=browse, args=(person, mine, stop))
+        for person, mine in zip(people, answers, strict=True)
+    ]
+    for thread in browsing:
+        thread.start()  # each keeps pooled connections that the restart drops
+    time.sleep(0.3)
+    own_redis_server.stop()  # saves its data, as a Redis with persistence does
+    time.sleep(0.3)
+    own_redis_server.start()
+    back = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for thread in browsing:
+        thread.join()
+    for mine in answers:
+        statuses = {status for _, status in mine}
+        assert statuses <= {200, 503}
+        assert all(status == 200 for at, status in mine if at > back)
+    assert sum(status == 503 for mine in answers for _, status in mine) > 0  # it was down
+    for person in people:
+        assert person.get("/me").status_code == 200  # 0 sessions lost

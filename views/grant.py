@@ -1,0 +1,102 @@
+"""Granting a scope on demand (incremental authorization): `POST /grant`.
+
+A page or action that needs a scope this sign-in was not granted offers to allow it
+(`views.registry.grant_offer`): a form posting here with the `scope` and where to come back to
+(`next`). This starts a sign-in as `/login` does, asking ilert for the scopes the person has
+plus that one, and marks it as a grant. Its callback (`views.auth`) hands it back here:
+
+- `finish`: for the same ilert person, the new tokens replace the session's old ones under the
+  refresh lock and the old refresh token is revoked. The session stays (same id, same person).
+- `denied`: the person said no at ilert; the session is as it was, with a notice saying so.
+
+Only a scope that a page or action declares is ever asked for.
+"""
+
+import logging
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from errors import error_page, json_error, wants_json
+from ilert import client, scopes
+from ilert.oauth import TokenAnswer
+from store import sign_ins
+from store.flask_session import current_session
+from views import auth, registry
+from views.csrf import csrf_token_valid, form_expired
+
+bp = Blueprint("grant", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.route("/grant", methods=["POST"])
+def grant():
+    """Send the person to ilert to allow `scope` on top of what this sign-in has."""
+    back_to = auth.safe_next(request.form.get("next")) or url_for("pages.me")
+    if "user" not in session:
+        if wants_json():
+            return json_error(401, "not_signed_in", "Sign in at /login first.")
+        return redirect(url_for("auth.login", next=back_to), 303)
+    if not csrf_token_valid():
+        return form_expired()
+    scope = request.form.get("scope", "")
+    if scope not in registry.declared_scopes():
+        return error_page(
+            400,
+            "This app does not ask for that scope",
+            "Only a scope that one of its pages or actions needs can be allowed here.",
+            error="invalid_scope",
+        )
+    granted = client.granted_scopes() or current_app.config["ILERT_SCOPES"]
+    response = auth.begin_sign_in(back_to, scopes.adding(granted, scope))
+    response.status_code = 303
+    return response
+
+
+def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> Response:
+    """The callback of a grant, with the tokens ilert issued for it: they replace the
+    session's, if the session is still signed in as the same ilert person."""
+    signed_in_as = session.get("user", {}).get("id")
+    allowed_by = auth._fetch_user(tokens["access_token"])["id"]
+    if signed_in_as is None or allowed_by != signed_in_as:
+        auth._revoke_quietly(tokens.get("refresh_token"))
+        return make_response(_not_applied(signed_in_as, allowed_by))
+    tokens.setdefault("scope", sign_in.scopes or "")
+    had = client.granted_scopes()
+    old_refresh_token = client.replace(current_session().sid, tokens)
+    if old_refresh_token != tokens.get("refresh_token"):
+        auth._revoke_quietly(old_refresh_token)
+    added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]
+    words = "; ".join(scopes.describe_scope(scope) for scope in added)
+    flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
+    sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    return redirect(sign_in.next or url_for("pages.me"))
+
+
+def _not_applied(signed_in_as: str | None, allowed_by: str | None):
+    """The page for a grant whose tokens were revoked at once, unused."""
+    if signed_in_as is None:
+        why, status = "You signed out here before ilert answered.", 400
+    elif allowed_by is None:
+        why, status = "ilert could not say who allowed it.", 502
+    else:
+        why, status = "You allowed it as another ilert person than the one signed in here.", 403
+    return error_page(
+        status, "Nothing was changed", why, error="grant_not_applied", retry=status == 400
+    )
+
+
+def denied(sign_in: sign_ins.PendingSignIn) -> Response:
+    """The person did not allow the grant at ilert: nothing changes, and the notice says so."""
+    log.info("A grant of more scopes was denied at ilert")
+    flash("You did not allow the extra access at ilert: nothing was changed.", "warning")
+    return redirect(sign_in.next or url_for("pages.me"))
