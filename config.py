@@ -49,11 +49,11 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _DURATION = re.compile(r"([0-9]{1,20}) *([smhd]?)")  # ASCII digits: int() takes others
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_RATE = re.compile(r"([0-9]{1,7})/(s|min|h)")
-_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
 _LONGEST_DURATION = 100 * 365 * 86400  # beyond it, a timedelta or a store TTL overflows
 _WHOLE = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+_RATE = re.compile(r"([0-9]{1,7})/(s|min|h)")
+_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
 _SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")  # a name to resolve
@@ -182,12 +182,12 @@ def load(environ):
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
-        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
-        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
-        "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
+        "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
     }
 
 

@@ -14,11 +14,11 @@ import sys
 import tempfile
 import threading
 
+from gunicorn.glogging import Logger
+
 # The project folder, wherever gunicorn starts (`gunicorn -c /path/to/gunicorn.conf.py`): for
 # `import config` here, and for "app:create_app()".
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from gunicorn.glogging import Logger
 
 import config as _config
 import logs as _logs
@@ -68,6 +68,10 @@ graceful_timeout = int(2 * _settings["HTTP_TIMEOUT"]) + 5
 # Seconds an idle browser connection stays open for its next page (raise it above the idle
 # timeout of a proxy in front that keeps connections to the app).
 keepalive = 5
+
+# gunicorn's control socket (gunicornc: worker counts, reloads, shutdown) stays off: nothing
+# but the process manager that started gunicorn should steer it.
+control_socket_disable = True
 
 # To stdout, one line per request with its time in ms and its request id; the app redacts the
 # callback's `code` and `state` from these lines (errors.RedactCallbackParameters).

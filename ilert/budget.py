@@ -14,6 +14,7 @@ worth of them at once. A call whose turn is due within `MAX_WAIT` seconds waits 
 other answers "ilert is busy, try again in N s" without calling ilert.
 """
 
+import logging
 import math
 import os
 import time
@@ -34,6 +35,8 @@ MAX_WAIT = 2.0  # seconds a page may wait for its turn before answering "ilert i
 PAUSE_WITHOUT_RETRY_AFTER = 15.0  # seconds, after a 429 that does not say how long
 LONGEST_PAUSE = 300.0  # seconds: a Retry-After beyond this is taken as this
 STATE_FILE = "ilert-budget"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,14 @@ class Budget:
 
     def take_turn(self) -> None:
         """Wait for this call's turn (at most MAX_WAIT seconds), or raise the 503 "ilert is
-        busy, try again in N s" without calling ilert."""
-        taken, wait = self.state.reserve(store.now(), self.rate, MAX_WAIT)
+        busy, try again in N s" without calling ilert. A store that cannot keep the budget
+        (a full disk, Redis out of memory) lets the call through: ilert's own limit still
+        holds, and a refresh must not fail for want of a count."""
+        try:
+            taken, wait = self.state.reserve(store.now(), self.rate, MAX_WAIT)
+        except store.StoreError as error:
+            log.warning("The ilert budget could not be kept (%s): calling ilert anyway", error)
+            return
         if not taken:
             metrics.BUSY.labels("ilert_busy").inc()
             seconds = math.ceil(wait)
@@ -95,7 +104,10 @@ class Budget:
         seconds; 15 without one). Returns the seconds paused."""
         seconds = float(retry_after) if retry_after else PAUSE_WITHOUT_RETRY_AFTER
         seconds = min(max(seconds, 1.0), LONGEST_PAUSE)
-        self.state.pause(store.now(), self.rate, seconds)
+        try:
+            self.state.pause(store.now(), self.rate, seconds)
+        except store.StoreError as error:
+            log.warning("ilert's pause could not be kept for the deployment (%s)", error)
         return math.ceil(seconds)
 
     def paused_for(self) -> float:

@@ -66,8 +66,8 @@ class TokenSet(TypedDict):
     expires_in: int
     scope: str
     refresh_expires_at: float | None
-    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
     renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
+    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
 class MissingScope(IlertError):
@@ -238,10 +238,11 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
-    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
-    return _stored(sid, _entry_of(tokens))
+def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
+    (`refreshed`: a refresh made them). A store that refuses them is tried again a few times
+    (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens, refreshed))
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
@@ -255,10 +256,11 @@ def _stored(sid: str, entry: TokenSet) -> TokenSet:
     return entry
 
 
-def _entry_of(tokens: TokenAnswer) -> TokenSet:
-    """The entry that keeps a token answer, its lifetimes turned into times."""
+def _entry_of(tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """The entry that keeps a token answer, its lifetimes turned into times (`refreshed`: a
+    refresh made them, and when is kept for REFRESH_FLOOR)."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    return {
+    entry: TokenSet = {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": store.now() + tokens["expires_in"],
@@ -270,6 +272,9 @@ def _entry_of(tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
+    if refreshed:
+        entry["refreshed_at"] = store.now()
+    return entry
 
 
 def replace(sid: str, tokens: TokenAnswer) -> str | None:
@@ -390,8 +395,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
             _unmark(sid, entry)  # ilert refused or never got it: the refresh token is good
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        renewed = _entry_of(tokens)
-        renewed["refreshed_at"] = store.now()
+        renewed = _entry_of(tokens, refreshed=True)
         try:
             return _stored(sid, renewed)
         except StoreError as error:
