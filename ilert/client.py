@@ -21,7 +21,8 @@ the others wait and use its result. ilert rotates refresh tokens, so two refresh
 with the same refresh token would lose the session.
 """
 
-import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -46,7 +47,7 @@ REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, pe
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
 
-log = logging.getLogger(__name__)
+_HOST = socket.gethostname()
 
 ACCESS_REMOVED = (
     "ilert no longer accepts this app's access for you (it may have been removed in your ilert "
@@ -67,6 +68,7 @@ class TokenSet(TypedDict):
     scope: str
     refresh_expires_at: float | None
     renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
+    renewing_by: NotRequired[str]  # the process that sent it: "<host name> <process id>"
     refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
@@ -405,22 +407,38 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
 
 def _unmark(sid: str, entry: TokenSet) -> None:
     """Put the entry back as it was before `_write_ahead`, for the next request to refresh."""
-    unmarked = {key: value for key, value in entry.items() if key != "renewing"}
+    unmarked = {key: value for key, value in entry.items() if not key.startswith("renewing")}
     store.current().put("tokens", sid, unmarked, _lifetime(entry))
 
 
 def _write_ahead(sid: str, entry: TokenSet) -> None:
     """Mark the entry as renewing before its refresh token is sent: a store that refuses this
-    write answers 503 while the refresh token is still good. An entry already marked by a
-    refresh that may still be running elsewhere, or that got ilert's answer but could not
-    store it (its answer carries the tokens to the person's next request), answers "try
-    again" instead of sending the refresh token a second time, until the longest a refresh
-    takes has passed."""
-    began = entry.get("renewing")
-    if began is not None and store.now() - began < _refresh_hold():
-        log.warning("A refresh of this session has not stored its answer: try again")
+    write answers 503 while the refresh token is still good.
+
+    An entry already marked was marked by a refresh that is still running elsewhere, or that
+    got ilert's answer but could not store it (its answer carries the tokens to the person's
+    next request), or whose process died. The first two answer "try again" instead of sending
+    the refresh token a second time, until the longest a refresh takes has passed; a process of
+    this host that is gone is waited for no longer."""
+    began, by = entry.get("renewing"), entry.get("renewing_by", "")
+    if began is not None and store.now() - began < _refresh_hold() and not _gone(by):
         raise LockBusy()
-    store.current().put("tokens", sid, {**entry, "renewing": store.now()}, _lifetime(entry))
+    marked = {**entry, "renewing": store.now(), "renewing_by": f"{_HOST} {os.getpid()}"}
+    store.current().put("tokens", sid, marked, _lifetime(entry))
+
+
+def _gone(process: str) -> bool:
+    """Whether `process` ("<host name> <process id>") ran on this host and is gone."""
+    host, _, pid = process.rpartition(" ")
+    if host != _HOST or not pid.isdigit() or os.name == "nt":
+        return False  # (Windows' os.kill would send its signal 0, a Ctrl-C)
+    try:
+        os.kill(int(pid), 0)  # signal 0 sends nothing: it only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, as another user's
+    return False
 
 
 def _needs_refresh(entry: TokenSet) -> bool:
