@@ -13,25 +13,23 @@ if sys.version_info < (3, 11):  # noqa: UP036 (said here, before an import fails
     version = ".".join(str(part) for part in sys.version_info[:3])
     sys.exit(f"This app needs Python 3.11 or newer; this is Python {version}.")
 
-import logging
 import os
 import secrets
 import tempfile
 import time
 from urllib.parse import urlsplit
 
-from dotenv import load_dotenv
 from flask import Flask
-from flask.helpers import get_debug_flag
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
 import config
 import errors
 import inspector
+import logs
 import store
 from config import ConfigError
-from ilert import oauth
+from ilert import budget, oauth
 from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
@@ -49,8 +47,8 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     `clock` is what the app reads the time from (tests pass one they move forward).
     """
     if test_config is None:
-        load_dotenv()
         try:
+            config.load_dotenv()
             return create_app(dict(os.environ), sandbox_mode=sandbox_mode, clock=clock)
         except ConfigError as error:
             stop_on_config_error(error)
@@ -67,8 +65,9 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
     )
-    _configure_logging(app)
+    logs.init_app(app)
     store.init_app(app, clock)
+    budget.init_app(app)
     oauth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
@@ -97,24 +96,23 @@ class ForwardedByLocalProxy:
         return self.direct(environ, start_response)
 
 
-def _configure_logging(app: Flask) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("app", "errors", "ilert", "store", "views", "inspector"):
-        logging.getLogger(name).setLevel(app.config["LOG_LEVEL"])
-
-
 # --- python app.py ------------------------------------------------------------------------
 
 
 def main():
     """Run the app on HOST:PORT, with the built-in sandbox when no client id is set."""
-    load_dotenv()
     try:
+        config.load_dotenv()
         settings = config.load(os.environ)
         environ = dict(os.environ)
         sandbox_mode = settings["ILERT_CLIENT_ID"] is None
+        # With FLASK_DEBUG, a supervisor process only watches files and restarts the serving
+        # child: it must not hold the sandbox's port.
+        supervisor = settings["FLASK_DEBUG"] and not is_running_from_reloader()
+        if not is_running_from_reloader():  # the reloader's child inherits the socket
+            config.check_can_listen(settings["HOST"], settings["PORT"])
         if sandbox_mode:
-            environ.update(_start_sandbox(settings, serve=not _reloader_supervisor()))
+            environ.update(_start_sandbox(settings, serve=not supervisor))
         app = create_app(environ, sandbox_mode=sandbox_mode)
     except ConfigError as error:
         stop_on_config_error(error)
@@ -127,7 +125,12 @@ def main():
             "(fine only behind a proxy that forwards it here)."
         )
     print(f"Open {redirect_uri.scheme}://{redirect_uri.netloc} in your browser.", flush=True)
-    app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True)
+    app.run(
+        host=app.config["HOST"],
+        port=app.config["PORT"],
+        debug=settings["FLASK_DEBUG"],
+        threaded=True,
+    )
 
 
 def stop_on_config_error(error):
@@ -135,12 +138,6 @@ def stop_on_config_error(error):
     reloader's child process, for which werkzeug takes 3 to mean "start me again")."""
     print(f"Configuration error: {error}", file=sys.stderr, flush=True)
     sys.exit(1 if is_running_from_reloader() else CONFIG_ERROR_EXIT_CODE)
-
-
-def _reloader_supervisor():
-    """True in the process that, with FLASK_DEBUG on, only watches files and restarts the
-    serving child process: it must not hold the sandbox's port."""
-    return get_debug_flag() and not is_running_from_reloader()
 
 
 def _start_sandbox(settings, serve=True):
