@@ -64,9 +64,22 @@ HTTP_ERRORS = {
     405: ("Not allowed", "This page does not take that kind of request."),
 }
 ACTIONS = {"r": "read", "w": "change", "d": "delete"}  # what a scope's access level allows
+CALLBACK_SECRETS = ("code", "state")  # the callback's parameters the access log never shows
+
+
+def _as_a_server_reads_it(name: str) -> str:
+    """A pattern for `name` with each letter plain or percent-encoded (`%63ode` is `code` to
+    the app, which decodes before it reads)."""
+    return "".join(f"(?:{re.escape(letter)}|(?i:%{ord(letter):02x}))" for letter in name)
+
+
 # `code=` or `state=` wherever a log format puts it (after ?, &, a space, a quote, `q=`...),
-# but not as the end of a longer name such as `error_code=`.
-_CALLBACK_SECRETS = re.compile(r"((?<![\w.~%+-])(?:code|state)=)[^&\s\"']*")
+# in any percent-encoding, but not as the end of a longer name such as `error_code=`.
+_CALLBACK_SECRETS = re.compile(
+    r"((?<![\w.~%+-])(?:"
+    + "|".join(_as_a_server_reads_it(name) for name in CALLBACK_SECRETS)
+    + r")=)[^&\s\"']*"
+)
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import os
 import re
 import secrets
 import time
@@ -85,13 +86,32 @@ def init_app(app: Flask) -> None:
     the tenth at once would open a new connection (a TLS handshake at ilert) and throw it
     away afterwards. No retries: a token call must never be sent twice.
     """
-    http = requests.Session()
+    http = UpstreamSession()
     http.headers["User-Agent"] = user_agent()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     app.extensions["ilert_http"] = http
+
+
+class UpstreamSession(requests.Session):
+    """A `requests.Session` that takes the environment's proxies (HTTPS_PROXY, NO_PROXY) and
+    CA bundle (REQUESTS_CA_BUNDLE) but never `~/.netrc`: with `trust_env`, requests adds a
+    .netrc login for ilert's host to every call that has no credentials of its own, so the
+    token and revoke calls would carry someone's password beside the client secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False  # requests reads no .netrc, nor proxies: added back below
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        proxies = {**requests.utils.get_environ_proxies(url), **(proxies or {})}
+        if verify is True or verify is None:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
 
 def user_agent() -> str:

@@ -6,7 +6,10 @@ nothing about sessions, cookies or keys. `take` is the atomic claim (Redis `GETD
 renamed away before it is read): of two requests taking one entry at once, exactly one gets it.
 """
 
+import errno
+import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -21,12 +24,23 @@ import filelock
 from config import ConfigError, check_private_folder
 
 Clock = Callable[[], float]
+# os.utime is told not to follow a symlink wherever the system lets it be told so.
+UTIME_FOLLOWS_SYMLINKS = os.utime not in os.supports_follow_symlinks
 LOCK_STRIPES = 4096  # lock files, made as needed: unrelated sessions rarely share one
 SWEEP_STEP = 20  # expired files looked at per write: no request pays for a whole sweep
 SWEEP_GRACE = 60  # seconds an entry stays expired before a sweep deletes its file
 TEMPORARY_PREFIX = ".new-"  # a file being written, renamed into place when complete
 TAKEN_INFIX = ".taken-"  # an entry taken (renamed away), being read before it is deleted
-READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows would translate line ends
+# Windows would translate line ends without O_BINARY. O_NOFOLLOW: a symlink planted in the
+# store is never followed; O_NONBLOCK: a FIFO planted there opens at once instead of hanging.
+READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -74,6 +88,8 @@ class FileBackend:
     renewing an entry never rewrites it, and expired files are removed a few per write."""
 
     def __init__(self, folder: str, clock: Clock) -> None:
+        # Resolved once: swapping a symlink on the way to the folder later moves nothing.
+        folder = os.path.realpath(folder)
         self.entries = os.path.join(folder, "entries")
         self.locks = os.path.join(folder, "locks")
         self.clock = clock
@@ -162,9 +178,11 @@ class FileBackend:
         expires = now + ttl
         for name in names:
             try:
-                if os.stat(self._path(name)).st_mtime <= now:
+                if os.lstat(self._path(name)).st_mtime <= now:
                     continue  # expired: as good as gone, never brought back
-                os.utime(self._path(name), (expires, expires))
+                os.utime(
+                    self._path(name), (expires, expires), follow_symlinks=UTIME_FOLLOWS_SYMLINKS
+                )
             except FileNotFoundError:
                 pass
             except OSError as error:
@@ -259,7 +277,7 @@ def _changed_or_expired(entry: os.DirEntry[str]) -> float:
     a temporary file (being written, or taken and being read) when it was last changed, since
     its modification time may already be the expiry of the entry it was to be. One left by a
     write or a take that crashed goes within SWEEP_GRACE, not when that entry would expire."""
-    status = entry.stat()
+    status = entry.stat(follow_symlinks=False)
     temporary = entry.name.startswith(TEMPORARY_PREFIX) or TAKEN_INFIX in entry.name
     return status.st_ctime if temporary else status.st_mtime
 
@@ -267,10 +285,22 @@ def _changed_or_expired(entry: os.DirEntry[str]) -> float:
 def _read(path: str) -> tuple[bytes, float]:
     """A file's bytes and modification time (an entry's expiry), by bare system calls: every
     request reads its session and tokens, and a Python file object around them took twice as
-    long. OSError as the system gives it (also for a folder)."""
-    descriptor = os.open(path, READ_FLAGS)
+    long. OSError as the system gives it (also for a folder). A symlink, FIFO, device or socket
+    is no entry of ours: it is not followed or read, but logged and treated as missing."""
+    try:
+        descriptor = os.open(path, READ_FLAGS)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        log.warning("A symlink in the session store was not followed: treated as missing")
+        raise FileNotFoundError(path) from None
     try:
         status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(status.st_mode):
+            log.warning("A file in the session store is not a regular file: treated as missing")
+            raise FileNotFoundError(path)
         value = os.read(descriptor, status.st_size)
         while len(value) < status.st_size and (more := os.read(descriptor, status.st_size)):
             value += more  # a network file system may answer in parts

@@ -560,3 +560,28 @@ def test_a_browser_keeps_a_handful_of_pending_sign_ins_the_oldest_go_first(clien
     assert client.get(callbacks[0]).status_code == 400
     assert client.get(callbacks[1]).status_code == 400
     assert client.get(callbacks[-1]).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["²", "²." + "x" * 40, "9" * 5000 + ".abc", "1." + "A" * 5000, "", ".", "1.%%%", "1.²"],
+)
+def test_a_crafted_sign_in_cookie_is_ignored_never_a_500(client, auth, value):
+    """A cookie tossed into the browser (issue 23: `²` or a 5,000-digit time once made /login
+    answer 500 and so blocked that person's sign-in) is just not a pending sign-in."""
+    from store.sign_ins import cookie_prefix
+
+    with client.application.app_context():
+        prefix = cookie_prefix()
+    authorize_url = auth.start()
+    state = parse_qs(urlsplit(authorize_url).query)["state"][0]
+    (own,) = [c.key for c in client._cookies.values() if c.key.startswith(prefix)]
+    # Sent as a raw header: a browser would refuse to keep a cookie this long, a script not.
+    crafted_only = client.application.test_client(use_cookies=False)
+    tossed = {"Cookie": f"{prefix}0123456789abcdef={value}"}
+    assert crafted_only.get("/login", headers=tossed).status_code == 302  # sign-in starts
+    callback = auth.consent(authorize_url)
+    refused = crafted_only.get(callback, headers={"Cookie": f"{own}={value}"})  # a real one's name
+    assert refused.status_code == 400
+    assert b"This sign-in link is not valid" in refused.data
+    assert state not in refused.get_data(as_text=True)

@@ -164,6 +164,23 @@ def test_access_log_lines_are_redacted_whatever_the_format(log_format):
     assert error_code.getMessage() == "error_code=5"  # only whole names are redacted
 
 
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET /authorize-result?%63ode=sbx_code_x&state=sbx_state HTTP/1.1",
+        "GET /authorize-result?c%6Fde=sbx_code_x&%73t%61te=sbx_state HTTP/1.1",
+        "GET /authorize-result?state=sbx_state&%63%6f%64%65=sbx_code_x HTTP/1.1",
+    ],
+)
+def test_access_log_redaction_reads_names_as_the_app_decodes_them(request_line):
+    """The app reads `%63ode` as `code`: a callback sent that way must not log its code."""
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, request_line, (), None)
+    assert RedactCallbackParameters().filter(record)
+    line = record.getMessage()
+    assert "sbx_code_x" not in line and "sbx_state" not in line, line
+    assert line.count("[redacted]") == 2
+
+
 class TokenTap:
     """WSGI middleware on the sandbox: every token its token endpoint hands out, as sent."""
 

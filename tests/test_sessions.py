@@ -358,6 +358,41 @@ def test_ten_thousand_cookieless_logins_leave_nothing_while_another_person_signs
     assert signed_in(served, person)
 
 
+def test_two_callbacks_at_once_in_a_signed_in_browser_leave_one_session(served):
+    """Two tabs of a signed-in browser finish signing in at the same moment: both start from
+    the session it held; the browser keeps one new session, and the other's refresh token
+    is revoked rather than left alive and unseen."""
+    browser = signed_in_browser(served.url)
+    held = browser.cookies[served.app.config["SESSION_COOKIE_NAME"]]
+    logins = [browser.get(f"{served.url}/login", allow_redirects=False) for _ in range(2)]
+    callbacks = [consent(login.headers["Location"]) for login in logins]
+    start = threading.Barrier(2)
+
+    def finish(callback):
+        start.wait()
+        return requests.get(
+            callback, cookies=browser.cookies.get_dict(), allow_redirects=False, timeout=30
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(finish, callbacks))
+    assert [answer.status_code for answer in answers] == [302, 302]
+    made = [answer.cookies[served.app.config["SESSION_COOKIE_NAME"]] for answer in answers]
+    assert held not in made and len(set(made)) == 2
+    alive = [
+        requests.get(
+            f"{served.url}/me",
+            cookies={served.app.config["SESSION_COOKIE_NAME"]: sid},
+            allow_redirects=False,
+            timeout=10,
+        ).status_code
+        == 200
+        for sid in made
+    ]
+    assert sorted(alive) == [False, True]
+    assert served.sandbox.stats()["revoke"] == 2  # the session held, and the one not kept
+
+
 # --- folders ------------------------------------------------------------------------------
 
 

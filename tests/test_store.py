@@ -304,3 +304,50 @@ def test_files_left_by_a_crashed_write_or_take_are_swept_within_the_grace(tmp_pa
     clock.advance(SWEEP_GRACE + 1)
     backend.put("new", b"y", 3600)  # a write sweeps a few files
     assert sorted(p.name for p in entries.iterdir()) == ["kept", "new"]
+
+
+# --- what a local user might plant in the file store (issue 23) -----------------------------
+
+
+def test_a_symlink_planted_in_the_store_is_not_followed(tmp_path, clock, caplog):
+    store = SealedStore(FileBackend(str(tmp_path / "store"), clock), "k" * 32, clock)
+    store.put("tokens", "cookie", {"n": 1}, 60)
+    name = store.sealer.locate("tokens", "cookie")[0]
+    entry = tmp_path / "store" / "entries" / name
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(entry.read_bytes())  # the same sealed bytes, outside the store
+    entry.unlink()
+    entry.symlink_to(elsewhere)
+    assert store.get("tokens", "cookie") is None
+    assert "symlink in the session store was not followed" in caplog.text
+    store.touch(["tokens"], "cookie", 3600)
+    assert elsewhere.stat().st_mtime < clock() + 3600  # renewing touched the link, not its file
+
+
+def test_a_fifo_planted_in_the_store_is_refused_without_hanging(tmp_path, clock, caplog):
+    store = SealedStore(FileBackend(str(tmp_path / "store"), clock), "k" * 32, clock)
+    store.put("session", "cookie", {"n": 1}, 60)
+    entry = tmp_path / "store" / "entries" / store.sealer.locate("session", "cookie")[0]
+    entry.unlink()
+    os.mkfifo(entry)
+    answers = []
+    reader = threading.Thread(target=lambda: answers.append(store.get("session", "cookie")))
+    reader.start()
+    reader.join(5)
+    assert not reader.is_alive(), "reading a FIFO hung"
+    assert answers == [None]
+    assert "not a regular file" in caplog.text
+
+
+def test_a_store_folder_reached_through_a_symlink_stays_where_it_was(tmp_path, clock):
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    store = SealedStore(FileBackend(str(link), clock), "k" * 32, clock)
+    theirs = tmp_path / "theirs"
+    (theirs / "entries").mkdir(parents=True)
+    link.unlink()
+    link.symlink_to(theirs, target_is_directory=True)  # swapped after start-up
+    store.put("session", "cookie", {"n": 1}, 60)
+    assert list((theirs / "entries").iterdir()) == []
+    assert len(list((real / "entries").iterdir())) == 1

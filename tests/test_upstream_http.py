@@ -56,7 +56,9 @@ def cutting_proxy(sandbox_url):
 
         def forward(self, answer, cut=False):
             self.send_response(answer.status_code)
-            self.send_header("Content-Type", answer.headers.get("Content-Type", "text/plain"))
+            for name in ("Content-Type", "Location", "Set-Cookie"):
+                if name in answer.headers:
+                    self.send_header(name, answer.headers[name])
             self.send_header("Content-Length", str(len(answer.content)))
             self.end_headers()
             self.wfile.write(answer.content[: len(answer.content) // 2] if cut else answer.content)
@@ -104,3 +106,58 @@ def test_upstream_cookies_are_never_sent_along(make_app, upstream_servers):
         ilert_oauth.call_api("GET", "/api/users/current", "first-person-token")
         second = ilert_oauth.call_api("GET", "/api/users/current", "second-person-token")
     assert second == {"cookie": None}
+
+
+def test_upstream_calls_take_the_environments_proxy_but_never_netrc(
+    make_app, sandbox, auth_for, upstream_servers, monkeypatch, tmp_path
+):
+    """HTTP_PROXY is how a deployment reaches ilert from behind a firewall: it is followed.
+    ~/.netrc would add someone's login to the token call beside the client secret: never."""
+    relayed = []
+    direct = requests.Session()
+    direct.trust_env = False  # the proxy itself goes straight to the sandbox
+
+    class Proxy(BaseHTTPRequestHandler):
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            relayed.append((self.command, self.path, dict(self.headers)))
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+            answer = direct.request(
+                self.command, self.path, data=body, headers=headers, allow_redirects=False
+            )
+            self.send_response(answer.status_code)
+            for name in ("Content-Type", "Location", "Set-Cookie"):
+                if name in answer.headers:
+                    self.send_header(name, answer.headers[name])
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_PUT = relay
+
+        def log_message(self, *args):
+            pass
+
+    proxy = upstream_servers(Proxy)
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    client = make_app(sandbox=sandbox).test_client()
+    auth_for(client, sandbox).sign_in()
+    assert client.get("/me").status_code == 200
+    from_the_app = [  # the test's own consent, as a browser's, is not the app's
+        (m, p, h)
+        for m, p, h in relayed
+        if p.startswith(f"{sandbox.url}/api/") and ilert_oauth.AUTHORIZE_PATH not in p
+    ]
+    paths = [path for _, path, _ in from_the_app]
+    assert f"{sandbox.url}{ilert_oauth.TOKEN_PATH}" in paths  # the code exchange, proxied
+    assert f"{sandbox.url}/api/users/current" in paths
+    for _, _, headers in from_the_app:
+        assert "netrc-password" not in json.dumps(headers)
+        assert not headers.get("Authorization", "").startswith("Basic")

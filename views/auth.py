@@ -7,6 +7,8 @@ redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `iler
 import logging
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from flask import (
@@ -40,6 +42,7 @@ CONSENT_ERROR_HINTS = {
     "server_error": "ilert had a problem. Try again in a moment.",
     "temporarily_unavailable": "ilert is busy. Try again in a moment.",
 }
+REPLACED_BY = "replaced-by"  # the entry naming the session a sign-in made in place of another
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 bp = Blueprint("auth", __name__)
@@ -195,16 +198,38 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
         return make_response(_exchange_failed(error))
     if sign_in.scopes is not None:
         return grant.finish(sign_in, code, tokens)
-    _revoke_quietly(client.forget(current_session().sid))
-    user = _fetch_user(tokens["access_token"])
-    regenerate()
-    session.clear()
-    client.keep(current_session().sid, tokens)
-    session["user"] = user
-    session["csrf_token"] = secrets.token_urlsafe(32)
-    session["signed_in_at"] = store.now()
-    sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    with _replacing_this_browsers_session():
+        _revoke_quietly(client.forget(current_session().sid))
+        user = _fetch_user(tokens["access_token"])
+        regenerate()
+        session.clear()
+        client.keep(current_session().sid, tokens)
+        session["user"] = user
+        session["csrf_token"] = secrets.token_urlsafe(32)
+        session["signed_in_at"] = store.now()
+        sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
     return redirect(sign_in.next or url_for("pages.me"))
+
+
+@contextmanager
+def _replacing_this_browsers_session() -> Iterator[None]:
+    """Run a sign-in's switch to its new session one at a time per browser session cookie.
+    Two callbacks finishing at once in one browser (two tabs) both start from the session it
+    held: the later one also ends the session the earlier made, which the browser will not
+    keep (its refresh token is revoked), so no second session lives on unseen."""
+    held = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+    if not held:
+        yield
+        return
+    most = 3 * current_app.config["HTTP_TIMEOUT"]
+    with store.current().lock(REPLACED_BY, held, wait=most, hold=most + 5):
+        earlier = store.current().get(REPLACED_BY, held)
+        if isinstance(earlier, str):
+            _revoke_quietly(client.forget(earlier))
+            store.forget_beside_session(earlier)
+            store.current().delete("session", earlier)
+        yield
+        store.current().put(REPLACED_BY, held, current_session().sid, sign_ins.LIFETIME)
 
 
 def _continued_or_invalid(finished: dict):
