@@ -96,6 +96,13 @@ def load(environ):
             'python -c "import secrets; print(secrets.token_hex(32))"'
         )
 
+    cookie_secure = _boolean(
+        "SESSION_COOKIE_SECURE",
+        get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
+    )
+    if client_id is not None:
+        _check_redirect_uri(redirect_uri, cookie_secure)
+
     secret_key = get("SECRET_KEY")
     if secret_key is not None and len(secret_key.encode()) < SECRET_KEY_BYTES:
         raise ConfigError(
@@ -168,10 +175,7 @@ def load(environ):
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
         "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", SESSION_COOKIE)),
-        "SESSION_COOKIE_SECURE": _boolean(
-            "SESSION_COOKIE_SECURE",
-            get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
-        ),
+        "SESSION_COOKIE_SECURE": cookie_secure,
         "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
         "HOST": host,
         "PORT": port,
@@ -182,11 +186,12 @@ def load(environ):
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
+        "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),
-        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
-        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
     }
 
 
@@ -208,18 +213,21 @@ def _url(name, value, origin=False):
         if parts.port == 0:
             raise ValueError("Port out of range 1-65535")
     except ValueError as error:  # also what urlsplit says of a port out of range
-        raise ConfigError(f"{name} is malformed: {value!r} ({error})") from None
+        raise ConfigError(f"{name} is malformed: {_shown(value)!r} ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name} is malformed: {value!r} is not an http or https URL with a host")
+        raise ConfigError(
+            f"{name} is malformed: {_shown(value)!r} is not an http or https URL with a host"
+        )
     if origin:
         if parts.query or parts.fragment or parts.path not in ("", "/"):
             raise ConfigError(
-                f"{name} is malformed: {value!r} must be an origin like https://api.ilert.com, "
+                f"{name} is malformed: {_shown(value)!r} must be an origin like "
+                "https://api.ilert.com, "
                 "without a path"
             )
         return f"{parts.scheme}://{parts.netloc}"
     if parts.fragment:
-        raise ConfigError(f"{name} is malformed: {value!r} must not have a #fragment")
+        raise ConfigError(f"{name} is malformed: {_shown(value)!r} must not have a #fragment")
     return value
 
 
@@ -270,6 +278,24 @@ def _require_https(name, origin, what_travels):
         raise ConfigError(
             f"{name} must be https: with {origin!r} {what_travels} in clear; use https "
             "(plain http is only for a loopback host such as localhost)"
+        )
+
+
+def _check_redirect_uri(redirect_uri, cookie_secure):
+    """With a real client id, ilert sends each person's code to the redirect URI, and the
+    session cookie follows the person there: plain http only on loopback, and an https one
+    never with a cookie that may also travel over http."""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"ILERT_REDIRECT_URI must be https: with {_shown(redirect_uri)!r} each sign-in's "
+            "code and session cookie would travel in clear (plain http is only for a "
+            "loopback host such as localhost)"
+        )
+    if parts.scheme == "https" and not cookie_secure:
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE=false is refused with an https ILERT_REDIRECT_URI: the "
+            "session cookie would also be sent over plain http; unset it or set it to true"
         )
 
 
@@ -328,14 +354,23 @@ def check_private_folder(path: str) -> None:
 
 def _redis_url(value):
     try:
-        scheme = urlsplit(value).scheme
-    except ValueError:  # "Invalid IPv6 URL"
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked for it)
+        scheme = parts.scheme
+    except ValueError:
         scheme = None
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
-            f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
+            f"REDIS_URL is malformed: {_shown(value)!r} is not a redis://, rediss:// or unix:// URL"
         )
     return value
+
+
+def _shown(url):
+    """`url` as an error message may show it: without the password it may carry
+    (`redis://user:password@host`, or `?password=` as redis-py also reads)."""
+    url = re.sub(r"(//[^/?#:@]*):[^/?#]*@", r"\1:[hidden]@", url)
+    return re.sub(r"(?i)(password=)[^&#]*", r"\1[hidden]", url)
 
 
 def _fallback_keys(value):
@@ -427,6 +462,16 @@ def _cache_seconds(value):
             "from 0 (off) to 60"
         )
     return int(value)
+
+
+def _metrics_token(value):
+    """A bearer token for /metrics, long enough not to be guessed (None: loopback only)."""
+    if value is not None and (len(value) < 16 or not value.isprintable() or " " in value):
+        raise ConfigError(
+            "METRICS_TOKEN is malformed: it must be at least 16 characters without spaces, "
+            'e.g. the output of python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return value
 
 
 def _session_lifetime(value):

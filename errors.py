@@ -22,6 +22,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
+import metrics
 from ilert import client, scopes
 from ilert.client import MissingScope, SessionEnded
 from ilert.oauth import IlertError
@@ -196,6 +197,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(LockBusy)
     def busy(error: LockBusy):
+        metrics.BUSY.labels("refresh_busy").inc()
         return error_page(
             503,
             "Please try again",
@@ -208,6 +210,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StoreError)
     def store_unavailable(error: StoreError):
         log.error("Session store unavailable: %s", error)
+        metrics.STORE_ERRORS.inc()
         return error_page(
             503,
             "Sessions are unavailable",

@@ -6,9 +6,12 @@ value stops gunicorn here with the app's one line and exit code 3. docs/producti
 to size them.
 """
 
+import glob
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 
 from gunicorn.glogging import Logger
@@ -28,6 +31,16 @@ try:
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
     sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
+
+# Prometheus metrics of every worker, added up at /metrics (metrics.py): prometheus_client's
+# multiprocess mode, in which each process counts in files of a folder of this run's own.
+# Set here, before the app (and prometheus_client) is imported.
+_own_metrics_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_folder:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ilert-app-metrics-")
+_metrics_folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+for _old in glob.glob(os.path.join(_metrics_folder, "*.db")):  # counts of an earlier run
+    os.remove(_old)
 
 _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
@@ -151,3 +164,16 @@ def _log_cut_off(worker):
             worker.cfg.graceful_timeout,
             left,
         )
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges no longer count (prometheus_client's rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this run made."""
+    if _own_metrics_folder:
+        shutil.rmtree(_metrics_folder, ignore_errors=True)

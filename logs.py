@@ -87,7 +87,10 @@ class RequestIds:
 
 
 def _from_this_machine(environ: dict) -> bool:
-    return is_loopback(environ.get("REMOTE_ADDR", ""))
+    """Whether the peer is on this machine (the proxy in front; before app.py's
+    ForwardedByLocalProxy put the address the proxy forwarded in its place)."""
+    peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", environ.get("REMOTE_ADDR"))
+    return is_loopback(peer or "")
 
 
 def _path(environ: dict) -> str:

@@ -26,6 +26,7 @@ from typing import Protocol
 import filelock
 from flask import Flask, current_app
 
+import metrics
 import store
 from ilert.oauth import IlertError
 from store.backends import FileBackend
@@ -89,11 +90,13 @@ class Budget:
             log.warning("The ilert budget could not be kept (%s): calling ilert anyway", error)
             return
         if not taken:
+            metrics.BUSY.labels("ilert_busy").inc()
             seconds = math.ceil(wait)
             raise IlertError(
                 503, "ilert_busy", f"ilert is busy: try again in {seconds} s.", str(seconds)
             )
         if wait > 0:
+            metrics.BUDGET_WAITS.inc()
             time.sleep(wait)
 
     def pause(self, retry_after: str | None) -> int:

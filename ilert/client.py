@@ -33,6 +33,7 @@ from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
 
+import metrics
 import store
 from ilert import cache, oauth, rescue, scopes
 from ilert.oauth import IlertError, TokenAnswer
@@ -366,6 +367,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
     with _refresh_lock(sid):
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
+            metrics.LOCK_WAITS.inc()  # another request refreshed meanwhile
             return entry
         if not _may_refresh(entry):  # ilert refuses a token refreshed minutes ago
             store.current().delete("tokens", sid)

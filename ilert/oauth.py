@@ -25,7 +25,7 @@ import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NotRequired, TypedDict
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from blinker import Namespace
@@ -33,6 +33,7 @@ from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
 
 import config
+import metrics
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -182,7 +183,13 @@ def refresh(refresh_token: str) -> TokenAnswer:
         "refresh_token": refresh_token,
         "grant_type": "refresh_token",
     }
-    return _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
+    try:
+        tokens = _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
+    except IlertError as error:
+        metrics.REFRESHES.labels(error.error if error.error == "invalid_grant" else "failed").inc()
+        raise
+    metrics.REFRESHES.labels("refreshed").inc()
+    return tokens
 
 
 def token_info(access_token: str) -> dict:
@@ -201,7 +208,12 @@ def revoke(refresh_token: str) -> None:
         "client_id": config["ILERT_CLIENT_ID"],
         "client_secret": config["ILERT_CLIENT_SECRET"],
     }
-    _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
+    try:
+        _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
+    except IlertError:
+        metrics.REVOKES.labels("failed").inc()
+        raise
+    metrics.REVOKES.labels("revoked").inc()
 
 
 def _token_answer(response):
@@ -291,6 +303,8 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
     _finish(call, response.status_code, response)
     if not 200 <= response.status_code < 300:
         failure = _error_from(response)
+        if response.status_code == 429:
+            metrics.RATE_LIMITED.inc()
         if response.status_code == 429 and budget is not None:
             failure.retry_after = str(budget.pause(failure.retry_after))
             log.warning("ilert answered 429: no calls to ilert for %s s", failure.retry_after)
@@ -307,8 +321,12 @@ def _never_connected(error):
 
 def _finish(call, outcome, response=None):
     """Log the call at DEBUG (URLs we build never carry a secret) and announce it."""
-    call["ms"] = round((time.time() - call["started"]) * 1000)
+    seconds = time.time() - call["started"]
+    call["ms"] = round(seconds * 1000)
     call["status"] = outcome
+    labels = (call["method"], metrics.endpoint(urlsplit(call["url"]).path))
+    metrics.ILERT_CALLS.labels(*labels, str(outcome)).inc()
+    metrics.ILERT_LATENCY.labels(*labels).observe(seconds)
     log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
     _announce(call, response)
 

@@ -227,3 +227,27 @@ def test_a_write_empties_the_persons_cache(make_app, auth_for, sandbox):
         assert cache.through("GET", "/api/users/current", None, lambda: "not asked") != "not asked"
         assert cache.through("PUT", "/api/alerts/1/accept", None, lambda: "written") == "written"
         assert cache.through("GET", "/api/users/current", None, lambda: "asked") == "asked"
+
+
+@pytest.mark.parametrize("session_type", ["filesystem", "redis"])
+def test_readyz_answers_503_while_ilert_asks_for_a_pause(
+    request, make_app, auth_for, busy_sandbox, clock, caplog, session_type
+):
+    settings = {}
+    if session_type == "redis":
+        settings = {
+            "SESSION_TYPE": "redis",
+            "REDIS_URL": request.getfixturevalue("redis_server").url,
+        }
+    client = make_app(sandbox=busy_sandbox, **settings).test_client()
+    other_instance = make_app(sandbox=busy_sandbox, **settings).test_client()
+    auth_for(client, busy_sandbox).sign_in()
+    assert other_instance.get("/readyz").status_code == 200
+    busy_sandbox.fault(endpoint="users_current", status=429, body=TOO_MANY)
+    assert client.get("/me").status_code == 503
+    ready = other_instance.get("/readyz")
+    assert (ready.status_code, ready.get_json()) == (503, {"status": "unavailable"})
+    assert "ilert asked for a pause (429)" in caplog.text  # the reason, in the log only
+    assert other_instance.get("/healthz").status_code == 200  # liveness is another matter
+    clock.advance(PAUSE)
+    assert other_instance.get("/readyz").status_code == 200

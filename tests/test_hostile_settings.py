@@ -205,5 +205,6 @@ def test_every_variable_starts_or_stops_with_one_line_under_app_py_and_gunicorn(
 def test_gunicorn_serves_when_started_from_another_folder(tmp_path):
     port = free_port()
     environ = process_environ(**REAL, PORT=port, SESSION_FILE_DIR=tmp_path / "s", WEB_CONCURRENCY=1)
-    command = ["gunicorn", "-c", str(Path(ROOT, "gunicorn.conf.py")), "app:create_app()"]
+    conf = str(Path(ROOT, "gunicorn.conf.py"))
+    command = [sys.executable, "-m", "gunicorn", "-c", conf, "app:create_app()"]
     assert run(command, environ, port, tmp_path)[0] == "started"
