@@ -109,7 +109,7 @@ def sign_in(port: int, environ: dict) -> dict:
     settings = config.load(environ)
     name = cookie_name(settings["SESSION_COOKIE_NAME"], app_config=settings)
     with requests.Session() as browser:
-        answer = browser.get(f"http://localhost:{port}/login", timeout=10)
+        answer = browser.get(f"http://localhost:{port}/login", timeout=60)  # workers booting
         if (
             answer.status_code != 200
             or not answer.url.endswith("/me")
