@@ -13,24 +13,23 @@ if sys.version_info < (3, 11):  # noqa: UP036 (said here, before an import fails
     version = ".".join(str(part) for part in sys.version_info[:3])
     sys.exit(f"This app needs Python 3.11 or newer; this is Python {version}.")
 
-import logging
 import os
 import secrets
 import tempfile
 import time
 from urllib.parse import urlsplit
 
-from dotenv import load_dotenv
 from flask import Flask
-from flask.helpers import get_debug_flag
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
 import config
 import errors
 import inspector
+import logs
 import store
 from config import ConfigError
-from ilert import oauth
+from ilert import budget, oauth
 from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
@@ -48,8 +47,8 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     `clock` is what the app reads the time from (tests pass one they move forward).
     """
     if test_config is None:
-        load_dotenv()
         try:
+            config.load_dotenv()
             return create_app(dict(os.environ), sandbox_mode=sandbox_mode, clock=clock)
         except ConfigError as error:
             stop_on_config_error(error)
@@ -66,8 +65,9 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
     )
-    _configure_logging(app)
+    logs.init_app(app)
     store.init_app(app, clock)
+    budget.init_app(app)
     oauth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
@@ -76,13 +76,24 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     inspector.init_app(app)
     auth.init_app(app)
     app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})
+    app.wsgi_app = ForwardedByLocalProxy(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
-def _configure_logging(app: Flask) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("app", "errors", "ilert", "store", "views", "inspector"):
-        logging.getLogger(name).setLevel(app.config["LOG_LEVEL"])
+class ForwardedByLocalProxy:
+    """The client's address, scheme, host and port as the one proxy in front of the app sets
+    them in X-Forwarded-For/-Proto/-Host/-Port (deploy/nginx.conf), believed only when the
+    request comes from this machine, where that proxy runs (the app listens on loopback). A
+    client that reaches the app any other way cannot claim another address or https."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    def __call__(self, environ, start_response):
+        if config.is_loopback(environ.get("REMOTE_ADDR") or ""):
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
 
 
 # --- python app.py ------------------------------------------------------------------------
@@ -90,13 +101,18 @@ def _configure_logging(app: Flask) -> None:
 
 def main():
     """Run the app on HOST:PORT, with the built-in sandbox when no client id is set."""
-    load_dotenv()
     try:
+        config.load_dotenv()
         settings = config.load(os.environ)
         environ = dict(os.environ)
         sandbox_mode = settings["ILERT_CLIENT_ID"] is None
+        # With FLASK_DEBUG, a supervisor process only watches files and restarts the serving
+        # child: it must not hold the sandbox's port.
+        supervisor = settings["FLASK_DEBUG"] and not is_running_from_reloader()
+        if not is_running_from_reloader():  # the reloader's child inherits the socket
+            config.check_can_listen(settings["HOST"], settings["PORT"])
         if sandbox_mode:
-            environ.update(_start_sandbox(settings, serve=not _reloader_supervisor()))
+            environ.update(_start_sandbox(settings, serve=not supervisor))
         app = create_app(environ, sandbox_mode=sandbox_mode)
     except ConfigError as error:
         stop_on_config_error(error)
@@ -109,7 +125,12 @@ def main():
             "(fine only behind a proxy that forwards it here)."
         )
     print(f"Open {redirect_uri.scheme}://{redirect_uri.netloc} in your browser.", flush=True)
-    app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True)
+    app.run(
+        host=app.config["HOST"],
+        port=app.config["PORT"],
+        debug=settings["FLASK_DEBUG"],
+        threaded=True,
+    )
 
 
 def stop_on_config_error(error):
@@ -117,12 +138,6 @@ def stop_on_config_error(error):
     reloader's child process, for which werkzeug takes 3 to mean "start me again")."""
     print(f"Configuration error: {error}", file=sys.stderr, flush=True)
     sys.exit(1 if is_running_from_reloader() else CONFIG_ERROR_EXIT_CODE)
-
-
-def _reloader_supervisor():
-    """True in the process that, with FLASK_DEBUG on, only watches files and restarts the
-    serving child process: it must not hold the sandbox's port."""
-    return get_debug_flag() and not is_running_from_reloader()
 
 
 def _start_sandbox(settings, serve=True):

@@ -8,6 +8,7 @@ flow with it. To remove it from a fork: delete this module, its template and the
 `inspector.init_app(app)` in app.py.
 """
 
+import json
 import logging
 
 from flask import (
@@ -150,5 +151,5 @@ def _summary(value):
         return f"[{len(value)} items]"
     if isinstance(value, dict):
         return "{…}"
-    text = str(value)
+    text = value if isinstance(value, str) else json.dumps(value)  # true, not Python's True
     return text if len(text) <= 60 else text[:57] + "…"

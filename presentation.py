@@ -1,6 +1,7 @@
 """How the pages show ilert's answers: the plain words and the layout data the templates
 need, worked out here so that templates stay simple (and fast) loops."""
 
+import re
 from dataclasses import dataclass
 
 from ilert.scopes import describe_scope
@@ -39,7 +40,7 @@ def profile(user):
     if language in LANGUAGES:
         language = f"{LANGUAGES[language]} ({language})"
     others = [
-        (key, _text(value))
+        (_label(key), _text(value))
         for key, value in sorted(user.items())
         if key not in PROFILE_FIELDS | NOT_SHOWN and value not in (None, "")
     ]
@@ -88,6 +89,11 @@ def in_words(seconds):
 def _words(value):
     """`STATUS_PAGE_ADMIN` as "Status page admin"."""
     return value.replace("_", " ").capitalize() if isinstance(value, str) and value else None
+
+
+def _label(key):
+    """An ilert field name as a label: `shiftColor` as "Shift color"."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).capitalize()
 
 
 def _text(value):

@@ -7,6 +7,8 @@ from 0, `max-results` up to the resource's maximum), narrowed by its filters, an
 the fields ilert sends only on `include=`.
 """
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -115,10 +117,13 @@ def paging(name: str, default: int, lowest: int, highest: int | None) -> int:
     return value
 
 
-def page(resource: Resource, rows: list) -> list:
+def page(resource: Resource, rows: list, include: set[str]) -> list:
     """The rows that ilert's paging parameters ask for."""
+    highest = resource.max_page
+    if include and resource.max_page_with_include is not None:
+        highest = resource.max_page_with_include
     start = paging("start-index", 0, 0, None)
-    size = paging("max-results", resource.default_page, 1, resource.max_page)
+    size = paging("max-results", min(resource.default_page, highest), 1, highest)
     return rows[start : start + size]
 
 
@@ -135,7 +140,7 @@ def included(allowed: tuple[str, ...]) -> set[str]:
 def shown(resource: Resource, row: dict, include: set[str], single: bool) -> dict:
     """A row as the list or the single GET sends it: without the include-only fields not
     asked for, and (in a list) without the fields only the single GET has."""
-    hidden = set(resource.include) - include
+    hidden = set(resource.include) - include - set(resource.options)
     if not single:
         hidden |= set(resource.list_omits)
     return {key: value for key, value in row.items() if key not in hidden}
@@ -154,7 +159,10 @@ def _values_at(row: Any, path: tuple[str, ...]) -> list:
 
 def _matcher(rule: Filter):
     """A test of one row for one filter, from the request's values; 400 for bad ones."""
-    texts = [text for value in request.args.getlist(rule.param) for text in value.split(",")]
+    given = request.args.getlist(rule.param)
+    if rule.single and len(given) > 1:
+        raise ApiError(400, f"{rule.param} may be given once only")
+    texts = [text for value in given for text in value.split(",")]
     if rule.compare != "in":
         bound = parse_time(texts[0]) if len(texts) == 1 else None
         if bound is None:
@@ -194,7 +202,7 @@ def list_view(resource: Resource):
     def view(grant: dict):
         include = included(resource.list_include)
         rows = current_app.extensions["sandbox"].records.rows(resource.name)
-        rows = page(resource, narrowed(resource, rows))
+        rows = page(resource, narrowed(resource, rows), include)
         return jsonify([shown(resource, row, include, single=False) for row in rows])
 
     view.__doc__ = f"GET {resource.path}, for a token with {resource.scope}."
@@ -205,11 +213,21 @@ def item_view(resource: Resource):
     """GET of one entry of a resource by id: 404 in ilert's shape for an unknown one."""
 
     def view(grant: dict, item_id: int):
-        include = included(resource.include)
-        return shown(resource, find(resource, item_id), include, single=True)
+        include = included(resource.include + resource.options)
+        row = find(resource, item_id)
+        response = jsonify(shown(resource, row, include, single=True))
+        if resource.etag:
+            response.headers["ETag"] = etag(row)
+        return response
 
     view.__doc__ = f"GET {resource.path}/<id>, for a token with {resource.scope}."
     return view
+
+
+def etag(row: dict) -> str:
+    """The entity tag of a row as it is now (a strong one: any change changes it)."""
+    digest = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
+    return f'"{digest[:24]}"'
 
 
 def find(resource: Resource, item_id: int) -> dict:

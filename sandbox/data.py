@@ -1,9 +1,11 @@
 """The made-up ilert account behind the sandbox: its people, and what each API row serves.
 
-Field names and enum values are those of ilert's Go client (iLert/ilert-go: user.go,
-alert.go, incident.go, ...), so what a page reads here it reads from ilert. A user has no
-`mobile` or `landline` (ilert moved them to /api/users/{id}/contacts in 2023), and its
-`language` is `en` or `de`.
+Field names and enum values are those of ilert's OpenAPI spec (see `sandbox.description` for
+the sources), so what a page reads here it reads from ilert. A user has no `mobile` or
+`landline` (ilert moved them to /api/users/{id}/contacts in 2023), nor a `username` (not in
+the spec), and its `language` is `en` or `de`. Include-only fields (`sandbox.description`)
+are kept in the rows and left out of answers that do not ask for them. Each list has more
+rows than the smallest default page (10), so paging shows.
 """
 
 from typing import Any
@@ -23,6 +25,9 @@ PEOPLE: dict[str, dict[str, Any]] = {
         "region": "GB",
         "shiftColor": "#0f609b",
         "avatarUrl": "",
+        "mutedUntil": None,
+        "createdAt": "2024-03-04T09:12:00Z",
+        "updatedAt": "2026-10-02T14:20:11Z",
     },
     "grace.hopper": {
         "id": 1002,
@@ -37,6 +42,9 @@ PEOPLE: dict[str, dict[str, Any]] = {
         "region": "US",
         "shiftColor": "#2f8132",
         "avatarUrl": "",
+        "mutedUntil": None,
+        "createdAt": "2024-03-04T09:30:00Z",
+        "updatedAt": "2026-11-18T07:45:39Z",
     },
     "lena.fischer": {
         "id": 1003,
@@ -51,12 +59,15 @@ PEOPLE: dict[str, dict[str, Any]] = {
         "region": "DE",
         "shiftColor": "#b44d12",
         "avatarUrl": "",
+        "mutedUntil": "2026-12-24T00:00:00Z",
+        "createdAt": "2025-01-13T08:05:00Z",
+        "updatedAt": "2026-11-27T16:02:51Z",
     },
 }
 
 USERS = list(PEOPLE.values())
 
-TEAMS = [
+TEAMS: list[dict[str, Any]] = [
     {
         "id": 301,
         "name": "Platform",
@@ -81,7 +92,7 @@ TEAMS = [
 ]
 _PLATFORM, _PAYMENTS, _SUCCESS = ({"id": t["id"], "name": t["name"]} for t in TEAMS)
 
-SCHEDULES = [
+SCHEDULES: list[dict[str, Any]] = [
     {
         "id": 501,
         "name": "Platform on-call",
@@ -90,7 +101,7 @@ SCHEDULES = [
         "scheduleLayers": [
             {
                 "name": "Weekly rotation",
-                "startsOn": "2025-01-06T09:00:00Z",
+                "startsOn": "2026-01-05T09:00:00Z",
                 "users": [PEOPLE["ada.lovelace"], PEOPLE["grace.hopper"]],
                 "rotation": "P7D",
             }
@@ -98,6 +109,16 @@ SCHEDULES = [
         "showGaps": True,
         "defaultShiftDuration": "P7D",
         "teams": [_PLATFORM],
+        "currentShift": {
+            "user": {"id": 1002, "firstName": "Grace", "lastName": "Hopper"},
+            "start": "2026-11-30T09:00:00Z",
+            "end": "2026-12-07T09:00:00Z",
+        },
+        "nextShift": {
+            "user": {"id": 1001, "firstName": "Ada", "lastName": "Lovelace"},
+            "start": "2026-12-07T09:00:00Z",
+            "end": "2026-12-14T09:00:00Z",
+        },
     },
     {
         "id": 502,
@@ -107,7 +128,7 @@ SCHEDULES = [
         "scheduleLayers": [
             {
                 "name": "Weekdays",
-                "startsOn": "2025-01-06T14:00:00Z",
+                "startsOn": "2026-01-05T14:00:00Z",
                 "users": [PEOPLE["grace.hopper"]],
                 "rotation": "P1D",
                 "restrictionType": "TIMES_OF_WEEK",
@@ -121,6 +142,16 @@ SCHEDULES = [
         ],
         "defaultShiftDuration": "PT8H",
         "teams": [_PAYMENTS],
+        "currentShift": {
+            "user": {"id": 1002, "firstName": "Grace", "lastName": "Hopper"},
+            "start": "2026-11-30T14:00:00Z",
+            "end": "2026-11-30T22:00:00Z",
+        },
+        "nextShift": {
+            "user": {"id": 1002, "firstName": "Grace", "lastName": "Hopper"},
+            "start": "2026-12-01T14:00:00Z",
+            "end": "2026-12-01T22:00:00Z",
+        },
     },
     {
         "id": 503,
@@ -130,20 +161,20 @@ SCHEDULES = [
         "shifts": [
             {
                 "user": PEOPLE["ada.lovelace"],
-                "start": "2025-06-14T08:00:00Z",
-                "end": "2025-06-15T08:00:00Z",
+                "start": "2026-12-12T08:00:00Z",
+                "end": "2026-12-13T08:00:00Z",
             },
             {
                 "user": PEOPLE["grace.hopper"],
-                "start": "2025-06-15T08:00:00Z",
-                "end": "2025-06-16T08:00:00Z",
+                "start": "2026-12-13T08:00:00Z",
+                "end": "2026-12-14T08:00:00Z",
             },
         ],
         "teams": [_PLATFORM],
     },
 ]
 
-ESCALATION_POLICIES = [
+ESCALATION_POLICIES: list[dict[str, Any]] = [
     {
         "id": 601,
         "name": "Platform: on-call, then the head of platform",
@@ -182,7 +213,7 @@ _POLICY_PLATFORM, _POLICY_PAYMENTS, _POLICY_DEFAULT = (
     {"id": p["id"], "name": p["name"]} for p in ESCALATION_POLICIES
 )
 
-ALERT_SOURCES = [
+ALERT_SOURCES: list[dict[str, Any]] = [
     {
         "id": 4101,
         "name": "Payments API",
@@ -202,6 +233,27 @@ ALERT_SOURCES = [
         "active": True,
         "alertCreation": "INTELLIGENT_GROUPING",
         "alertPriorityRule": "HIGH",
+        "scoreThreshold": 0.7,
+        "summaryTemplate": {"textTemplate": "{{ labels.alertname }} in {{ labels.cluster }}"},
+        "eventFilter": 'event.labels.severity in ["critical", "warning"]',
+        "detailsTemplate": {"textTemplate": "{{ annotations.description }}"},
+        "routingTemplate": {"textTemplate": "{{ labels.team }}"},
+        "linkTemplates": [
+            {"text": "Runbook", "hrefTemplate": {"textTemplate": "{{ annotations.runbook_url }}"}}
+        ],
+        "priorityTemplate": {
+            "valueTemplate": {"textTemplate": "{{ labels.severity }}"},
+            "mappings": [{"value": "critical", "priority": "HIGH"}],
+        },
+        "severityTemplate": {
+            "valueTemplate": {"textTemplate": "{{ labels.severity }}"},
+            "mappings": [{"value": "critical", "severity": 1}],
+        },
+        "alertKeyTemplate": {"textTemplate": "{{ labels.cluster }}/{{ labels.alertname }}"},
+        "servicesTemplate": [{"textTemplate": "{{ labels.service }}"}],
+        "eventTypeFilterCreate": 'event.status == "firing"',
+        "eventTypeFilterAccept": "false",
+        "eventTypeFilterResolve": 'event.status == "resolved"',
         "escalationPolicy": _POLICY_PLATFORM,
         "teams": [_PLATFORM],
     },
@@ -228,8 +280,27 @@ ALERT_SOURCES = [
         "teams": [_SUCCESS],
     },
 ]
+# Fields of every alert source (spec alert-sources list) the rows above leave at ilert's
+# defaults; the integration key is made up (it only identifies the source to ilert).
+for _source in ALERT_SOURCES:
+    _source.setdefault("iconUrl", "")
+    _source.setdefault("lightIconUrl", "")
+    _source.setdefault("darkIconUrl", "")
+    _source.setdefault("integrationKey", f"il1api{_source['id']}sbx0000000000000000")
+    _source.setdefault("integrationUrl", "")
+    _source.setdefault("autoResolutionTimeout", None)
+    _source.setdefault("alertGroupingWindow", None)
+    _source.setdefault("supportHours", None)
+    _source.setdefault("bidirectional", False)
+    _source.setdefault("autoRaiseAlerts", False)
+    _source.setdefault("scoreThreshold", None)
+    _source.setdefault("severity", 3)
+    _source.setdefault("services", [])
+    _source.setdefault("createdAt", "2024-03-05T10:00:00Z")
+    _source.setdefault("updatedAt", "2026-11-02T08:30:00Z")
 _SOURCE = {s["id"]: {k: s[k] for k in ("id", "name", "integrationType")} for s in ALERT_SOURCES}
-_POLICY_OF_SOURCE = {s["id"]: s["escalationPolicy"] for s in ALERT_SOURCES}
+_POLICY_OF_SOURCE: dict[int, Any] = {s["id"]: s["escalationPolicy"] for s in ALERT_SOURCES}
+_RULES_OF_POLICY: dict[int, Any] = {p["id"]: p["escalationRules"] for p in ESCALATION_POLICIES}
 
 
 def _person(username):
@@ -258,6 +329,9 @@ def _alert(alert_id, source, status, priority, summary, details, reported, alert
         "responders": [],
         "severity": 3 if priority == "HIGH" else 5,
         "labels": {},
+        "escalationRules": _RULES_OF_POLICY[_POLICY_OF_SOURCE[source]["id"]],
+        "nextEscalationUser": None,
+        "customDetails": {},
         **more,
     }
 
@@ -435,155 +509,204 @@ ALERTS = [
     ),
 ]  # fmt: skip
 
-SERVICES = [
-    {
-        "id": 801,
-        "name": "Checkout",
-        "status": "DEGRADED",
-        "description": "The web shop's cart and checkout pages.",
-        "oneOpenIncidentOnly": True,
-        "showUptimeHistory": True,
-        "teams": [_PLATFORM],
-    },
-    {
-        "id": 802,
-        "name": "Card payments",
-        "status": "PARTIAL_OUTAGE",
-        "description": "Card payments through the Payments API.",
-        "oneOpenIncidentOnly": True,
-        "showUptimeHistory": True,
-        "teams": [_PAYMENTS],
-    },
-    {
-        "id": 803,
-        "name": "Public website",
-        "status": "OPERATIONAL",
-        "description": "www.example.com",
-        "oneOpenIncidentOnly": False,
-        "showUptimeHistory": True,
-        "teams": [_PLATFORM],
-    },
-    {
-        "id": 804,
-        "name": "Reporting",
-        "status": "UNDER_MAINTENANCE",
-        "description": "Monthly reports and exports.",
-        "oneOpenIncidentOnly": False,
-        "showUptimeHistory": False,
-        "teams": [_SUCCESS],
-    },
-]
-_SERVICE = {s["id"]: s for s in SERVICES}
 
-INCIDENTS = [
-    {
-        "id": 9001,
-        "summary": "Card payments fail for some customers",
-        "status": "IDENTIFIED",
-        "message": "A certificate at our card processor expired; a new one is being rolled out.",
+def _service(service_id, name, alias, status, description, teams, **more):
+    return {
+        "id": service_id,
+        "name": name,
+        "alias": alias,
+        "status": status,
+        "description": description,
+        "oneOpenIncidentOnly": True,
+        "showUptimeHistory": True,
+        "teams": teams,
+        "subscribed": False,
+        "incidents": [],
+        "uptime": {
+            "rangeStart": "2026-09-01T00:00:00Z",
+            "rangeEnd": "2026-11-30T00:00:00Z",
+            "outages": [],
+            "uptimePercentage": {"p90": 100.0, "p60": 100.0, "p30": 100.0},
+        },
+        **more,
+    }
+
+
+SERVICES = [
+    _service(801, "Checkout", "checkout", "DEGRADED", "The web shop's cart and checkout pages.",
+             [_PLATFORM]),
+    _service(802, "Card payments", "card-payments", "PARTIAL_OUTAGE",
+             "Card payments through the Payments API.", [_PAYMENTS]),
+    _service(803, "Public website", "www", "OPERATIONAL", "www.example.com", [_PLATFORM],
+             oneOpenIncidentOnly=False),
+    _service(804, "Reporting", "reporting", "UNDER_MAINTENANCE", "Monthly reports and exports.",
+             [_SUCCESS], oneOpenIncidentOnly=False, showUptimeHistory=False),
+    _service(805, "Search", "search", "OPERATIONAL", "Product search and suggestions.",
+             [_PLATFORM]),
+    _service(806, "Customer accounts", "accounts", "OPERATIONAL",
+             "Sign-up, sign-in and account settings.", [_PLATFORM]),
+    _service(807, "Invoices", "invoices", "OPERATIONAL", "Invoice PDFs in the customer portal.",
+             [_PAYMENTS]),
+    _service(808, "Payouts", "payouts", "OPERATIONAL", "Daily payouts to merchants.",
+             [_PAYMENTS]),
+    _service(809, "Mobile API", "mobile-api", "OPERATIONAL", "The API behind the shop's apps.",
+             [_PLATFORM]),
+    _service(810, "Email notifications", "email", "OPERATIONAL",
+             "Order confirmations and shipping updates.", [_SUCCESS]),
+    _service(811, "Partner webhooks", "webhooks", "OPERATIONAL",
+             "Order and payment events sent to partners.", [_PAYMENTS]),
+    _service(812, "Help center", "help", "OPERATIONAL", "help.example.com", [_SUCCESS],
+             oneOpenIncidentOnly=False),
+]  # fmt: skip
+_SERVICE = {s["id"]: {key: s[key] for key in ("id", "name", "alias", "status")} for s in SERVICES}
+
+
+def _incident(incident_id, summary, status, message, created, updated, affected, teams, **more):
+    """An incident on the services in `affected` ({service id: impact})."""
+    return {
+        "id": incident_id,
+        "summary": summary,
+        "status": status,
+        "message": message,
         "sendNotification": True,
-        "createdAt": "2025-06-12T08:01:00Z",
-        "updatedAt": "2025-06-12T08:20:00Z",
+        "createdAt": created,
+        "updatedAt": updated,
         "affectedServices": [
-            {"impact": "PARTIAL_OUTAGE", "service": _SERVICE[802]},
-            {"impact": "DEGRADED", "service": _SERVICE[801]},
+            {"impact": impact, "service": _SERVICE[service]} for service, impact in affected.items()
         ],
-        "affectedTeams": [_PAYMENTS],
-    },
-    {
-        "id": 9002,
-        "summary": "Slow checkout pages in the EU",
-        "status": "MONITORING",
-        "message": "A fix is deployed; we are watching response times.",
-        "sendNotification": False,
-        "createdAt": "2025-06-12T06:10:00Z",
-        "updatedAt": "2025-06-12T07:30:00Z",
-        "affectedServices": [{"impact": "DEGRADED", "service": _SERVICE[801]}],
-        "affectedTeams": [_PLATFORM],
-    },
-    {
-        "id": 9003,
-        "summary": "Reporting maintenance",
-        "status": "RESOLVED",
-        "message": "Maintenance is over; reports are available again.",
-        "sendNotification": True,
-        "createdAt": "2025-06-10T20:00:00Z",
-        "updatedAt": "2025-06-10T22:00:00Z",
-        "resolvedOn": "2025-06-10T22:00:00Z",
-        "affectedServices": [{"impact": "UNDER_MAINTENANCE", "service": _SERVICE[804]}],
-        "affectedTeams": [_SUCCESS],
-    },
-]
+        "resolvedOn": updated if status == "RESOLVED" else None,
+        "subscribed": False,
+        "affectedTeams": teams,
+        "history": [],
+        **more,
+    }  # fmt: skip
+
+
+# Newest first, as ilert lists them.
+INCIDENTS = [
+    _incident(9013, "Card payments fail for some customers", "IDENTIFIED",
+              "A certificate at our card processor expired; a new one is being rolled out.",
+              "2026-11-30T08:01:00Z", "2026-11-30T08:20:00Z",
+              {802: "PARTIAL_OUTAGE", 801: "DEGRADED"}, [_PAYMENTS]),
+    _incident(9012, "Slow checkout pages in the EU", "MONITORING",
+              "A fix is deployed; we are watching response times.",
+              "2026-11-30T06:10:00Z", "2026-11-30T07:30:00Z", {801: "DEGRADED"}, [_PLATFORM],
+              sendNotification=False),
+    _incident(9011, "Reporting maintenance", "INVESTIGATING",
+              "Reports and exports are paused while we move their database.",
+              "2026-11-29T20:00:00Z", "2026-11-29T20:00:00Z", {804: "UNDER_MAINTENANCE"},
+              [_SUCCESS]),
+    _incident(9010, "Invoice PDFs did not open", "RESOLVED",
+              "Invoices open again; a storage permission was restored.",
+              "2026-11-29T11:05:00Z", "2026-11-29T13:05:00Z", {807: "PARTIAL_OUTAGE"},
+              [_PAYMENTS]),
+    _incident(9009, "Search returned no results", "RESOLVED",
+              "Search works again after two replicas were restarted.",
+              "2026-11-28T21:50:00Z", "2026-11-28T22:05:00Z", {805: "MAJOR_OUTAGE"},
+              [_PLATFORM]),
+    _incident(9008, "Delayed partner webhooks", "RESOLVED",
+              "Webhooks caught up; no event was lost.",
+              "2026-11-28T16:25:00Z", "2026-11-28T17:00:00Z", {811: "DEGRADED"}, [_PAYMENTS]),
+    _incident(9007, "Sign-in errors in the mobile apps", "RESOLVED",
+              "A faulty release of the mobile API was rolled back.",
+              "2026-11-25T09:40:00Z", "2026-11-25T10:15:00Z",
+              {809: "PARTIAL_OUTAGE", 806: "DEGRADED"}, [_PLATFORM]),
+    _incident(9006, "Order confirmation emails delayed", "RESOLVED",
+              "Our email provider cleared its queue; all emails were sent.",
+              "2026-11-21T18:00:00Z", "2026-11-21T19:30:00Z", {810: "DEGRADED"}, [_SUCCESS]),
+    _incident(9005, "Payouts a day late", "RESOLVED",
+              "Yesterday's payouts were sent this morning.",
+              "2026-11-18T07:00:00Z", "2026-11-18T09:45:00Z", {808: "DEGRADED"}, [_PAYMENTS]),
+    _incident(9004, "Website unreachable from some networks", "RESOLVED",
+              "A DNS change was reverted.",
+              "2026-11-12T13:20:00Z", "2026-11-12T13:50:00Z", {803: "PARTIAL_OUTAGE"},
+              [_PLATFORM]),
+    _incident(9003, "Help center search down", "RESOLVED",
+              "The help center's search index was rebuilt.",
+              "2026-11-07T10:00:00Z", "2026-11-07T11:10:00Z", {812: "DEGRADED"}, [_SUCCESS],
+              sendNotification=False),
+    _incident(9002, "Card payments declined for one card network", "RESOLVED",
+              "The card network fixed a routing fault on its side.",
+              "2026-10-30T15:45:00Z", "2026-10-30T16:40:00Z", {802: "PARTIAL_OUTAGE"},
+              [_PAYMENTS]),
+    _incident(9001, "Checkout unavailable during a database failover", "RESOLVED",
+              "The failover finished; checkout works again.",
+              "2026-10-21T03:10:00Z", "2026-10-21T03:25:00Z", {801: "MAJOR_OUTAGE"},
+              [_PLATFORM]),
+]  # fmt: skip
+
+
+def _status_page(page_id, name, subdomain, visibility, status, services, teams, **more):
+    """A status page in the single GET's shape; lists leave out what only it has."""
+    return {
+        "id": page_id,
+        "name": name,
+        "domain": "",
+        "subdomain": subdomain,
+        "timezone": "Europe/Berlin",
+        "faviconUrl": "",
+        "logoUrl": "",
+        "visibility": visibility,
+        "hiddenFromSearch": visibility == "PRIVATE",
+        "showSubscribeAction": True,
+        "showIncidentHistoryOption": True,
+        "pageTitle": name,
+        "pageDescription": "",
+        "pageLayout": "RESPONSIVE",
+        "logoRedirectUrl": "",
+        "activated": True,
+        "status": status,
+        "teams": teams,
+        "services": [_SERVICE[service] for service in services],
+        "metrics": [],
+        "ipWhitelist": [],
+        "structure": {
+            "elements": [{"id": service, "type": "SERVICE", "options": []} for service in services]
+        },
+        "appearance": "LIGHT",
+        "subscribed": False,
+        "uptime": {
+            "rangeStart": "2026-09-01T00:00:00Z",
+            "rangeEnd": "2026-11-30T00:00:00Z",
+            "outages": [],
+            "uptimePercentage": {"p90": 99.98, "p60": 99.97, "p30": 99.95},
+        },
+        "groups": [],
+        "announcement": "",
+        "announcementOnPage": False,
+        "announcementInWidget": False,
+        "audienceSpecific": False,
+        **more,
+    }
+
 
 STATUS_PAGES = [
-    {
-        "id": 1201,
-        "name": "Example status",
-        "domain": "status.example.com",
-        "subdomain": "example",
-        "customCss": "",
-        "faviconUrl": "",
-        "logoUrl": "",
-        "visibility": "PUBLIC",
-        "hiddenFromSearch": False,
-        "showSubscribeAction": True,
-        "showIncidentHistoryOption": True,
-        "pageTitle": "Example status",
-        "pageDescription": "Live status of the Example web shop.",
-        "pageLayout": "RESPONSIVE",
-        "logoRedirectUrl": "https://www.example.com",
-        "activated": True,
-        "status": "PARTIAL_OUTAGE",
-        "teams": [_PLATFORM],
-        "timezone": "Europe/London",
-        "services": [_SERVICE[801], _SERVICE[802], _SERVICE[803]],
-        "appearance": "LIGHT",
-    },
-    {
-        "id": 1202,
-        "name": "Internal tools",
-        "domain": "",
-        "subdomain": "example-internal",
-        "customCss": "",
-        "faviconUrl": "",
-        "logoUrl": "",
-        "visibility": "PRIVATE",
-        "hiddenFromSearch": True,
-        "showSubscribeAction": False,
-        "showIncidentHistoryOption": True,
-        "pageTitle": "Internal tools status",
-        "pageDescription": "For staff: reporting and exports.",
-        "pageLayout": "SINGLE_COLUMN",
-        "logoRedirectUrl": "",
-        "activated": True,
-        "status": "UNDER_MAINTENANCE",
-        "teams": [_SUCCESS],
-        "timezone": "Europe/Berlin",
-        "services": [_SERVICE[804]],
-        "appearance": "DARK",
-        "emailWhitelist": ["example.com"],
-    },
-    {
-        "id": 1203,
-        "name": "Payments partners",
-        "domain": "",
-        "subdomain": "example-payments",
-        "customCss": "",
-        "faviconUrl": "",
-        "logoUrl": "",
-        "visibility": "PUBLIC",
-        "hiddenFromSearch": True,
-        "showSubscribeAction": True,
-        "showIncidentHistoryOption": False,
-        "pageTitle": "Payments status",
-        "pageDescription": "Card payments for our partners.",
-        "logoRedirectUrl": "",
-        "activated": False,
-        "status": "PARTIAL_OUTAGE",
-        "teams": [_PAYMENTS],
-        "services": [_SERVICE[802]],
-    },
-]
+    _status_page(1201, "Example status", "example", "PUBLIC", "PARTIAL_OUTAGE",
+                 [801, 802, 803, 805, 806], [_PLATFORM], domain="status.example.com",
+                 pageDescription="Live status of the Example web shop.",
+                 logoRedirectUrl="https://www.example.com", timezone="Europe/London",
+                 announcement="Card payments fail for some customers; we are on it.",
+                 announcementOnPage=True),
+    _status_page(1202, "Internal tools", "example-internal", "PRIVATE", "UNDER_MAINTENANCE",
+                 [804, 810], [_SUCCESS], pageDescription="For staff: reporting and exports.",
+                 pageLayout="SINGLE_COLUMN", appearance="DARK", ipWhitelist=["203.0.113.0/24"]),
+    _status_page(1203, "Payments partners", "example-payments", "PUBLIC", "PARTIAL_OUTAGE",
+                 [802, 807, 808, 811], [_PAYMENTS],
+                 pageDescription="Card payments and payouts, for our partners.",
+                 showIncidentHistoryOption=False, activated=False, audienceSpecific=True),
+]  # fmt: skip
+
+# Fields the spec has that the rows above leave to its defaults (spec escalation-policies
+# post: repeating false, frequency 1, delayMin 0; teams post: createdAt, updatedAt).
+for _policy in ESCALATION_POLICIES:
+    _policy.setdefault("repeating", False)
+    _policy.setdefault("frequency", 1)
+    _policy.setdefault("delayMin", 0)
+    _policy.setdefault("teams", [])
+    _policy.setdefault("routingKey", "")
+for _team in TEAMS:
+    _team.setdefault("createdAt", "2024-03-04T10:00:00Z")
+    _team.setdefault("updatedAt", "2026-06-01T12:00:00Z")
 
 # Every resource's rows, by the name its list has in the API table.
 ROWS = {

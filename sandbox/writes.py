@@ -1,5 +1,6 @@
-"""The sandbox's writes: what accepting, resolving and assigning an alert, and updating or
-deleting an alert source, change in its records, answered as ilert answers them.
+"""The sandbox's writes: what accepting, resolving and assigning an alert, updating or
+deleting an alert source, and creating or updating an incident change in its records,
+answered as ilert answers them.
 
 Shapes: spec `alerts-accept put`, `alerts-resolve put`, `alerts-assign put` (PUT, no body,
 the alert in the answer; assign takes one of `user`, `policy`, `schedule`), spec
@@ -15,8 +16,8 @@ from typing import Any
 from flask import current_app, request
 
 from sandbox import data
-from sandbox.api import ApiError, find, shown
-from sandbox.description import BY_NAME
+from sandbox.api import ApiError, etag, find, shown
+from sandbox.description import BY_NAME, INCIDENT_STATES
 from sandbox.records import Row
 
 ALERTS, SOURCES = BY_NAME["alerts"], BY_NAME["alert_sources"]
@@ -206,3 +207,103 @@ def delete_alert_source(grant: dict, item_id: int):
     if not _records().delete("alert_sources", item_id):
         find(SOURCES, item_id)
     return "", 204
+
+
+# --- incidents: spec incidents post / incidents put (If-Match, 412) -------------------------
+
+INCIDENTS = BY_NAME["incidents"]
+# spec incidents post: affectedServices impact (the service statuses)
+IMPACTS = ("OPERATIONAL", "UNDER_MAINTENANCE", "DEGRADED", "PARTIAL_OUTAGE", "MAJOR_OUTAGE")
+
+
+def _checked_incident(body: dict) -> Row:
+    """The writable fields of an incident, checked; 400 names what is wrong."""
+    summary, status = body.get("summary"), body.get("status", "INVESTIGATING")
+    if not isinstance(summary, str) or not summary.strip():
+        raise ApiError(400, "summary is required: a non-empty string")
+    if status not in INCIDENT_STATES:
+        raise ApiError(400, f"status must be one of {', '.join(INCIDENT_STATES)}")
+    message, notify = body.get("message", ""), body.get("sendNotification", False)
+    if not isinstance(message, str) or type(notify) is not bool:
+        raise ApiError(400, "message must be a string and sendNotification true or false")
+    affected = body.get("affectedServices", [])
+    if not isinstance(affected, list):
+        raise ApiError(400, "affectedServices must be a list of {impact, service: {id}}")
+    services = []
+    for entry in affected:
+        service_id = entry.get("service", {}).get("id") if isinstance(entry, dict) else None
+        service = _records().get("services", service_id) if type(service_id) is int else None
+        if service is None or entry.get("impact") not in IMPACTS:
+            raise ApiError(
+                400,
+                f"each affected service needs the id of a service and an impact among "
+                f"{', '.join(IMPACTS)}",
+            )
+        ref = {key: service[key] for key in ("id", "name", "alias", "status")}
+        services.append({"impact": entry["impact"], "service": ref})
+    return {
+        "summary": summary,
+        "status": status,
+        "message": message,
+        "sendNotification": notify,
+        "affectedServices": services,
+    }
+
+
+def _incident_answer(row: Row, status: int = 200):
+    """An incident as the single GET shows it, with its ETag."""
+    return shown(INCIDENTS, row, set(), single=True), status, {"ETag": etag(row)}
+
+
+def _history_entry(grant: dict, incident: Row, now: str) -> Row:
+    return {
+        "id": f"{incident['id']}-{len(incident['history']) + 1}",
+        "content": incident["message"],
+        "creator": _signed_in_person(grant),
+        "incidentStatus": incident["status"],
+        "sendNotification": incident["sendNotification"],
+        "createdAt": now,
+    }
+
+
+def create_incident(grant: dict):
+    """POST /api/incidents: a new incident (ilert-go incident.go expects 200), newest first."""
+    fields, now = _checked_incident(_body()), _now()
+
+    def new(incident_id: int) -> Row:
+        incident = {
+            "id": incident_id,
+            **fields,
+            "createdAt": now,
+            "updatedAt": now,
+            "resolvedOn": now if fields["status"] == "RESOLVED" else None,
+            "subscribed": False,
+            "affectedTeams": [],
+            "history": [],
+        }
+        return incident | {"history": [_history_entry(grant, incident, now)]}
+
+    return _incident_answer(_records().add("incidents", new))
+
+
+def update_incident(grant: dict, item_id: int):
+    """PUT /api/incidents/{id}: replace its writable fields; with `If-Match`, only if the
+    incident is still as the client last saw it (412 otherwise)."""
+    find(INCIDENTS, item_id)
+    fields, now = _checked_incident(_body()), _now()
+    wanted = request.headers.get("If-Match")
+
+    def updated(incident: Row) -> Row:
+        tags = {tag.strip() for tag in (wanted or "").split(",")}
+        if wanted is not None and "*" not in tags and etag(incident) not in tags:
+            raise ApiError(
+                412, f"Incident {item_id} changed since that ETag: GET it again, then retry"
+            )
+        resolved = incident["resolvedOn"] if incident["status"] == "RESOLVED" else now
+        changed = incident | fields | {"updatedAt": now}
+        changed["resolvedOn"] = resolved if fields["status"] == "RESOLVED" else None
+        return changed | {"history": [*incident["history"], _history_entry(grant, changed, now)]}
+
+    row = _records().change("incidents", item_id, updated)
+    assert row is not None
+    return _incident_answer(row)

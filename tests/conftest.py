@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
+from flask import url_for
 from flask.testing import FlaskClient
 from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
@@ -106,15 +107,11 @@ class RunningSandbox:
         return response.json()
 
     def stop(self):
-        """Stop serving and close the port: connections are refused until `start_again`."""
+        """Stop serving and close the port (which another test may then be given: to refuse
+        connections, see tests/test_faults.py's `refusing_url`)."""
         self.server.shutdown()
         self.server.server_close()
         self.serving = False
-
-    def start_again(self):
-        """Serve the same sandbox (same state, same port) again after `stop`."""
-        self.server = serve_in_thread(bind(self.app, "127.0.0.1", self.server.server_port))
-        self.serving = True
 
 
 @pytest.fixture(scope="session")
@@ -350,6 +347,13 @@ def auth_for(request):
 @pytest.fixture
 def auth(client, auth_for):
     return auth_for(client)
+
+
+def tool_paths(app):
+    """The paths of the app's optional tools (the flow inspector, when it is on): what the
+    layout links for everyone, by `app.extensions["layout_tools"]`."""
+    with app.test_request_context():
+        return [url_for(endpoint) for endpoint, _ in app.extensions.get("layout_tools", [])]
 
 
 def profiles_at_once(urls, cookie, count):

@@ -1,10 +1,14 @@
 """Every upstream call under every fault: a clear page, a fitting status, nothing lost.
 
-The sandbox's fault hook makes the next call of an endpoint fail; "refused" stops the
-sandbox altogether. HTTP_TIMEOUT is half a second, so a 1 second delay is a timeout.
+The sandbox's fault hook makes the next call of an endpoint fail; "refused" points the app
+at a port that refuses every connection. HTTP_TIMEOUT is half a second, so a 1 second delay
+is a timeout.
 """
 
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -39,18 +43,38 @@ def auth(client, auth_for, upstream):
     return auth_for(client, upstream)
 
 
-def inject(upstream, endpoint, fault):
-    """Make the next call of `endpoint` fail, or stop the sandbox for "refused"."""
-    fields, _ = FAULTS[fault]
-    if fields is None:
-        upstream.stop()
-    else:
-        upstream.fault(endpoint=endpoint, **fields)
+@pytest.fixture
+def refusing_url():
+    """An origin whose connections are refused: a loopback port bound but not listening, held
+    for the whole test, so that no other test (or xdist worker) can be given it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
-def recover(upstream, fault):
-    if FAULTS[fault][0] is None:
-        upstream.start_again()
+@pytest.fixture
+def inject(client, upstream, refusing_url):
+    """`inject(endpoint, fault)`: make the next call of `endpoint` fail; for "refused", ilert
+    refuses every connection (the app calls `refusing_url`) until `recover()`."""
+
+    def inject(endpoint, fault):
+        fields, _ = FAULTS[fault]
+        if fields is None:
+            client.application.config["ILERT_API_URL"] = refusing_url
+        else:
+            upstream.fault(endpoint=endpoint, **fields)
+
+    return inject
+
+
+@pytest.fixture
+def recover(client, upstream):
+    """`recover()`: ilert answers again (a queued fault is spent by its one call)."""
+
+    def recover():
+        client.application.config["ILERT_API_URL"] = upstream.url
+
+    return recover
 
 
 def assert_clear_page(response, status):
@@ -76,11 +100,11 @@ def assert_signed_out(client):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_code_exchange_fault(client, auth, upstream, fault):
+def test_code_exchange_fault(client, auth, upstream, fault, inject, recover):
     callback = auth.consent(auth.start())
-    inject(upstream, "authorization_code", fault)
+    inject("authorization_code", fault)
     response = client.get(callback)
-    recover(upstream, fault)
+    recover()
     assert_clear_page(response, FAULTS[fault][1])
     assert b"Sign in again" in response.data
     assert_never_retried(upstream, "authorization_code", fault)
@@ -90,12 +114,12 @@ def test_code_exchange_fault(client, auth, upstream, fault):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_refresh_fault(client, auth, upstream, fault, clock):
+def test_refresh_fault(client, auth, upstream, fault, clock, inject, recover):
     auth.sign_in()
     clock.advance(ACCESS_TOKEN_TTL)
-    inject(upstream, "refresh_token", fault)
+    inject("refresh_token", fault)
     response = client.get("/me")
-    recover(upstream, fault)
+    recover()
     assert_clear_page(response, FAULTS[fault][1])
     assert_never_retried(upstream, "refresh_token", fault)
     if fault in ANSWER_LOST:
@@ -112,21 +136,23 @@ def test_refresh_fault(client, auth, upstream, fault, clock):
     ("path", "endpoint"),
     [("/me", "users_current"), ("/token-info", "token_info"), ("/alert-sources", "alert_sources")],
 )
-def test_api_call_fault_keeps_the_session(client, auth, upstream, path, endpoint, fault):
+def test_api_call_fault_keeps_the_session(
+    client, auth, upstream, path, endpoint, fault, inject, recover
+):
     auth.sign_in()
-    inject(upstream, endpoint, fault)
+    inject(endpoint, fault)
     response = client.get(path)
-    recover(upstream, fault)
+    recover()
     assert_clear_page(response, FAULTS[fault][1])
     assert client.get(path).status_code == 200
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_api_call_fault_as_json(client, auth, upstream, fault):
+def test_api_call_fault_as_json(client, auth, upstream, fault, inject, recover):
     auth.sign_in()
-    inject(upstream, "users_current", fault)
+    inject("users_current", fault)
     response = client.get("/me", headers={"Accept": "application/json"})
-    recover(upstream, fault)
+    recover()
     assert response.status_code == FAULTS[fault][1]
     body = response.get_json()
     assert set(body) == {"error", "message"}
@@ -134,11 +160,11 @@ def test_api_call_fault_as_json(client, auth, upstream, fault):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_revoke_fault_still_signs_out_and_says_so(client, auth, upstream, fault):
+def test_revoke_fault_still_signs_out_and_says_so(client, auth, upstream, fault, inject, recover):
     auth.sign_in()
-    inject(upstream, "revoke", fault)
+    inject("revoke", fault)
     response = auth.log_out()
-    recover(upstream, fault)
+    recover()
     assert response.status_code == 302
     home = client.get("/").data
     if fault == "invalid_json":
@@ -281,3 +307,37 @@ def test_a_rate_limited_code_exchange_passes_retry_after_on(client, auth, upstre
     response = client.get(callback)
     assert_clear_page(response, 503)
     assert response.headers["Retry-After"] == "2"
+
+
+@pytest.mark.parametrize("holder", ["gone", "alive"])
+def test_a_refresh_marked_by_another_process_waits_only_while_it_may_live(
+    make_app, start_sandbox, auth_for, clock, holder
+):
+    """A worker killed between marking the tokens as renewing and storing ilert's answer leaves
+    the mark: a process of this host that is gone is not waited for; one that lives may still
+    store the answer, or have sent it to the browser, so the refresh token is not sent again
+    until the longest a refresh takes has passed."""
+    upstream = start_sandbox(access_token_ttl=ACCESS_TOKEN_TTL)
+    app = make_app(sandbox=upstream)
+    client = app.test_client()
+    auth = auth_for(client, upstream)
+    auth.sign_in()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    if holder == "gone":
+        process.kill()
+        process.wait()
+    marker = {"renewing": clock(), "renewing_by": f"{socket.gethostname()} {process.pid}"}
+    app.extensions["store"].put("tokens", auth.session_id(), {**auth.tokens(), **marker}, 3600)
+    clock.advance(ACCESS_TOKEN_TTL)
+    try:
+        response = client.get("/me")
+        if holder == "alive":
+            assert response.status_code == 503 and b"try again" in response.data
+            assert upstream.stats()["token"]["refresh_token"] == 0
+            clock.advance(2 * app.config["HTTP_TIMEOUT"] + 5)
+            response = client.get("/me")
+        assert response.status_code == 200
+        assert upstream.stats()["token"]["refresh_token"] == 1
+    finally:
+        process.kill()
+        process.wait()

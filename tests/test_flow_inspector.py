@@ -1,5 +1,7 @@
 """The flow inspector: each step of the last sign-in and API calls, secrets hidden."""
 
+import re
+
 from sandbox import CLIENT_SECRET
 
 
@@ -108,3 +110,41 @@ def test_unknown_fields_of_a_token_answer_are_hidden(make_app, auth_for, sandbox
         "id_token": "[hidden]",
     }
     assert "eyJ.secret.jwt" not in client.get("/flow-inspector").get_data(as_text=True)
+
+
+def test_inspector_numbers_steps_in_order_and_shows_json_as_json(make_app, auth_for):
+    client = make_app(FLOW_INSPECTOR="true").test_client()
+    auth_for(client).sign_in()
+    assert client.get("/me").status_code == 200
+    assert client.get("/token-info").status_code == 200
+    text = client.get("/flow-inspector").get_data(as_text=True)
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    headings = re.findall(r"<h2>(\d+)\. ([^<]+) <span[^>]*>\(step (\d) of ilert's guide\)", text)
+    assert [int(number) for number, _, _ in headings] == list(range(1, len(calls) + 1))
+    assert [f"{step}. {title}" for _, title, step in headings] == [c["step"] for c in calls]
+    assert [step for _, _, step in headings].count("3") >= 2  # the API calls share a step
+    token_info = next(call for call in calls if call["step"].startswith("5."))
+    assert token_info["answer"]["active"] == "true"  # JSON's true, not Python's True
+    assert "<code>true</code>" in text and ">True<" not in text
+
+
+def test_a_failed_sign_in_keeps_its_steps_in_a_session_of_ten_minutes(make_app, auth_for, sandbox):
+    app = make_app(FLOW_INSPECTOR="true")
+    client = app.test_client()
+    auth = auth_for(client)
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="authorization_code", status=400, body='{"error": "invalid_grant"}')
+    assert client.get(callback).status_code == 400
+    _, expires_at = app.extensions["store"].get_expiring("session", auth.session_id())
+    assert expires_at <= app.extensions["store"].clock() + 600
+    assert "2. Turn the code into tokens" in client.get("/flow-inspector").get_data(as_text=True)
+
+
+def test_a_refresh_is_a_step_of_the_flow(make_app, auth_for, start_sandbox, clock):
+    sandbox = start_sandbox(access_token_ttl=2)
+    client = make_app(sandbox=sandbox, FLOW_INSPECTOR="true").test_client()
+    auth_for(client, sandbox).sign_in()
+    clock.advance(2)
+    assert client.get("/me").status_code == 200
+    calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert "4. Refresh the access token" in [call["step"] for call in calls]

@@ -18,7 +18,7 @@ def test_profile_of_a_full_user():
     facts = dict(fact for _, _, section in profile.sections for fact in section)
     assert facts["Email"] == "ada@example.com"
     assert facts["Language"] == "German (de)"
-    assert facts["shiftColor"] == "#ff0000"
+    assert facts["Shift color"] == "#ff0000"  # a label, not the field name
 
 
 def test_profile_shows_no_phone_numbers_from_a_pre_2023_answer():

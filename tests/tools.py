@@ -28,6 +28,10 @@ INSTALL_REDIS = (
     "install redis-server (Debian: apt-get install redis-server; macOS: brew install redis; "
     "Windows: use WSL and the Debian line) or set REDIS_SERVER to a redis-server executable"
 )
+INSTALL_NGINX = (
+    "install nginx (Debian: apt-get install nginx; macOS: brew install nginx; Windows: use WSL "
+    "and the Debian line) or set NGINX to an nginx executable"
+)
 
 
 class MissingTool(pytest.fail.Exception):
@@ -90,6 +94,18 @@ def redis_server_executable() -> str:
     if found:
         return found
     raise MissingTool(f"No redis-server on PATH: {INSTALL_REDIS}")
+
+
+def nginx_executable() -> str:
+    """The nginx to start: `NGINX`, else nginx on PATH or in /usr/sbin (Debian puts it there,
+    off the PATH of most users)."""
+    configured = _configured("NGINX", INSTALL_NGINX)
+    if configured:
+        return configured
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    raise MissingTool(f"No nginx on PATH: {INSTALL_NGINX}")
 
 
 def pending_sign_in_secrets(app, cookies):
