@@ -36,6 +36,11 @@ class AppSession(CacheLibSession):
 
     renewed: bool = False
 
+    def __bool__(self) -> bool:
+        """Whether it holds anything besides "_permanent" (Flask-Session's test, which copied
+        the whole dict each time; Flask asks it several times per request)."""
+        return len(self) > ("_permanent" in self)
+
 
 def current_session() -> AppSession:
     """`flask.session`, typed as what it is."""
@@ -133,6 +138,14 @@ class GuardedSessionInterface(SessionInterface):
         return expires_at - current().clock() < lifetime - min(lifetime / 10, 3600)
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if session and not session.modified:
+            # Nothing to write, as on most requests: all Flask-Session would do is say that
+            # the answer varies by cookie (SESSION_REFRESH_EACH_REQUEST is off).
+            if session.renewed:
+                self.set_cookie(app, session, response)
+            elif session.accessed:
+                response.vary.add("Cookie")
+            return
         try:
             self.inner.save_session(app, session, response)
         except StoreError as error:
@@ -143,9 +156,7 @@ class GuardedSessionInterface(SessionInterface):
             response.headers.pop("Location", None)
             response.set_data(failed.get_data())
             return
-        if session and session.renewed and not session.modified:
-            self.set_cookie(app, session, response)
-        elif not session and session.modified and self.inner.get_cookie_secure(app):
+        if not session and session.modified and self.inner.get_cookie_secure(app):
             # Flask-Session clears the cookie without `Secure`, and a browser ignores that for
             # a __Host- cookie: clear it again, with the attributes it was set with.
             name = self.inner.get_cookie_name(app)
