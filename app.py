@@ -13,7 +13,6 @@ if sys.version_info < (3, 11):  # noqa: UP036 (said here, before an import fails
     version = ".".join(str(part) for part in sys.version_info[:3])
     sys.exit(f"This app needs Python 3.11 or newer; this is Python {version}.")
 
-import logging
 import os
 import secrets
 import tempfile
@@ -27,9 +26,10 @@ from werkzeug.serving import is_running_from_reloader
 import config
 import errors
 import inspector
+import logs
 import store
 from config import ConfigError
-from ilert import oauth
+from ilert import budget, oauth
 from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
@@ -65,8 +65,9 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
     )
-    _configure_logging(app)
+    logs.init_app(app)
     store.init_app(app, clock)
+    budget.init_app(app)
     oauth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
@@ -93,12 +94,6 @@ class ForwardedByLocalProxy:
         if config.is_loopback(environ.get("REMOTE_ADDR") or ""):
             return self.proxied(environ, start_response)
         return self.direct(environ, start_response)
-
-
-def _configure_logging(app: Flask) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("app", "errors", "ilert", "store", "views", "inspector"):
-        logging.getLogger(name).setLevel(app.config["LOG_LEVEL"])
 
 
 # --- python app.py ------------------------------------------------------------------------

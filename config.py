@@ -24,6 +24,7 @@ import dotenv.parser
 # --- What a fork renames, here and nowhere else: the app, the sandbox, the tests, bench and
 # scripts read these names (or ask the app under test), so renaming one breaks no test.
 APP_NAME = "ilert OAuth2 backend app"  # in every page's title and header
+APP_VERSION = "1.0"  # with APP_NAME, the User-Agent of every call to ilert
 DEFAULT_PORT = 4597  # PORT
 DEFAULT_SANDBOX_PORT = 4598  # SANDBOX_PORT
 CALLBACK_PATH = "/authorize-result"  # the path of the default ILERT_REDIRECT_URI
@@ -41,6 +42,7 @@ def redirect_uri_at(port: int) -> str:
 DEFAULT_REDIRECT_URI = redirect_uri_at(DEFAULT_PORT)  # ILERT_REDIRECT_URI
 # ---
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 SESSION_TYPES = ("filesystem", "redis")
 SECRET_KEY_BYTES = 32  # the store's keys are derived from it: no fewer bytes than they have
 _TRUE = ("1", "true", "yes", "on")
@@ -50,6 +52,8 @@ _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONGEST_DURATION = 100 * 365 * 86400  # beyond it, a timedelta or a store TTL overflows
 _WHOLE = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+_RATE = re.compile(r"([0-9]{1,7})/(s|min|h)")
+_RATE_UNITS = {"s": 1, "min": 60, "h": 3600}
 _SCOPE = re.compile(r"[a-z_]+(:[rwd])?")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")  # a name to resolve
@@ -91,6 +95,13 @@ def load(environ):
             "SECRET_KEY is missing: set it to a long random value, e.g. the output of "
             'python -c "import secrets; print(secrets.token_hex(32))"'
         )
+
+    cookie_secure = _boolean(
+        "SESSION_COOKIE_SECURE",
+        get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
+    )
+    if client_id is not None:
+        _check_redirect_uri(redirect_uri, cookie_secure)
 
     secret_key = get("SECRET_KEY")
     if secret_key is not None and len(secret_key.encode()) < SECRET_KEY_BYTES:
@@ -141,6 +152,12 @@ def load(environ):
             f"LOG_LEVEL is malformed: {log_level!r} is not one of {', '.join(LOG_LEVELS)}"
         )
 
+    log_format = get("LOG_FORMAT", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"LOG_FORMAT is malformed: {log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+        )
+
     return {
         "ILERT_CLIENT_ID": client_id,
         "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
@@ -158,19 +175,20 @@ def load(environ):
         "SESSION_LIFETIME": _session_lifetime(get("SESSION_LIFETIME", "7d")),
         "SESSION_MAX_AGE": _duration("SESSION_MAX_AGE", get("SESSION_MAX_AGE", "30d")),
         "SESSION_COOKIE_NAME": _cookie_name(get("SESSION_COOKIE_NAME", SESSION_COOKIE)),
-        "SESSION_COOKIE_SECURE": _boolean(
-            "SESSION_COOKIE_SECURE",
-            get("SESSION_COOKIE_SECURE", str(redirect_uri.startswith("https:"))),
-        ),
+        "SESSION_COOKIE_SECURE": cookie_secure,
         "HTTP_TIMEOUT": _seconds("HTTP_TIMEOUT", get("HTTP_TIMEOUT", "10")),
         "HOST": host,
         "PORT": port,
         "LOG_LEVEL": log_level.upper(),
+        "LOG_FORMAT": log_format,
         "GUNICORN_THREADS": _threads(get("GUNICORN_THREADS", "64")),
         "FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),
         "ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(
             "ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")
         ),
+        "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
+        "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
+        "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),
@@ -195,18 +213,21 @@ def _url(name, value, origin=False):
         if parts.port == 0:
             raise ValueError("Port out of range 1-65535")
     except ValueError as error:  # also what urlsplit says of a port out of range
-        raise ConfigError(f"{name} is malformed: {value!r} ({error})") from None
+        raise ConfigError(f"{name} is malformed: {_shown(value)!r} ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name} is malformed: {value!r} is not an http or https URL with a host")
+        raise ConfigError(
+            f"{name} is malformed: {_shown(value)!r} is not an http or https URL with a host"
+        )
     if origin:
         if parts.query or parts.fragment or parts.path not in ("", "/"):
             raise ConfigError(
-                f"{name} is malformed: {value!r} must be an origin like https://api.ilert.com, "
+                f"{name} is malformed: {_shown(value)!r} must be an origin like "
+                "https://api.ilert.com, "
                 "without a path"
             )
         return f"{parts.scheme}://{parts.netloc}"
     if parts.fragment:
-        raise ConfigError(f"{name} is malformed: {value!r} must not have a #fragment")
+        raise ConfigError(f"{name} is malformed: {_shown(value)!r} must not have a #fragment")
     return value
 
 
@@ -257,6 +278,24 @@ def _require_https(name, origin, what_travels):
         raise ConfigError(
             f"{name} must be https: with {origin!r} {what_travels} in clear; use https "
             "(plain http is only for a loopback host such as localhost)"
+        )
+
+
+def _check_redirect_uri(redirect_uri, cookie_secure):
+    """With a real client id, ilert sends each person's code to the redirect URI, and the
+    session cookie follows the person there: plain http only on loopback, and an https one
+    never with a cookie that may also travel over http."""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"ILERT_REDIRECT_URI must be https: with {_shown(redirect_uri)!r} each sign-in's "
+            "code and session cookie would travel in clear (plain http is only for a "
+            "loopback host such as localhost)"
+        )
+    if parts.scheme == "https" and not cookie_secure:
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE=false is refused with an https ILERT_REDIRECT_URI: the "
+            "session cookie would also be sent over plain http; unset it or set it to true"
         )
 
 
@@ -315,14 +354,23 @@ def check_private_folder(path: str) -> None:
 
 def _redis_url(value):
     try:
-        scheme = urlsplit(value).scheme
-    except ValueError:  # "Invalid IPv6 URL"
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked for it)
+        scheme = parts.scheme
+    except ValueError:
         scheme = None
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
-            f"REDIS_URL is malformed: {value!r} is not a redis://, rediss:// or unix:// URL"
+            f"REDIS_URL is malformed: {_shown(value)!r} is not a redis://, rediss:// or unix:// URL"
         )
     return value
+
+
+def _shown(url):
+    """`url` as an error message may show it: without the password it may carry
+    (`redis://user:password@host`, or `?password=` as redis-py also reads)."""
+    url = re.sub(r"(//[^/?#:@]*):[^/?#]*@", r"\1:[hidden]@", url)
+    return re.sub(r"(?i)(password=)[^&#]*", r"\1[hidden]", url)
 
 
 def _fallback_keys(value):
@@ -391,6 +439,39 @@ def _workers(value):
 def _threads(value):
     """Threads per gunicorn worker, which is also the size of its pool of ilert connections."""
     return _integer("GUNICORN_THREADS", value, 1, 256, "threads")
+
+
+def _rate_limit(value):
+    """(calls, per seconds) from `600/min`, `10/s` or `36000/h`; None for `0` (no budget)."""
+    if value == "0":
+        return None
+    match = _RATE.fullmatch(value.replace(" ", "").lower())
+    if not match or not 1 <= int(match[1]) <= 1_000_000:
+        raise ConfigError(
+            f"ILERT_RATE_LIMIT is malformed: {value!r} is not a rate like 600/min, 10/s or "
+            "36000/h (1 to 1000000 calls), or 0 for no budget"
+        )
+    return int(match[1]), _RATE_UNITS[match[2]]
+
+
+def _cache_seconds(value):
+    """Seconds to keep a person's identical GET answers: 0 (off) to 60."""
+    if not re.fullmatch(r"[0-9]{1,2}", value) or int(value) > 60:
+        raise ConfigError(
+            f"ILERT_CACHE_SECONDS is malformed: {value!r} is not a whole number of seconds "
+            "from 0 (off) to 60"
+        )
+    return int(value)
+
+
+def _metrics_token(value):
+    """A bearer token for /metrics, long enough not to be guessed (None: loopback only)."""
+    if value is not None and (len(value) < 16 or not value.isprintable() or " " in value):
+        raise ConfigError(
+            "METRICS_TOKEN is malformed: it must be at least 16 characters without spaces, "
+            'e.g. the output of python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return value
 
 
 def _session_lifetime(value):

@@ -22,9 +22,11 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
+import metrics
 from ilert import client, scopes
 from ilert.client import MissingScope, SessionEnded
 from ilert.oauth import IlertError
+from logs import request_id
 from store import LockBusy, StoreError
 from store.flask_session import regenerate
 
@@ -55,6 +57,8 @@ UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
         "Your ilert role, or the scopes this app was granted, may not allow this.",
     ),
 }
+BUSY = ("ilert_busy", "rate_limited")  # the deployment's budget is spent, or ilert said 429
+BUSY_PAGE = ("ilert is busy", "Try again in {seconds} s. You are still signed in.")
 HTTP_ERRORS = {
     404: ("Page not found", "There is no page at this address."),
     405: ("Not allowed", "This page does not take that kind of request."),
@@ -91,7 +95,9 @@ def error_page(
     """The one way every failure is answered: an HTML page, or JSON for JSON callers."""
     if wants_json():
         return json_error(status, error, message, headers)
-    page = render_template("errors/error.html", title=title, message=message, **context)
+    page = render_template(
+        "errors/error.html", title=title, message=message, request_id=request_id(), **context
+    )
     return page, status, headers or {}
 
 
@@ -169,6 +175,8 @@ def init_app(app: Flask) -> None:
         # upstream answer for the person: never our own 400 or 401 ("not signed in").
         status = error.status if error.status in (502, 503, 504) else 502
         title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
+        if error.error in BUSY and error.retry_after:
+            title, hint = BUSY_PAGE[0], BUSY_PAGE[1].format(seconds=error.retry_after)
         headers = {"Retry-After": error.retry_after} if error.retry_after else None
         return error_page(
             status, title, error.description, error=error.error, headers=headers, hint=hint
@@ -189,6 +197,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(LockBusy)
     def busy(error: LockBusy):
+        metrics.BUSY.labels("refresh_busy").inc()
         return error_page(
             503,
             "Please try again",
@@ -201,6 +210,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StoreError)
     def store_unavailable(error: StoreError):
         log.error("Session store unavailable: %s", error)
+        metrics.STORE_ERRORS.inc()
         return error_page(
             503,
             "Sessions are unavailable",

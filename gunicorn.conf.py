@@ -6,16 +6,22 @@ value stops gunicorn here with the app's one line and exit code 3. docs/producti
 to size them.
 """
 
+import glob
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
+
+from gunicorn.glogging import Logger
 
 # The project folder, wherever gunicorn starts (`gunicorn -c /path/to/gunicorn.conf.py`): for
 # `import config` here, and for "app:create_app()".
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import config as _config
+import logs as _logs
 
 try:
     _config.load_dotenv()
@@ -25,6 +31,16 @@ try:
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
     sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers
+
+# Prometheus metrics of every worker, added up at /metrics (metrics.py): prometheus_client's
+# multiprocess mode, in which each process counts in files of a folder of this run's own.
+# Set here, before the app (and prometheus_client) is imported.
+_own_metrics_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_folder:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ilert-app-metrics-")
+_metrics_folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+for _old in glob.glob(os.path.join(_metrics_folder, "*.db")):  # counts of an earlier run
+    os.remove(_old)
 
 _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
@@ -57,10 +73,39 @@ keepalive = 5
 # but the process manager that started gunicorn should steer it.
 control_socket_disable = True
 
-# To stdout, one line per request with its time in ms; the app redacts the callback's
-# `code` and `state` from these lines (errors.RedactCallbackParameters).
+# To stdout, one line per request with its time in ms and its request id; the app redacts the
+# callback's `code` and `state` from these lines (errors.RedactCallbackParameters).
 accesslog = "-"
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms %({x-request-id}o)s'
+)
+
+
+class AppLogger(Logger):
+    """gunicorn's own lines and its access log in the app's `LOG_FORMAT` (logs.py); an access
+    line also carries its request's id, method, path (never the query), status and time."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if _settings["LOG_FORMAT"] == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(_logs.formatter("json"))
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        request = {
+            "request_id": environ.get("REQUEST_ID", "-"),
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": "/" + environ.get("PATH_INFO", "").lstrip("/"),
+            "status": resp.status_code,
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+        }
+        self.access_log.info(self.cfg.access_log_format, atoms, extra=request)
+
+
+logger_class = AppLogger
 
 
 def when_ready(server):
@@ -119,3 +164,16 @@ def _log_cut_off(worker):
             worker.cfg.graceful_timeout,
             left,
         )
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges no longer count (prometheus_client's rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this run made."""
+    if _own_metrics_folder:
+        shutil.rmtree(_metrics_folder, ignore_errors=True)

@@ -1,4 +1,4 @@
--- wrk's summary as one JSON line, for bench/harness.py (latencies in microseconds).
+-- wrk's summary as one JSON line, for bench/load.py (latencies in microseconds).
 -- Only `done` is defined, so wrk calls no Lua per request and stays as fast as without it.
 done = function(summary, latency, requests)
   local errors = summary.errors

@@ -12,14 +12,17 @@ write the old tokens back. They are read fresh whenever they are needed and repl
 atomic write.
 
 Before a call, an access token about to expire is refreshed; if ilert still answers 401, it
-is refreshed once more and the call retried once. A refresh runs under a lock per session
+is refreshed once more and the call retried once. ilert asks for at most one refresh per 5
+minutes: within 5 minutes of a refresh, only an expired token is refreshed, and a 401 to a
+live one means the access was removed. A refresh runs under a lock per session
 that holds across threads, worker processes (a lock file) and instances (a Redis lock):
 concurrent requests that all find the access token expiring send one refresh to ilert, and
 the others wait and use its result. ilert rotates refresh tokens, so two refreshes racing
 with the same refresh token would lose the session.
 """
 
-import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -30,19 +33,26 @@ from typing import Any, NotRequired, TypedDict
 
 from flask import current_app
 
+import metrics
 import store
-from ilert import oauth, rescue, scopes
+from ilert import cache, oauth, rescue, scopes
 from ilert.oauth import IlertError, TokenAnswer
 from store import LockBusy, StoreError
 from store.flask_session import current_session
 
 PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
 REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
+REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
 
-log = logging.getLogger(__name__)
+_HOST = socket.gethostname()
+
+ACCESS_REMOVED = (
+    "ilert no longer accepts this app's access for you (it may have been removed in your ilert "
+    "profile). Please sign in again."
+)
 
 _waiting: Counter[str] = Counter()  # requests of each session in _refresh_lock, this process
 _waiting_lock = threading.Lock()
@@ -58,6 +68,8 @@ class TokenSet(TypedDict):
     scope: str
     refresh_expires_at: float | None
     renewing: NotRequired[float]  # when a refresh began that has not stored its answer yet
+    renewing_by: NotRequired[str]  # the process that sent it: "<host name> <process id>"
+    refreshed_at: NotRequired[float]  # when a refresh made these tokens (none at sign-in)
 
 
 class MissingScope(IlertError):
@@ -159,6 +171,12 @@ def write(method: str, path: str, body: dict | None = None) -> Any:
 
 
 def call(method: str, path: str, params: dict | None = None, body: dict | None = None) -> Any:
+    """Call the ilert API for the signed-in person (identical GETs may be answered from a
+    short cache, `ilert/cache.py`, when ILERT_CACHE_SECONDS is set)."""
+    return cache.through(method, path, params, lambda: _call(method, path, params, body))
+
+
+def _call(method: str, path: str, params: dict | None, body: dict | None) -> Any:
     """Call the ilert API for the signed-in person.
 
     The access token is refreshed first if it is about to expire. If ilert still answers
@@ -167,7 +185,7 @@ def call(method: str, path: str, params: dict | None = None, body: dict | None =
     """
     sid = current_session().sid
     entry = _tokens_of(sid)
-    just_refreshed = _expiring(entry)
+    just_refreshed = _needs_refresh(entry)
     if just_refreshed:
         entry = _refreshed(sid, entry["access_token"])
     try:
@@ -181,10 +199,7 @@ def call(method: str, path: str, params: dict | None = None, body: dict | None =
         except _Unauthorized:
             pass
     store.current().delete("tokens", sid)
-    raise SessionEnded(
-        "ilert no longer accepts this app's access for you (it may have been removed in "
-        "your ilert profile). Please sign in again."
-    )
+    raise SessionEnded(ACCESS_REMOVED)
 
 
 class _Unauthorized(Exception):
@@ -214,7 +229,7 @@ def token_info() -> tuple[dict, TokenSet]:
 def fresh_tokens() -> TokenSet:
     """The signed-in person's tokens, refreshed first if the access token is about to expire."""
     entry = _tokens_of(current_session().sid)
-    if _expiring(entry):
+    if _needs_refresh(entry):
         return _refreshed(current_session().sid, entry["access_token"])
     return entry
 
@@ -225,10 +240,11 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
-    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
-    return _stored(sid, _entry_of(tokens))
+def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
+    (`refreshed`: a refresh made them). A store that refuses them is tried again a few times
+    (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens, refreshed))
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
@@ -242,10 +258,11 @@ def _stored(sid: str, entry: TokenSet) -> TokenSet:
     return entry
 
 
-def _entry_of(tokens: TokenAnswer) -> TokenSet:
-    """The entry that keeps a token answer, its lifetimes turned into times."""
+def _entry_of(tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
+    """The entry that keeps a token answer, its lifetimes turned into times (`refreshed`: a
+    refresh made them, and when is kept for REFRESH_FLOOR)."""
     refresh_lifetime = tokens.get("refresh_token_expires_in")
-    return {
+    entry: TokenSet = {
         "access_token": tokens["access_token"],
         "refresh_token": tokens.get("refresh_token"),
         "expires_at": store.now() + tokens["expires_in"],
@@ -257,6 +274,9 @@ def _entry_of(tokens: TokenAnswer) -> TokenSet:
             else None
         ),
     }
+    if refreshed:
+        entry["refreshed_at"] = store.now()
+    return entry
 
 
 def replace(sid: str, tokens: TokenAnswer) -> str | None:
@@ -347,7 +367,11 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
     with _refresh_lock(sid):
         entry = _tokens_of(sid)
         if entry["access_token"] != stale_access_token:
+            metrics.LOCK_WAITS.inc()  # another request refreshed meanwhile
             return entry
+        if not _may_refresh(entry):  # ilert refuses a token refreshed minutes ago
+            store.current().delete("tokens", sid)
+            raise SessionEnded(ACCESS_REMOVED)
         refresh_token = entry.get("refresh_token")
         if not refresh_token:
             store.current().delete("tokens", sid)
@@ -373,7 +397,7 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
             _unmark(sid, entry)  # ilert refused or never got it: the refresh token is good
             raise
         tokens.setdefault("refresh_token", refresh_token)
-        renewed = _entry_of(tokens)
+        renewed = _entry_of(tokens, refreshed=True)
         try:
             return _stored(sid, renewed)
         except StoreError as error:
@@ -383,24 +407,52 @@ def _refreshed(sid: str, stale_access_token: str) -> TokenSet:
 
 def _unmark(sid: str, entry: TokenSet) -> None:
     """Put the entry back as it was before `_write_ahead`, for the next request to refresh."""
-    unmarked = {key: value for key, value in entry.items() if key != "renewing"}
+    unmarked = {key: value for key, value in entry.items() if not key.startswith("renewing")}
     store.current().put("tokens", sid, unmarked, _lifetime(entry))
 
 
 def _write_ahead(sid: str, entry: TokenSet) -> None:
     """Mark the entry as renewing before its refresh token is sent: a store that refuses this
-    write answers 503 while the refresh token is still good. An entry already marked by a
-    refresh that may still be running elsewhere, or that got ilert's answer but could not
-    store it (its answer carries the tokens to the person's next request), answers "try
-    again" instead of sending the refresh token a second time, until the longest a refresh
-    takes has passed."""
-    began = entry.get("renewing")
-    if began is not None and store.now() - began < _refresh_hold():
-        log.warning("A refresh of this session has not stored its answer: try again")
+    write answers 503 while the refresh token is still good.
+
+    An entry already marked was marked by a refresh that is still running elsewhere, or that
+    got ilert's answer but could not store it (its answer carries the tokens to the person's
+    next request), or whose process died. The first two answer "try again" instead of sending
+    the refresh token a second time, until the longest a refresh takes has passed; a process of
+    this host that is gone is waited for no longer."""
+    began, by = entry.get("renewing"), entry.get("renewing_by", "")
+    if began is not None and store.now() - began < _refresh_hold() and not _gone(by):
         raise LockBusy()
-    store.current().put("tokens", sid, {**entry, "renewing": store.now()}, _lifetime(entry))
+    marked = {**entry, "renewing": store.now(), "renewing_by": f"{_HOST} {os.getpid()}"}
+    store.current().put("tokens", sid, marked, _lifetime(entry))
 
 
-def _expiring(entry: TokenSet) -> bool:
-    """True when less than min(60 s, 10 % of the token's lifetime) remains."""
-    return entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+def _gone(process: str) -> bool:
+    """Whether `process` ("<host name> <process id>") ran on this host and is gone."""
+    host, _, pid = process.rpartition(" ")
+    if host != _HOST or not pid.isdigit() or os.name == "nt":
+        return False  # (Windows' os.kill would send its signal 0, a Ctrl-C)
+    try:
+        os.kill(int(pid), 0)  # signal 0 sends nothing: it only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, as another user's
+    return False
+
+
+def _needs_refresh(entry: TokenSet) -> bool:
+    """True when less than min(60 s, 10 % of the token's lifetime) remains and a refresh is
+    allowed (a token that lives less than 5 minutes is used until it expires)."""
+    expiring = entry["expires_at"] - store.now() < min(60, entry["expires_in"] / 10)
+    return expiring and _may_refresh(entry)
+
+
+def _may_refresh(entry: TokenSet) -> bool:
+    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired."""
+    refreshed_at = entry.get("refreshed_at")
+    return (
+        refreshed_at is None
+        or store.now() - refreshed_at >= REFRESH_FLOOR
+        or entry["expires_at"] <= store.now()
+    )

@@ -8,8 +8,9 @@
 6. `revoke`: revoke the refresh token, at logout.
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
-ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call goes through
-one pooled `requests.Session` with `HTTP_TIMEOUT`. Whatever goes wrong becomes an
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
+from the deployment's budget (`ilert/budget.py`) and goes through one pooled
+`requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
 Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
@@ -19,16 +20,20 @@ was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NotRequired, TypedDict
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from blinker import Namespace
 from flask import Flask, current_app
 from urllib3.exceptions import NewConnectionError
+
+import config
+import metrics
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
@@ -81,11 +86,18 @@ def init_app(app: Flask) -> None:
     away afterwards. No retries: a token call must never be sent twice.
     """
     http = requests.Session()
+    http.headers["User-Agent"] = user_agent()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     app.extensions["ilert_http"] = http
+
+
+def user_agent() -> str:
+    """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
+    app's calls from others'."""
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
 
 
 def new_pkce_pair() -> tuple[str, str]:
@@ -171,7 +183,13 @@ def refresh(refresh_token: str) -> TokenAnswer:
         "refresh_token": refresh_token,
         "grant_type": "refresh_token",
     }
-    return _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
+    try:
+        tokens = _token_answer(_send("POST", TOKEN_PATH, "4. Refresh the access token", data=form))
+    except IlertError as error:
+        metrics.REFRESHES.labels(error.error if error.error == "invalid_grant" else "failed").inc()
+        raise
+    metrics.REFRESHES.labels("refreshed").inc()
+    return tokens
 
 
 def token_info(access_token: str) -> dict:
@@ -190,7 +208,12 @@ def revoke(refresh_token: str) -> None:
         "client_id": config["ILERT_CLIENT_ID"],
         "client_secret": config["ILERT_CLIENT_SECRET"],
     }
-    _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
+    try:
+        _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
+    except IlertError:
+        metrics.REVOKES.labels("failed").inc()
+        raise
+    metrics.REVOKES.labels("revoked").inc()
 
 
 def _token_answer(response):
@@ -230,6 +253,9 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
     url = config["ILERT_API_URL"] + path
     timeout = config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
+    budget = current_app.extensions["ilert_budget"]  # ilert/budget.py; None when off
+    if budget is not None:
+        budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
         call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {}), **(body or {})}
@@ -276,7 +302,13 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
         ) from None
     _finish(call, response.status_code, response)
     if not 200 <= response.status_code < 300:
-        raise _error_from(response)
+        failure = _error_from(response)
+        if response.status_code == 429:
+            metrics.RATE_LIMITED.inc()
+        if response.status_code == 429 and budget is not None:
+            failure.retry_after = str(budget.pause(failure.retry_after))
+            log.warning("ilert answered 429: no calls to ilert for %s s", failure.retry_after)
+        raise failure
     return response
 
 
@@ -289,8 +321,12 @@ def _never_connected(error):
 
 def _finish(call, outcome, response=None):
     """Log the call at DEBUG (URLs we build never carry a secret) and announce it."""
-    call["ms"] = round((time.time() - call["started"]) * 1000)
+    seconds = time.time() - call["started"]
+    call["ms"] = round(seconds * 1000)
     call["status"] = outcome
+    labels = (call["method"], metrics.endpoint(urlsplit(call["url"]).path))
+    metrics.ILERT_CALLS.labels(*labels, str(outcome)).inc()
+    metrics.ILERT_LATENCY.labels(*labels).observe(seconds)
     log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
     _announce(call, response)
 

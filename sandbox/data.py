@@ -236,6 +236,24 @@ ALERT_SOURCES: list[dict[str, Any]] = [
         "scoreThreshold": 0.7,
         "summaryTemplate": {"textTemplate": "{{ labels.alertname }} in {{ labels.cluster }}"},
         "eventFilter": 'event.labels.severity in ["critical", "warning"]',
+        "detailsTemplate": {"textTemplate": "{{ annotations.description }}"},
+        "routingTemplate": {"textTemplate": "{{ labels.team }}"},
+        "linkTemplates": [
+            {"text": "Runbook", "hrefTemplate": {"textTemplate": "{{ annotations.runbook_url }}"}}
+        ],
+        "priorityTemplate": {
+            "valueTemplate": {"textTemplate": "{{ labels.severity }}"},
+            "mappings": [{"value": "critical", "priority": "HIGH"}],
+        },
+        "severityTemplate": {
+            "valueTemplate": {"textTemplate": "{{ labels.severity }}"},
+            "mappings": [{"value": "critical", "severity": 1}],
+        },
+        "alertKeyTemplate": {"textTemplate": "{{ labels.cluster }}/{{ labels.alertname }}"},
+        "servicesTemplate": [{"textTemplate": "{{ labels.service }}"}],
+        "eventTypeFilterCreate": 'event.status == "firing"',
+        "eventTypeFilterAccept": "false",
+        "eventTypeFilterResolve": 'event.status == "resolved"',
         "escalationPolicy": _POLICY_PLATFORM,
         "teams": [_PLATFORM],
     },

@@ -6,7 +6,7 @@ Sources, cited below by these short names:
   client generated from it, lassoColombo/nu-http-client-collection `clients/incident/ilert.nu`
   (e.g. "spec alerts list" is its command `alerts list`, GET /alerts).
 - `ilert-go`: iLert/ilert-go at 549c4adb (file named).
-- `terraform`: iLert/terraform-provider-ilert (file named).
+- `terraform`: iLert/terraform-provider-ilert at d8da1ef (file named).
 - `docs`: iLert/docs at 185bdf91 (file named under developer-docs/rest-api/).
 
 The sandbox's API table (`sandbox.server.API`) and the contract tests

@@ -194,16 +194,21 @@ API = (
              writes.update_incident),
 )  # fmt: skip
 
+
+def _view(endpoint: Endpoint) -> Callable:
+    """A row's view as served: counted and faultable, under ilert's API rate limit (all but
+    the consent page, which ilert serves on app.ilert.com under its UI limit), and behind
+    the bearer token and scope check for rows with a scope."""
+    view = endpoint.view if endpoint.scope is None else api.guarded(endpoint.scope, endpoint.view)
+    if endpoint.name != "authorize":
+        view = api.rate_limited(view)
+    return hooks.counted(endpoint.name)(view)
+
+
 for _endpoint in API:
     bp.add_url_rule(
         _endpoint.path,
         endpoint=_endpoint.name,
-        view_func=hooks.counted(_endpoint.name)(
-            api.rate_limited(
-                _endpoint.view
-                if _endpoint.scope is None
-                else api.guarded(_endpoint.scope, _endpoint.view)
-            )
-        ),
+        view_func=_view(_endpoint),
         methods=_endpoint.method.split(" "),
     )

@@ -48,7 +48,7 @@ class RedisBackend:
         return cls(client, lease=max(1.0, timeout))
 
     def get(self, name: str) -> tuple[bytes, float] | None:
-        with _redis_errors():
+        with redis_errors():
             pipeline = self.client.pipeline(transaction=False)
             pipeline.get(self.PREFIX + name)
             pipeline.pttl(self.PREFIX + name)
@@ -58,24 +58,24 @@ class RedisBackend:
         return cast(bytes, value), time.time() + max(0, milliseconds) / 1000
 
     def put(self, name: str, value: bytes, ttl: float) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)))
 
     def add(self, name: str, value: bytes, ttl: float) -> bool:
-        with _redis_errors():
+        with redis_errors():
             added = self.client.set(self.PREFIX + name, value, px=max(1, int(ttl * 1000)), nx=True)
         return bool(added)
 
     def take(self, name: str) -> bytes | None:
-        with _redis_errors():
+        with redis_errors():
             return cast(bytes | None, self.client.getdel(self.PREFIX + name))
 
     def delete(self, name: str) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.delete(self.PREFIX + name)
 
     def touch(self, names: list[str], ttl: float) -> None:
-        with _redis_errors():
+        with redis_errors():
             pipeline = self.client.pipeline(transaction=False)
             for name in names:
                 pipeline.pexpire(self.PREFIX + name, max(1, int(ttl * 1000)))
@@ -94,7 +94,7 @@ class RedisBackend:
             sleep=0.02,
             thread_local=False,  # its renewer is another thread
         )
-        with _redis_errors():
+        with redis_errors():
             acquired = lock.acquire()
         if not acquired:
             raise LockBusy()
@@ -105,14 +105,14 @@ class RedisBackend:
         finally:
             renewer.stop()
             try:
-                with _redis_errors():
+                with redis_errors():
                     lock.release()
             except StoreError as error:
                 # Its work is done; the lock frees itself within a lease.
                 log.warning("A Redis lock was not released (%s)", error)
 
     def check(self) -> None:
-        with _redis_errors():
+        with redis_errors():
             self.client.ping()
 
 
@@ -143,7 +143,7 @@ class _Renewer(threading.Thread):
 
 
 @contextmanager
-def _redis_errors() -> Iterator[None]:
+def redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.exceptions.LockError as error:

@@ -1,4 +1,5 @@
-"""Stores that refuse writes for real, and take them again: a full disk, a Redis out of memory.
+"""Store faults made for real: stores that refuse writes and take them again (a full disk, a
+Redis out of memory), and a process holding a Redis lock, to be killed.
 
 `FullDisk` is a small tmpfs (where the machine lets us mount one: root on Linux) filled up with
 a ballast file, or else a folder made read-only (for a user whose permissions the system
@@ -14,6 +15,15 @@ from pathlib import Path
 import redis
 
 BALLAST_CHUNK = 4096
+# A process that holds a Redis lock (`python -c LOCK_HOLDER <url> <lease> <hold>`), to be killed.
+LOCK_HOLDER = """
+import sys, time, redis
+from store.redis_backend import RedisBackend
+backend = RedisBackend(redis.Redis.from_url(sys.argv[1]), lease=float(sys.argv[2]))
+with backend.lock("tokens-of-someone", wait=1, hold=float(sys.argv[3])):
+    print("held", flush=True)
+    time.sleep(3600)
+"""
 
 
 class FullDisk:

@@ -17,9 +17,10 @@ from flask import url_for
 from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
-from tests.test_pages import EVERY_SCOPE, url_of
+from ilert.scopes import describe_scope
+from tests.test_pages import EVERY_SCOPE, allow_button, url_of
 from tests.tools import launch_chromium
-from views.registry import PAGES
+from views.registry import PAGES, scope_to_ask
 
 pytestmark = pytest.mark.slow
 
@@ -307,12 +308,12 @@ def test_step_up_from_profile_only_to_accepting_an_alert(person, live_app):
     person.click_link("Alerts")
     person.sees_page("This needs more access at ilert")
     person.sees("This sign-in was granted: profile.")
-    person.click_button("Allow this app to see and change your alerts")
+    person.click_button(allow_button("pages.alerts", "alert:r"))
     expect(person.page.locator("h1")).to_contain_text("wants to access your ilert account")
     person.click_button("Allow")
     person.page.wait_for_url(f"{served.url}/alerts")
     person.sees_page("Alerts")
-    person.sees("Allowed: See and change your alerts.")
+    person.sees(f"Allowed: {describe_scope(scope_to_ask('pages.alerts', 'alert:r'))}.")
 
     row = person.page.locator("tbody tr", has=person.page.get_by_role("button", name="Accept"))
     summary = row.first.locator(".source-name").inner_text()
@@ -334,7 +335,7 @@ def test_denying_a_missing_scope_keeps_the_session(person, live_app):
     person.page.wait_for_url(f"{served.url}/me")
     person.expect_error_page(403)
     person.click_link("Alerts")
-    person.click_button("Allow this app to see and change your alerts")
+    person.click_button(allow_button("pages.alerts", "alert:r"))
     person.expect_error_page(403)
     person.click_button("Deny")
     person.page.wait_for_url(f"{served.url}/alerts")
@@ -434,7 +435,7 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     person.expect_error_page(403)
     person.open(f"{signed_in_with_profile.url}/alert-sources")
     check("grant page (403)")
-    person.click_button("Allow this app to see and change your alert sources")
+    person.click_button(allow_button("pages.alert_sources", "source:r"))
     person.click_button("Allow")
     page.wait_for_url(f"{signed_in_with_profile.url}/alert-sources")
     check("a page with a notice")

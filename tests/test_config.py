@@ -35,9 +35,21 @@ def test_defaults_follow_the_spec():
     assert settings["HTTP_TIMEOUT"] == 10
     assert (settings["HOST"], settings["PORT"]) == ("127.0.0.1", config.DEFAULT_PORT)
     assert settings["LOG_LEVEL"] == "INFO"
+    assert settings["LOG_FORMAT"] == "text"
+    assert settings["ILERT_RATE_LIMIT"] == (600, 60)
+    assert settings["ILERT_CACHE_SECONDS"] == 0
+    assert settings["METRICS_TOKEN"] is None
     assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600
     assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT
     assert settings["SESSION_COOKIE_NAME"] == config.SESSION_COOKIE
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", None), ("10/s", (10, 1)), ("700/min", (700, 60)), ("1/h", (1, 3600))],
+)
+def test_the_rate_limit_takes_calls_per_second_minute_or_hour(value, expected):
+    assert config.load({"ILERT_RATE_LIMIT": value})["ILERT_RATE_LIMIT"] == expected
 
 
 def test_tenant_wins_over_auth_url():
@@ -88,6 +100,15 @@ def test_session_lifetime_takes_durations(value, expected):
         ({**REAL, "PORT": "65536"}, "PORT"),
         ({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),
         ({**REAL, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**REAL, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "600"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "600/day"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "0/min"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_RATE_LIMIT": "٦٠٠/min"}, "ILERT_RATE_LIMIT"),
+        ({**REAL, "ILERT_CACHE_SECONDS": "61"}, "ILERT_CACHE_SECONDS"),
+        ({**REAL, "METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({**REAL, "METRICS_TOKEN": "sixteen chars and spaces"}, "METRICS_TOKEN"),
+        ({**REAL, "ILERT_CACHE_SECONDS": "1.5"}, "ILERT_CACHE_SECONDS"),
         ({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, "ILERT_SANDBOX_ACCESS_TOKEN_TTL"),
         ({**REAL, "ILERT_API_URL": "http://api.ilert.com"}, "ILERT_API_URL"),
         ({**REAL, "ILERT_AUTH_URL": "http://app.ilert.com"}, "ILERT_AUTH_URL"),
@@ -345,3 +366,68 @@ def test_flask_debug_takes_only_the_documented_words(value):
     with pytest.raises(ConfigError) as raised:
         config.load({"FLASK_DEBUG": value})
     assert str(raised.value).startswith(f"FLASK_DEBUG is malformed: {value!r} is not one of")
+
+
+# --- refusals that keep a deployment from being weaker than it looks (issue 23) ----------
+
+
+@pytest.mark.parametrize(
+    "redirect_uri", ["http://app.example.com/authorize-result", "http://10.0.0.5:4597/cb"]
+)
+def test_a_plain_http_redirect_uri_off_loopback_is_refused(redirect_uri):
+    with pytest.raises(ConfigError, match="^ILERT_REDIRECT_URI must be https: "):
+        config.load({**REAL, "ILERT_REDIRECT_URI": redirect_uri})
+
+
+@pytest.mark.parametrize(
+    "redirect_uri", ["http://localhost:4597/cb", "http://127.0.0.2/cb", "http://[::1]:80/cb"]
+)
+def test_a_plain_http_redirect_uri_on_loopback_is_fine(redirect_uri):
+    assert config.load({**REAL, "ILERT_REDIRECT_URI": redirect_uri})["ILERT_REDIRECT_URI"]
+
+
+def test_an_https_redirect_uri_with_an_insecure_cookie_is_refused():
+    with pytest.raises(ConfigError, match="^SESSION_COOKIE_SECURE=false is refused with an https"):
+        config.load(
+            {
+                **REAL,
+                "ILERT_REDIRECT_URI": "https://app.example.com/cb",
+                "SESSION_COOKIE_SECURE": "0",
+            }
+        )
+
+
+@pytest.mark.parametrize("key", ["k3y", "a" * 31, "ü" * 15])
+def test_a_secret_key_shorter_than_32_bytes_is_refused(key):
+    with pytest.raises(ConfigError, match="^SECRET_KEY is too short: "):
+        config.load({**REAL, "SECRET_KEY": key})
+    assert key not in str(pytest.raises(ConfigError, config.load, {**REAL, "SECRET_KEY": key}))
+
+
+def test_sandbox_mode_makes_a_long_enough_secret_key_of_its_own():
+    assert config.load({})["SECRET_KEY"] is None  # app.py makes one (instance/, 64 hex digits)
+
+
+def test_secret_key_fallbacks_take_spaces_and_commas():
+    settings = config.load({**REAL, "SECRET_KEY_FALLBACKS": " old-one,older-one  oldest "})
+    assert settings["SECRET_KEY_FALLBACKS"] == ["old-one", "older-one", "oldest"]
+    assert config.load(REAL)["SECRET_KEY_FALLBACKS"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REDIS_URL", "redis://:s3cret-pass@[::1"),
+        ("REDIS_URL", "redis://user:s3cret-pass@localhost:99999/0"),
+        ("REDIS_URL", "http://user:s3cret-pass@localhost/0"),
+        ("REDIS_URL", "mysql://localhost/0?password=s3cret-pass"),
+        ("ILERT_API_URL", "https://user:s3cret-pass@api.ilert.com/path"),
+        ("ILERT_REDIRECT_URI", "ftp://user:s3cret-pass@app.example.com/cb"),
+    ],
+)
+def test_a_malformed_url_is_named_without_its_password(name, value):
+    with pytest.raises(ConfigError) as raised:
+        config.load({**REAL, name: value})
+    message = str(raised.value)
+    assert message.startswith(f"{name} is malformed: ")
+    assert "s3cret-pass" not in message and "[hidden]" in message

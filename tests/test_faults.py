@@ -7,6 +7,8 @@ is a timeout.
 
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -305,3 +307,37 @@ def test_a_rate_limited_code_exchange_passes_retry_after_on(client, auth, upstre
     response = client.get(callback)
     assert_clear_page(response, 503)
     assert response.headers["Retry-After"] == "2"
+
+
+@pytest.mark.parametrize("holder", ["gone", "alive"])
+def test_a_refresh_marked_by_another_process_waits_only_while_it_may_live(
+    make_app, start_sandbox, auth_for, clock, holder
+):
+    """A worker killed between marking the tokens as renewing and storing ilert's answer leaves
+    the mark: a process of this host that is gone is not waited for; one that lives may still
+    store the answer, or have sent it to the browser, so the refresh token is not sent again
+    until the longest a refresh takes has passed."""
+    upstream = start_sandbox(access_token_ttl=ACCESS_TOKEN_TTL)
+    app = make_app(sandbox=upstream)
+    client = app.test_client()
+    auth = auth_for(client, upstream)
+    auth.sign_in()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    if holder == "gone":
+        process.kill()
+        process.wait()
+    marker = {"renewing": clock(), "renewing_by": f"{socket.gethostname()} {process.pid}"}
+    app.extensions["store"].put("tokens", auth.session_id(), {**auth.tokens(), **marker}, 3600)
+    clock.advance(ACCESS_TOKEN_TTL)
+    try:
+        response = client.get("/me")
+        if holder == "alive":
+            assert response.status_code == 503 and b"try again" in response.data
+            assert upstream.stats()["token"]["refresh_token"] == 0
+            clock.advance(2 * app.config["HTTP_TIMEOUT"] + 5)
+            response = client.get("/me")
+        assert response.status_code == 200
+        assert upstream.stats()["token"]["refresh_token"] == 1
+    finally:
+        process.kill()
+        process.wait()

@@ -9,6 +9,8 @@ import requests
 
 from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
+from tests.test_pages import allow_button
+from views.registry import scope_to_ask
 
 
 def test_home_offers_sign_in_when_signed_out(client):
@@ -237,8 +239,9 @@ def test_alert_sources_without_the_scope_offer_to_allow_it_in_words(make_app, au
     response = client.get("/alert-sources")
     assert response.status_code == 403
     page = response.get_data(as_text=True)
-    assert "the ilert scope <code>source:w</code>" in page
-    assert "Allow this app to see and change your alert sources</button>" in page
+    asked = scope_to_ask("pages.alert_sources", "source:r")
+    assert f"the ilert scope <code>{asked}</code>" in page
+    assert f"{allow_button('pages.alert_sources', 'source:r')}</button>" in page
     assert client.get("/me").status_code == 200
 
 

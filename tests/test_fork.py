@@ -3,10 +3,12 @@ renaming the app, its port and its cookies in the one place (config.py) breaks n
 each removal recipe of the README, applied exactly as written, leaves ruff, mypy and the
 quick suite green."""
 
+import ast
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from conftest import ROOT, process_environ
@@ -109,9 +111,9 @@ def test_removing_the_flow_inspector_as_the_readme_says_breaks_no_other_test(tmp
         remove=["import inspector", "inspector.init_app(app)"],
         replace=[
             ('        FLOW_INSPECTOR=settings["FLOW_INSPECTOR"] or sandbox_mode,\n', ""),
-            ('"views", "inspector")', '"views")'),
         ],
     )
+    edit(copy / "logs.py", replace=[('"views", "inspector", ', '"views", ')])
     edit(copy / "pyproject.toml", replace=[('"inspector.py", ', "")])
     edit(
         copy / "config.py",
@@ -130,3 +132,112 @@ def test_removing_the_flow_inspector_as_the_readme_says_breaks_no_other_test(tmp
     )
     assert "inspector" not in run(copy, "-m", "mypy").stdout
     assert_green(copy, ["tests"])
+
+
+def readme_blocks(section):
+    """The code blocks of the README's `## <section>`, in order."""
+    with open(f"{ROOT}/README.md") as file:
+        readme = file.read()
+    text = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [textwrap.dedent(block) for block in re.findall(r"```\w+\n(.*?)```", text, re.S)]
+
+
+def test_the_readmes_page_and_action_are_checked_without_being_named(tmp_path):
+    """README's "Add a page of your own" and "Add an action of your own", done as written in
+    two files each: the suite's registry tests, browser walk and axe-core check them, and
+    nothing that passed before fails."""
+    copy = copy_of_project(tmp_path)
+    view, template = readme_blocks("Add a page of your own")
+    action_view, button = readme_blocks("Add an action of your own")
+    pages = copy / "views" / "pages.py"
+    pages.write_text(pages.read_text() + "\n\n" + view + "\n\n" + action_view)
+    (copy / "templates" / "incidents.html").write_text(template)
+    edit(
+        copy / "templates" / "alert_sources.html",
+        replace=[("hidden_label=source.name) }}{% endif %}</td>",
+                  "hidden_label=source.name) }}\n        " + button.strip() + "{% endif %}</td>")],
+    )  # fmt: skip
+    collected = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                    "--collect-only", "tests/test_pages.py")  # fmt: skip
+    assert "[pages.incidents]" in collected.stdout
+    assert "[pages.delete_alert_source]" in collected.stdout
+    assert_green(copy, CORE)
+    walked = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                 "tests/test_browser.py", "-k", "every_page or axe")  # fmt: skip
+    assert walked.returncode == 0, walked.stdout[-6000:]
+
+
+def without_functions(path, names):
+    """Delete the top-level functions `names` (with their decorators) from the module `path`."""
+    source = path.read_text()
+    lines = source.splitlines(keepends=True)
+    found = {
+        node.name: node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    }
+    assert set(found) == set(names), f"{path.name} lacks {set(names) - set(found)}"
+    for node in sorted(found.values(), key=lambda node: -node.lineno):
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        del lines[first : node.end_lineno]
+    path.write_text("".join(lines))
+
+
+def test_running_without_sandbox_mode_as_the_readme_says_breaks_no_other_test(tmp_path):
+    copy = copy_of_project(tmp_path)
+    for name in ("tests/test_sandbox_mode.py", "scripts/screenshots.py"):
+        (copy / name).unlink()
+    edit(
+        copy / "app.py",
+        replace=[
+            (
+                "        settings = config.load(os.environ)\n"
+                "        environ = dict(os.environ)\n"
+                '        sandbox_mode = settings["ILERT_CLIENT_ID"] is None\n'
+                "        if sandbox_mode:\n"
+                "            environ.update(_start_sandbox(settings, "
+                "serve=not _reloader_supervisor()))\n"
+                "        app = create_app(environ, sandbox_mode=sandbox_mode)\n",
+                "        app = create_app(dict(os.environ))\n",
+            )
+        ],
+    )
+    without_functions(copy / "app.py", ["_reloader_supervisor", "_start_sandbox",
+                                        "_sandbox_secret_key"])  # fmt: skip
+    assert run(copy, "-m", "ruff", "check", "--fix", "-q", "app.py").returncode == 0
+    assert run(copy, "-m", "ruff", "format", "-q", "app.py").returncode == 0
+    edit(
+        copy / "config.py",
+        remove=[
+            '"SANDBOX_PORT": _port("SANDBOX_PORT", '
+            'get("SANDBOX_PORT", str(DEFAULT_SANDBOX_PORT))),',
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL": _whole_seconds(',
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL", get("ILERT_SANDBOX_ACCESS_TOKEN_TTL", "3600")',
+        ],
+        replace=[('),\n        "SANDBOX_PORT"', '"SANDBOX_PORT"')],
+    )  # fmt: skip
+    edit(
+        copy / ".env.example",
+        replace=[(
+            "# Sandbox mode only: access-token lifetime in seconds, and the sandbox's port.\n"
+            "# ILERT_SANDBOX_ACCESS_TOKEN_TTL=3600\n# SANDBOX_PORT=4598\n",
+            "",
+        )],
+    )  # fmt: skip
+    edit(
+        copy / "tests" / "test_config.py",
+        remove=[
+            'assert settings["ILERT_SANDBOX_ACCESS_TOKEN_TTL"] == 3600',
+            'assert settings["SANDBOX_PORT"] == config.DEFAULT_SANDBOX_PORT',
+            '({**REAL, "SANDBOX_PORT": "http"}, "SANDBOX_PORT"),',
+            '({**REAL, "ILERT_SANDBOX_ACCESS_TOKEN_TTL": "1.5"}, '
+            '"ILERT_SANDBOX_ACCESS_TOKEN_TTL"),',
+        ],
+    )
+    stopped = run(copy, "app.py", timeout=60)  # no client id: it stops, and says what to set
+    assert stopped.returncode == 3
+    assert stopped.stderr.startswith("Configuration error: ILERT_CLIENT_ID is not set")
+    assert_green(copy, ["tests"])
+    started = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                  "tests/test_app_py.py")  # fmt: skip
+    assert started.returncode == 0, started.stdout[-6000:]

@@ -81,3 +81,14 @@ def test_the_suite_runs_with_exactly_what_the_dev_lock_pins():
     for name, (version, marker, _hashes) in pins("requirements-dev.txt").items():
         if marker is None or marker.evaluate():
             assert metadata.version(name) == version, name
+
+
+# The newest version of each with a published advisory (issue 23): no floor may allow it.
+ADVISORY_AFFECTED = {"filelock": "3.20.0", "requests": "2.32.3", "flask": "3.1.2"}
+
+
+@pytest.mark.parametrize(("name", "affected"), ADVISORY_AFFECTED.items())
+def test_no_floor_allows_a_version_with_a_published_advisory(name, affected):
+    (requirement,) = [r for r in declared() if canonicalize_name(r.name) == name]
+    assert not requirement.specifier.contains(affected), requirement
+    assert metadata.version(name) not in ("", affected)

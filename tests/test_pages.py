@@ -12,7 +12,7 @@ import pytest
 from flask import url_for
 
 from config import DEFAULT_SCOPES
-from ilert.scopes import includes, missing_scope_hint, required_scope, scope_for
+from ilert.scopes import describe_scope, includes, missing_scope_hint, required_scope, scope_for
 from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
 
 EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
@@ -45,6 +45,12 @@ def post_forms(page):
         (html.unescape(url), dict(re.findall(r'name="([^"]+)" value="([^"]*)"', body)))
         for url, body in forms
     ]
+
+
+def allow_button(page_endpoint, scope):
+    """The text of the Allow button that the page `page_endpoint` shows for `scope`."""
+    words = describe_scope(scope_to_ask(page_endpoint, scope))
+    return f"Allow this app to {words[0].lower()}{words[1:]}"
 
 
 def grant_offered(response):

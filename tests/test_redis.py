@@ -2,6 +2,8 @@
 
 import pytest
 
+from ilert import budget_redis
+
 
 @pytest.fixture
 def redis_app(make_app, redis_server):
@@ -48,9 +50,13 @@ def test_redis_down_gives_503_and_recovers(make_app, auth_for, own_redis_server)
 
 
 def entry_keys(app):
-    """The keys of the app's entries in Redis (locks aside)."""
+    """The keys of the app's entries in Redis (locks and the ilert budget aside)."""
     client = app.extensions["store"].backend.client
-    return client, [key for key in client.keys("ilert-app:*") if not key.endswith(b":lock")]
+    return client, [
+        key
+        for key in client.keys("ilert-app:*")
+        if not key.endswith(b":lock") and key != budget_redis.KEY.encode()
+    ]
 
 
 def test_sessions_and_tokens_expire_with_the_idle_lifetime(make_app, redis_server, auth_for):

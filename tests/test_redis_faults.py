@@ -12,25 +12,18 @@ from conftest import ROOT
 
 from store import LockBusy
 from store.redis_backend import RedisBackend
+from tests.full_store import LOCK_HOLDER
 
 # Own redis-servers, a killed process, and leases that pass in real time.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
 
 LEASE = 1.0
 HOLD = 60.0
-HOLDER = """
-import sys, time, redis
-from store.redis_backend import RedisBackend
-backend = RedisBackend(redis.Redis.from_url(sys.argv[1]), lease=float(sys.argv[2]))
-with backend.lock("tokens-of-someone", wait=1, hold=float(sys.argv[3])):
-    print("held", flush=True)
-    time.sleep(3600)
-"""
 
 
 def test_a_lock_whose_holder_was_killed_is_free_within_a_lease(redis_server):
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, redis_server.url, str(LEASE), str(HOLD)],
+        [sys.executable, "-c", LOCK_HOLDER, redis_server.url, str(LEASE), str(HOLD)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

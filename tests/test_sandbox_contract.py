@@ -1,19 +1,27 @@
-"""The sandbox's REST API against ilert's published one (`sandbox.description`), over real
-HTTP: lists and single GETs, errors in ilert's shape, and writes with their scope rules and
-their effect seen by a following GET."""
+"""The sandbox's REST API against ilert's published one, over real HTTP: for every resource
+of `sandbox.description` the list and the single GET against the schema fragments of
+`sandbox.schemas`, page sizes, `include=`, filters, errors in ilert's shape, and ilert's
+scope table (the writes are in test_sandbox_writes.py)."""
+
+import zoneinfo
 
 import pytest
 import requests
 
 from ilert import oauth
-from sandbox.description import BY_NAME
-from tests.test_sandbox import assert_rest_error, sign_in
+from ilert.scopes import RESOURCES as SCOPE_RESOURCES
+from ilert.scopes import required_scope
+from sandbox import data
+from sandbox.description import BY_NAME, RESOURCES, Resource, parse_time
+from sandbox.schemas import DATE_TIME, NESTED, SCHEMAS, TIMEZONE, Nullable
+from tests.test_sandbox import assert_rest_error, authorize_url, sign_in
 
-ALERTS, SOURCES = BY_NAME["alerts"], BY_NAME["alert_sources"]
+ALERTS, SOURCES, INCIDENTS = BY_NAME["alerts"], BY_NAME["alert_sources"], BY_NAME["incidents"]
+NAMES = [resource.name for resource in RESOURCES]
 
 
-def call(sandbox, method, path, access_token, **kwargs):
-    headers = {"Authorization": f"Bearer {access_token}"}
+def call(sandbox, method, path, access_token, headers=None, **kwargs):
+    headers = {"Authorization": f"Bearer {access_token}", **(headers or {})}
     return requests.request(method, f"{sandbox.url}{path}", headers=headers, timeout=5, **kwargs)
 
 
@@ -27,9 +35,209 @@ def alerts_in(sandbox, access_token, status):
     return response.json()
 
 
-def whole_source(row, **changes):
-    """An alert source update as ilert's PUT takes it: the whole object, changed."""
-    return {key: value for key, value in row.items() if key != "status"} | changes
+# --- every resource: list, single GET, fields, paging, include, filters -----------------------
+
+
+def reader(sandbox, resource: Resource) -> str:
+    """An access token that reads `resource` (and nothing more)."""
+    return token(sandbox, required_scope(resource.scope, "GET"))
+
+
+def listed(sandbox, resource, access_token, **params):
+    response = call(sandbox, "GET", resource.path, access_token, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    return response.json()
+
+
+def every(sandbox, resource, access_token):
+    """Every row of a list, page by page at the largest page size."""
+    rows: list = []
+    while True:
+        more = listed(sandbox, resource, access_token, **{"start-index": len(rows),
+                      "max-results": resource.max_page})  # fmt: skip
+        rows += more
+        if len(more) < resource.max_page:
+            return rows
+
+
+def kind_error(value, kind) -> str | None:
+    """Why `value` is not of the schema `kind`, or None."""
+    if isinstance(kind, Nullable):
+        return None if value is None else kind_error(value, kind.kind)
+    if kind == DATE_TIME:
+        ok = isinstance(value, str) and parse_time(value) is not None
+    elif kind == TIMEZONE:
+        ok = isinstance(value, str) and value in zoneinfo.available_timezones()
+    elif isinstance(kind, tuple):
+        ok = value in kind
+    elif kind is float:
+        ok = type(value) in (int, float)
+    else:
+        ok = type(value) is kind
+    return None if ok else f"{value!r} is not {kind}"
+
+
+def assert_fits(name, row):
+    """Every field of `row` is one of the schema's, of its kind; nested entries too."""
+    schema = SCHEMAS[name]
+    assert set(row) <= set(schema), f"fields ilert does not send: {set(row) - set(schema)}"
+    for field, value in row.items():
+        assert kind_error(value, schema[field]) is None, f"{name}.{field}: {value!r}"
+        for entry in value if (name, field) in NESTED else ():
+            for key, item in entry.items():
+                problem = kind_error(item, NESTED[name, field][key])
+                assert problem is None, f"{name}.{field}[].{key}: {problem}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_list_and_each_single_get_fit_ilerts_schema(sandbox, name):
+    resource = BY_NAME[name]
+    access_token = reader(sandbox, resource)
+    rows = every(sandbox, resource, access_token)
+    assert len(rows) == len(data.ROWS[name]) and len({row["id"] for row in rows}) == len(rows)
+    hidden = set(resource.include) | set(resource.list_omits)
+    for row in rows:
+        assert_fits(name, row)
+        assert not hidden & set(row), f"{name} list sends {hidden & set(row)}"
+        single = call(sandbox, "GET", f"{resource.path}/{row['id']}", access_token)
+        assert single.status_code == 200
+        assert_fits(name, single.json())
+        assert not set(resource.include) & set(single.json())
+        assert {k: v for k, v in single.json().items() if k not in resource.list_omits} == row
+    for field in resource.list_omits:
+        assert any(field in call(sandbox, "GET", f"{resource.path}/{row['id']}",
+                                 access_token).json() for row in rows)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_and_largest_page_as_ilert_pages(sandbox, name):
+    resource = BY_NAME[name]
+    access_token = reader(sandbox, resource)
+    total = len(data.ROWS[name])
+    assert len(listed(sandbox, resource, access_token)) == min(total, resource.default_page)
+    assert len(listed(sandbox, resource, access_token, **{"max-results": resource.max_page})) == (
+        min(total, resource.max_page)
+    )
+    second = listed(sandbox, resource, access_token, **{"start-index": 1, "max-results": 1})
+    assert second == listed(sandbox, resource, access_token)[1:2]
+    too_many = call(sandbox, "GET", resource.path, access_token,
+                    params={"max-results": resource.max_page + 1})  # fmt: skip
+    assert_rest_error(too_many, 400, "BAD_REQUEST")
+
+
+def test_some_list_has_more_rows_than_its_default_page():
+    assert any(len(data.ROWS[r.name]) > r.default_page for r in RESOURCES)
+
+
+INCLUDES = [(r.name, f) for r in RESOURCES for f in r.include if f not in r.options]
+
+
+@pytest.mark.parametrize(("name", "field"), INCLUDES)
+def test_include_only_fields_come_when_asked_for(sandbox, name, field):
+    resource = BY_NAME[name]
+    access_token = reader(sandbox, resource)
+    ids = [row["id"] for row in listed(sandbox, resource, access_token)]
+    asked = [call(sandbox, "GET", f"{resource.path}/{item}", access_token,
+                  params={"include": field}).json() for item in ids]  # fmt: skip
+    assert any(field in row for row in asked)
+    in_list = (
+        listed(sandbox, resource, access_token, include=field)
+        if (field in resource.list_include)
+        else None
+    )
+    if in_list is None:
+        refused = call(sandbox, "GET", resource.path, access_token, params={"include": field})
+        assert_rest_error(refused, 400, "BAD_REQUEST")
+    else:
+        assert any(field in row for row in in_list)
+    if resource.max_page_with_include and field in resource.list_include:
+        params = {"include": field, "max-results": resource.max_page_with_include + 1}
+        refused = call(sandbox, "GET", resource.path, access_token, params=params)
+        assert_rest_error(refused, 400, "BAD_REQUEST")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_include_ilert_does_not_know_is_400(sandbox, name):
+    resource = BY_NAME[name]
+    response = call(sandbox, "GET", f"{resource.path}/{data.ROWS[name][0]['id']}",
+                    reader(sandbox, resource), params={"include": "everything"})  # fmt: skip
+    assert_rest_error(response, 400, "BAD_REQUEST")
+
+
+FILTERS = [(r.name, f.param) for r in RESOURCES for f in r.filters]
+
+
+@pytest.mark.parametrize(("name", "param"), FILTERS)
+def test_each_filter_narrows_its_list(sandbox, name, param):
+    resource = BY_NAME[name]
+    rule = next(f for f in resource.filters if f.param == param)
+    access_token = reader(sandbox, resource)
+    rows = every(sandbox, resource, access_token)
+
+    def values(row):
+        found = [row]
+        for key in rule.path:
+            found = [v for f in found for v in (f if isinstance(f, list) else [f])]
+            found = [f.get(key) for f in found if isinstance(f, dict) and f.get(key) is not None]
+        return [v for f in found for v in (f if isinstance(f, list) else [f])]
+
+    value = next(v for row in rows for v in values(row))
+    if rule.compare == "in":
+        expected = [row for row in rows if value in values(row)]
+    else:
+        bound = parse_time(value)
+        after = rule.compare == "from"
+        expected = [row for row in rows if any(
+            (parse_time(v) >= bound) if after else (parse_time(v) < bound) for v in values(row)
+        )]  # fmt: skip
+    narrowed = listed(sandbox, resource, access_token, **{param: value, "max-results":
+                      resource.max_page})  # fmt: skip
+    assert narrowed == expected[: resource.max_page] and 0 < len(narrowed) <= len(rows)
+    if rule.compare == "in":
+        refused = call(sandbox, "GET", resource.path, access_token, params={param: "?"})
+        assert_rest_error(refused, 400, "BAD_REQUEST")
+
+
+# --- every resource: errors in ilert's shape -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_errors_of_each_resource_are_in_ilerts_shape(sandbox, name):
+    resource = BY_NAME[name]
+    single = f"{resource.path}/{data.ROWS[name][0]['id']}"
+    for path in (resource.path, single):
+        assert_rest_error(call(sandbox, "GET", path, "not-a-token"), 401, "UNAUTHORIZED")
+        refused = call(sandbox, "GET", path, token(sandbox, "profile"))
+        assert_rest_error(refused, 403, "FORBIDDEN")
+        assert required_scope(resource.scope, "GET") in refused.json()["message"]
+    access_token = reader(sandbox, resource)
+    assert_rest_error(call(sandbox, "GET", f"{resource.path}/987654", access_token), 404,
+                      "NOT_FOUND")  # fmt: skip
+    assert_rest_error(call(sandbox, "PATCH", single, access_token), 405, "METHOD_NOT_ALLOWED")
+    bad = call(sandbox, "GET", resource.path, access_token, params={"start-index": "-1"})
+    assert_rest_error(bad, 400, "BAD_REQUEST")
+
+
+@pytest.mark.parametrize("resource", sorted(SCOPE_RESOURCES))
+def test_every_scope_of_ilerts_table_is_accepted(sandbox, resource):
+    scopes = " ".join(f"{resource}{access}" for access in ("", ":r", ":w", ":d"))
+    response = requests.get(authorize_url(sandbox, scope=f"profile {scopes}"), timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def test_ilerts_documented_scopes_include_metrics():
+    assert {"metric", "metric_source"} <= set(SCOPE_RESOURCES)
+
+
+def test_alert_source_statuses_follow_their_alerts():
+    """The seed's alert sources say what their alerts are (writes keep it so)."""
+    for source in data.ALERT_SOURCES:
+        states = {a["status"] for a in data.ALERTS if a["alertSource"]["id"] == source["id"]}
+        assert source["status"] == (
+            "DISABLED" if not source["active"] else "PENDING" if states & {"NEW", "PENDING"}
+            else "ALL_ACCEPTED" if "ACCEPTED" in states else "ALL_RESOLVED"
+        )  # fmt: skip
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -99,172 +307,3 @@ def test_the_alerts_list_shows_open_alerts_by_state(sandbox):
     assert len(everything) > len(states)
     response = call(sandbox, "GET", ALERTS.path, access_token, params={"states": "OPEN"})
     assert_rest_error(response, 400, "BAD_REQUEST")
-
-
-# --- writes ----------------------------------------------------------------------------
-
-
-def test_accepting_an_alert_makes_the_person_its_accepting_responder(sandbox):
-    pending = alerts_in(sandbox, token(sandbox, "alert"), "PENDING")[0]
-    access_token = token(sandbox, "alert:w", user="grace.hopper")
-    response = call(sandbox, "PUT", f"{ALERTS.path}/{pending['id']}/accept", access_token)
-    assert response.status_code == 200
-    alert = response.json()
-    assert alert["status"] == "ACCEPTED" and alert["id"] == pending["id"]
-    first = alert["responders"][0]
-    assert (first["user"]["id"], first["status"]) == (1002, "ACCEPTED") and first["acceptedAt"]
-    assert call(sandbox, "GET", f"{ALERTS.path}/{pending['id']}", access_token).json() == alert
-
-
-@pytest.mark.parametrize("scope", ["alert", "alert:r", "profile source:d"])
-def test_writing_an_alert_needs_alert_w(sandbox, scope):
-    access_token = token(sandbox, scope)
-    for action in ("accept", "resolve", "assign?user=1001"):
-        response = call(sandbox, "PUT", f"{ALERTS.path}/70013/{action}", access_token)
-        assert_rest_error(response, 403, "FORBIDDEN")
-        assert "alert:w" in response.json()["message"]
-    reader = token(sandbox, "alert")
-    assert call(sandbox, "GET", f"{ALERTS.path}/70013", reader).json()["status"] == "PENDING"
-
-
-def test_a_resolved_alert_stays_resolved(sandbox):
-    access_token = token(sandbox, "alert:w")
-    response = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
-    assert response.status_code == 200
-    assert response.json()["status"] == "RESOLVED" and response.json()["resolvedOn"]
-    again = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
-    assert again.json() == response.json()
-    refused = call(sandbox, "PUT", f"{ALERTS.path}/70013/accept", access_token)
-    assert_rest_error(refused, 400, "BAD_REQUEST")
-    assert 70013 in [alert["id"] for alert in alerts_in(sandbox, access_token, "RESOLVED")]
-
-
-def test_assigning_an_alert_gives_it_a_new_pending_responder(sandbox):
-    access_token = token(sandbox, "alert:w")
-    response = call(
-        sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params={"user": 1003}
-    )
-    assert response.status_code == 200
-    assert response.json()["status"] == "PENDING"
-    assert [r["user"]["id"] for r in response.json()["responders"]] == [1003]
-    for params in ({}, {"user": "lena"}, {"user": 99}, {"user": 1001, "policy": 601}):
-        refused = call(sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params=params)
-        assert_rest_error(refused, 400, "BAD_REQUEST")
-
-
-def test_switching_an_alert_source_off_and_on(sandbox):
-    access_token = token(sandbox, "source:w")
-    path = f"{SOURCES.path}/4101"
-    row = call(sandbox, "GET", path, access_token).json()
-    assert (row["active"], row["status"]) == (True, "ALL_ACCEPTED")
-    off = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=False))
-    assert off.status_code == 200
-    assert (off.json()["active"], off.json()["status"]) == (False, "DISABLED")
-    assert call(sandbox, "GET", path, access_token).json() == off.json()
-    on = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=True))
-    assert (on.json()["active"], on.json()["status"]) == (True, "ALL_ACCEPTED")
-
-
-@pytest.mark.parametrize(
-    "body",
-    [None, [], {"active": False}, {"name": "", "integrationType": "API"},
-     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 9}},
-     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 601}, "active": "no"}],
-)  # fmt: skip
-def test_a_bad_alert_source_update_is_400_and_changes_nothing(sandbox, body):
-    access_token = token(sandbox, "source:w")
-    before = call(sandbox, "GET", f"{SOURCES.path}/4101", access_token).json()
-    response = call(sandbox, "PUT", f"{SOURCES.path}/4101", access_token, json=body)
-    assert_rest_error(response, 400, "BAD_REQUEST")
-    assert call(sandbox, "GET", f"{SOURCES.path}/4101", access_token).json() == before
-
-
-def test_updating_an_alert_source_needs_source_w(sandbox):
-    access_token = token(sandbox, "source")
-    row = call(sandbox, "GET", f"{SOURCES.path}/4101", access_token).json()
-    response = call(sandbox, "PUT", f"{SOURCES.path}/4101", access_token, json=whole_source(row))
-    assert_rest_error(response, 403, "FORBIDDEN")
-
-
-def test_deleting_an_alert_source_needs_source_d(sandbox):
-    writer, deleter = token(sandbox, "source:w"), token(sandbox, "source:d")
-    assert_rest_error(call(sandbox, "DELETE", f"{SOURCES.path}/4103", writer), 403, "FORBIDDEN")
-    response = call(sandbox, "DELETE", f"{SOURCES.path}/4103", deleter)
-    assert response.status_code == 204 and not response.content
-    assert_rest_error(call(sandbox, "GET", f"{SOURCES.path}/4103", deleter), 404, "NOT_FOUND")
-    listed = call(sandbox, "GET", SOURCES.path, deleter).json()
-    assert 4103 not in [source["id"] for source in listed]
-    again = call(sandbox, "DELETE", f"{SOURCES.path}/4103", deleter)
-    assert_rest_error(again, 404, "NOT_FOUND")
-
-
-def test_reset_undoes_the_writes(sandbox):
-    access_token = token(sandbox, "alert:w source:d")
-    call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
-    call(sandbox, "DELETE", f"{SOURCES.path}/4103", access_token)
-    assert requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).status_code == 200
-    assert call(sandbox, "GET", f"{ALERTS.path}/70013", access_token).json()["status"] == "PENDING"
-    assert call(sandbox, "GET", f"{SOURCES.path}/4103", access_token).status_code == 200
-
-
-def test_the_state_file_keeps_the_writes_across_a_restart(start_sandbox, tmp_path):
-    state_file = str(tmp_path / "sandbox.json")
-    before = start_sandbox(state_file=state_file)
-    access_token = token(before, "alert:w")
-    assert call(before, "PUT", f"{ALERTS.path}/70013/accept", access_token).status_code == 200
-    before.stop()
-    after = start_sandbox(state_file=state_file)
-    assert call(after, "GET", f"{ALERTS.path}/70013", access_token).json()["status"] == "ACCEPTED"
-
-
-# --- the rate limit ----------------------------------------------------------------------
-
-
-def test_beyond_the_rate_limit_is_429_in_ilerts_shape_until_the_window_ends(sandbox, clock):
-    access_token = token(sandbox, "alert")
-    sandbox.limit_rate("2/min")
-    for _ in range(2):
-        assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
-    refused = call(sandbox, "GET", ALERTS.path, access_token)
-    assert_rest_error(refused, 429, "TOO_MANY_REQUESTS")
-    assert 55 <= int(refused.headers["Retry-After"]) <= 60
-    assert_rest_error(call(sandbox, "GET", "/api/users/current", access_token), 429,
-                      "TOO_MANY_REQUESTS")  # fmt: skip
-    assert sandbox.stats()["alerts"] == 3  # a refused call reached the sandbox too
-    clock.advance(60)
-    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
-
-
-def test_the_rate_limit_hook_changes_and_switches_it_off(sandbox):
-    hook = f"{sandbox.url}/_sandbox/rate-limit"
-    assert requests.get(hook, timeout=5).json() == {"rate_limit": "0"}
-    access_token = token(sandbox, "alert")
-    sandbox.limit_rate("1/h")
-    assert requests.get(hook, timeout=5).json() == {"rate_limit": "1/h"}
-    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
-    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 429
-    assert requests.post(f"{sandbox.url}/_sandbox/reset", timeout=5).status_code == 200
-    assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
-    sandbox.limit_rate("0")
-    for _ in range(5):
-        assert call(sandbox, "GET", ALERTS.path, access_token).status_code == 200
-    for bad in ({"rate_limit": "7/week"}, {"rate_limit": 700}, {}, {"rate_limit": "-1/min"}):
-        response = requests.post(hook, json=bad, timeout=5)
-        assert response.status_code == 400 and response.json()["error"]
-
-
-def test_a_new_sandbox_has_ilerts_rate_limit():
-    from sandbox import create_app
-
-    assert create_app().extensions["sandbox"].rate_limit.text == "700/min"
-
-
-def test_the_sandboxs_429_reaches_the_person_as_try_again_with_its_wait(client, auth, sandbox):
-    auth.sign_in()
-    sandbox.limit_rate("1/min")
-    assert client.get("/me").status_code == 200
-    response = client.get("/me")
-    assert response.status_code == 503
-    assert b"Try again" in response.data and b"Traceback" not in response.data
-    assert 55 <= int(response.headers["Retry-After"]) <= 60
-    assert client.get("/", headers={"Accept": "text/html"}).status_code == 200

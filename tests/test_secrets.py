@@ -1,15 +1,20 @@
 """Tokens, codes, verifiers and the client secret never leave the server; headers and
 cookies are locked down."""
 
+import json
 import logging
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import tool_paths
+from conftest import free_port, tool_paths
+from test_production import GUNICORN, environ_for
 
-from config import CALLBACK_PATH, SESSION_COOKIE
+import logs
+from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
 from errors import RedactCallbackParameters
+from ilert.oauth import TOKEN_PATH
 from sandbox import CLIENT_SECRET
 from sandbox.tokens import ACCESS_TOKEN_PREFIX
 from tests.tools import pending_sign_in_secrets
@@ -19,9 +24,11 @@ TOKEN_PREFIXES = (ACCESS_TOKEN_PREFIX, "sbx_rt_", "sbx_code_")
 
 @pytest.fixture
 def served_app(live_app):
-    """The app at DEBUG with the flow inspector, on a real werkzeug server (with its access
-    log), against a sandbox with 2-second access tokens."""
-    served = live_app(access_token_ttl=2, LOG_LEVEL="DEBUG", FLOW_INSPECTOR="true")
+    """The app at DEBUG with JSON logs and the flow inspector, on a real werkzeug server (with
+    its access log), against a sandbox with 2-second access tokens."""
+    served = live_app(
+        access_token_ttl=2, LOG_LEVEL="DEBUG", LOG_FORMAT="json", FLOW_INSPECTOR="true"
+    )
     return served.app, served.url
 
 
@@ -67,17 +74,17 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     for path in tool_paths(app):  # the flow inspector's record of the refresh, among them
         assert browser.get(url + path, headers={"Accept": "application/json"}).status_code == 200
     assert len(secrets) == 8  # with the pending sign-in's nonce and verifier
+    metrics_text = browser.get(f"{url}/metrics")  # on loopback: served
+    assert "ilert_app_refreshes_total" in metrics_text.text
     csrf_token = stored_session(app, browser)["csrf_token"]
     assert browser.post(f"{url}/logout", data={"csrf_token": csrf_token}).status_code == 200
 
     # Everything the app said: bodies, headers (Location, Set-Cookie), and every log line.
     outputs = [response.text for response in answers]
     outputs += [str(response.headers) for response in answers]
-    outputs += [
-        caplog.handler.format(record)
-        for record in caplog.records
-        if not is_the_test_browsers_own(record)
-    ]
+    records = [record for record in caplog.records if not is_the_test_browsers_own(record)]
+    outputs += [caplog.handler.format(record) for record in records]
+    outputs += [logs.formatter("json").format(record) for record in records]  # LOG_FORMAT
     assert len(answers) >= 10
     assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in caplog.text
     assert "POST http://127.0.0.1:" in caplog.text  # upstream calls are logged at DEBUG
@@ -155,3 +162,53 @@ def test_access_log_lines_are_redacted_whatever_the_format(log_format):
     error_code = logging.LogRecord("x", logging.INFO, "", 0, "error_code=5", (), None)
     RedactCallbackParameters().filter(error_code)
     assert error_code.getMessage() == "error_code=5"  # only whole names are redacted
+
+
+class TokenTap:
+    """WSGI middleware on the sandbox: every token its token endpoint hands out, as sent."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app, self.tokens = wsgi_app, set()
+
+    def __call__(self, environ, start_response):
+        body = b"".join(self.wsgi_app(environ, start_response))
+        if environ["PATH_INFO"] == TOKEN_PATH and body.startswith(b"{"):
+            answer = json.loads(body)
+            self.tokens.update(answer.get(name) for name in ("access_token", "refresh_token"))
+        return [body]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("waits in real time")
+def test_no_secret_reaches_gunicorns_json_logs_or_the_metrics(
+    start_server, start_sandbox, tmp_path
+):
+    port = free_port()
+    sandbox = start_sandbox(redirect_uris=[redirect_uri_at(port)], access_token_ttl=2)
+    tap = sandbox.app.wsgi_app = TokenTap(sandbox.app.wsgi_app)
+    settings = {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG", "WEB_CONCURRENCY": 2}
+    server = start_server(GUNICORN, environ_for(sandbox, port, tmp_path, **settings), port)
+    browser = requests.Session()
+    consent = browser.get(f"{server.url}/login", timeout=10)
+    granted = browser.post(
+        consent.url, data={"user": "ada.lovelace", "decision": "allow"}, allow_redirects=False
+    )
+    callback = parse_qs(urlsplit(granted.headers["Location"]).query)
+    secrets = {CLIENT_SECRET, callback["code"][0], callback["state"][0]}
+    assert browser.get(granted.headers["Location"], timeout=10).status_code == 200
+    time.sleep(2)  # the access token expires: the next /me refreshes it
+    assert browser.get(f"{server.url}/me", timeout=10).status_code == 200
+    metrics_text = browser.get(f"{server.url}/metrics", timeout=10).text
+    assert "ilert_app_refreshes_total" in metrics_text
+    server.stop()
+
+    secrets |= tap.tokens - {None}
+    assert len(secrets) == 7  # the secret, code, state, two access and two refresh tokens
+    log = server.log()
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert any(line["logger"].startswith("ilert") and line["level"] == "DEBUG" for line in lines)
+    for output in (log, metrics_text):
+        for secret in secrets:
+            assert secret not in output
+        for prefix in TOKEN_PREFIXES:
+            assert prefix not in output

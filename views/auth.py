@@ -22,6 +22,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+import metrics
 import store
 from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
@@ -83,8 +84,14 @@ def begin_sign_in(next_path: str | None, scopes: str | None = None) -> Response:
     return response
 
 
-def authorize_result():
+def authorize_result() -> Response:
     """ilert sends the person back here: check state, then exchange the code for tokens."""
+    response = make_response(_authorize_result())
+    metrics.SIGN_INS.labels(metrics.sign_in_outcome(response.status_code)).inc()
+    return response
+
+
+def _authorize_result():
     states = request.args.getlist("state")
     pending = sign_ins.pending_for(states[0]) if len(states) == 1 else None
     if pending is None:
@@ -132,6 +139,7 @@ def end_session_past_max_age() -> None:
         return
     _revoke_quietly(client.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
+    metrics.MAX_AGE_ENDS.inc()
     raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
 
 

@@ -158,9 +158,11 @@ def scope_to_ask(endpoint: str, scope: str) -> str:
 
 
 def declared_scopes() -> set[str]:
-    """Every scope a page or action may ask for: `/grant` asks ilert for no other."""
-    declared = {scope_to_ask(p.endpoint, p.scope) for p in PAGES if p.scope is not None}
-    return declared | {scope_to_ask(a.back, a.scope) for a in ACTIONS}
+    """Every scope a page or action declares, and what their pages ask for (`scope_to_ask`):
+    `/grant` asks ilert for no other."""
+    pages = {(p.endpoint, p.scope) for p in PAGES if p.scope is not None}
+    needs = pages | {(a.back, a.scope) for a in ACTIONS}
+    return {scope for _, scope in needs} | {scope_to_ask(*need) for need in needs}
 
 
 def grant_offer(scope: str, next_path: str):
@@ -186,10 +188,11 @@ def grant_offer(scope: str, next_path: str):
 @bp.errorhandler(MissingScope)
 def refused_for_scope(error: MissingScope):
     """ilert refused a page's or action's call for a scope: offer the declared one if it covers
-    what ilert asks for and this sign-in lacks it; otherwise say what to do (errors.py)."""
+    what ilert asks for and this sign-in lacks that; otherwise (a role that may not, say) say
+    what to do (errors.py)."""
     declared = _declared_for(request.endpoint or "")
     if declared is not None and error.needed and scopes.includes(declared[0], error.needed):
-        if not scopes.includes(client.granted_scopes(), declared[0]):
+        if not scopes.includes(client.granted_scopes(), error.needed):
             return grant_offer(*declared)
     return errors.missing_scope_page(error)
 
