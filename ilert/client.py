@@ -43,6 +43,7 @@ from store.flask_session import current_session
 PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
 REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
 REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
+EXPIRY_SKEW = 5.0  # seconds by which ilert may see a token expire before we do
 REFRESH_WAITERS = 2  # requests of one session that may wait out its refresh, per worker
 SHORT_WAIT = 1.0  # seconds any more of them wait before answering "try again"
 STORE_RETRIES = (0.1, 0.4, 1.0)  # seconds between the tries to store tokens ilert just issued
@@ -449,10 +450,14 @@ def _needs_refresh(entry: TokenSet) -> bool:
 
 
 def _may_refresh(entry: TokenSet) -> bool:
-    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired."""
+    """At most one refresh per session per REFRESH_FLOOR, unless the access token expired.
+
+    Expired by ilert's reckoning, that is: its clock runs a little ahead of ours, since we count
+    a token's lifetime from when its answer arrived, so within EXPIRY_SKEW of the end a 401
+    means expiry, not access removed."""
     refreshed_at = entry.get("refreshed_at")
     return (
         refreshed_at is None
         or store.now() - refreshed_at >= REFRESH_FLOOR
-        or entry["expires_at"] <= store.now()
+        or entry["expires_at"] - store.now() < EXPIRY_SKEW
     )

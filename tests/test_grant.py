@@ -115,3 +115,11 @@ def test_grant_comes_back_only_to_a_local_path(profile_only, next_path):
     answer = signing.grant("alert:w", next_path)
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/me"
+
+
+def test_pages_let_forms_go_on_to_ilerts_sign_in_and_nowhere_else(client, sandbox):
+    """POST /grant answers with a redirect to ilert's authorize page, which browsers check
+    against the page's form-action: it names this app and ILERT_AUTH_URL only."""
+    policy = client.get("/").headers["Content-Security-Policy"]
+    (form_action,) = [part.strip() for part in policy.split(";") if "form-action" in part]
+    assert form_action == f"form-action 'self' {sandbox.url}"

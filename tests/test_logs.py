@@ -11,6 +11,7 @@ from conftest import free_port, signed_in_browser
 from test_production import environ_for
 
 import logs
+from config import CALLBACK_PATH, redirect_uri_at
 from ilert.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_INFO_PATH, TOKEN_PATH, user_agent
 
 
@@ -93,14 +94,14 @@ def test_every_call_to_ilert_names_the_app(make_app, auth_for, start_sandbox):
 @pytest.mark.xdist_group("waits in real time")
 def test_gunicorn_logs_json_lines_that_share_the_request_id(start_server, start_sandbox, tmp_path):
     port = free_port()
-    sandbox = start_sandbox(redirect_uris=[f"http://localhost:{port}/authorize-result"])
+    sandbox = start_sandbox(redirect_uris=[redirect_uri_at(port)])
     environ = environ_for(sandbox, port, tmp_path, LOG_FORMAT="json", WEB_CONCURRENCY=2)
     server = start_server([sys.executable, "-m", "gunicorn", "app:create_app()"], environ, port)
     browser = signed_in_browser(server.url)
     sandbox.fault(endpoint="users_current", status=500, body="<html>down</html>")
     failed = browser.get(f"{server.url}/me", timeout=10)
     assert failed.status_code == 502
-    browser.get(f"{server.url}/authorize-result?code=sbx_code_x&state=sbx_state_y", timeout=10)
+    browser.get(f"{server.url}{CALLBACK_PATH}?code=sbx_code_x&state=sbx_state_y", timeout=10)
     server.stop()
 
     lines = [json.loads(line) for line in server.log().splitlines()]
@@ -116,8 +117,8 @@ def test_gunicorn_logs_json_lines_that_share_the_request_id(start_server, start_
         line
         for line in lines
         if line["logger"] == "gunicorn.access"
-        and line["path"] == "/authorize-result"
+        and line["path"] == CALLBACK_PATH
         and line["status"] == 400
     ]
-    assert "/authorize-result?code=[redacted]&state=[redacted]" in callback["message"]
+    assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in callback["message"]
     assert "sbx_code_x" not in server.log() and "sbx_state_y" not in server.log()

@@ -1,11 +1,10 @@
 """`GET /metrics`: Prometheus text, never public, counting what an operator asks about."""
 
 import sys
-import time
 
 import pytest
 import requests
-from conftest import free_port, signed_in_browser
+from conftest import free_port, profiles_at_once, signed_in_browser
 from prometheus_client.parser import text_string_to_metric_families
 from test_production import environ_for
 
@@ -83,9 +82,7 @@ def test_what_a_sign_in_and_a_refresh_count(make_app, auth_for, start_sandbox, c
 @pytest.mark.xdist_group("waits in real time")
 def test_metrics_add_up_every_gunicorn_worker(start_server, start_sandbox, tmp_path):
     port = free_port()
-    sandbox = start_sandbox(
-        redirect_uris=[f"http://localhost:{port}/authorize-result"], access_token_ttl=2
-    )
+    sandbox = start_sandbox(redirect_uris=[f"http://localhost:{port}/authorize-result"])
     agents = []
     inner = sandbox.app.wsgi_app
 
@@ -98,18 +95,18 @@ def test_metrics_add_up_every_gunicorn_worker(start_server, start_sandbox, tmp_p
     command = [sys.executable, "-m", "gunicorn", "--access-logformat", "%(p)s %(U)s"]
     server = start_server([*command, "app:create_app()"], environ, port)
     browser = signed_in_browser(server.url)
-    for _ in range(10):  # on fresh connections: both workers serve some
-        cookies = {"session": browser.cookies.get("session")}
-        assert requests.get(f"{server.url}/me", cookies=cookies, timeout=10).status_code == 200
-    time.sleep(2)  # the access token expires
-    assert browser.get(f"{server.url}/me", timeout=10).status_code == 200
+    # 16 at once, each on a connection of its own: both workers serve some.
+    assert profiles_at_once([server.url], browser.cookies.get("session"), 16) == [200] * 16
+    unauthorized = '{"code": "UNAUTHORIZED", "error": "token expired"}'
+    sandbox.fault(endpoint="users_current", status=401, body=unauthorized)
+    assert browser.get(f"{server.url}/me", timeout=10).status_code == 200  # refreshed, retried
     found = samples(requests.get(f"{server.url}/metrics", timeout=10).text)
 
     assert total(found, "ilert_app_sign_ins_total") == 1
     assert value(found, "ilert_app_sign_ins_total", outcome="signed_in") == 1
     assert value(found, "ilert_app_refreshes_total", outcome="refreshed") == 1
     ilert_calls = agents.count(user_agent())
-    assert ilert_calls >= 14  # exchange, sign-in's user, 10 + 1 /me, refresh
+    assert ilert_calls == 22  # exchange, sign-in's user, 1 + 16 /me, a 401, refresh, retry
     assert total(found, "ilert_app_ilert_calls_total") == ilert_calls
     served_me = {line.split()[0] for line in server.log().splitlines() if line.endswith(" /me")}
     assert len(served_me) == 2  # both workers counted

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from test_production import GUNICORN, environ_for
 
 from app import ForwardedByLocalProxy
+from config import CALLBACK_PATH
 from tests.tools import nginx_executable
 
 TRICKLING = 300
@@ -106,7 +107,7 @@ def behind_nginx(start_server, start_sandbox, tmp_path):
     """gunicorn (one worker of 4 threads: small on purpose) behind nginx with the shipped
     config; returns (gunicorn, nginx's https port)."""
     app_port, http_port, https_port = free_port(), free_port(), free_port()
-    redirect_uri = f"https://localhost:{https_port}/authorize-result"
+    redirect_uri = f"https://localhost:{https_port}{CALLBACK_PATH}"
     sandbox = start_sandbox(redirect_uris=[redirect_uri])
     environ = environ_for(
         sandbox,
