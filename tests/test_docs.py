@@ -103,9 +103,12 @@ def shell(tmp_path):
         assert "Traceback" not in each.stop()
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("documented commands")]
+# The tests that run the commands, on one xdist worker (they start servers and pip).
+in_turn = pytest.mark.xdist_group("documented commands")
 
 
+@pytest.mark.slow
+@in_turn
 def test_the_app_command_serves_the_sign_in_page(shell, tmp_path):
     port = free_port()
     environ = shell_environ(PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path / "s")
@@ -115,6 +118,8 @@ def test_the_app_command_serves_the_sign_in_page(shell, tmp_path):
     assert home.status_code == 200 and 'href="/login"' in home.text
 
 
+@pytest.mark.slow
+@in_turn
 @pytest.mark.parametrize("command", [GUNICORN, REDIS])
 def test_the_production_commands_serve(command, shell, tmp_path, request):
     if command == REDIS:
@@ -129,6 +134,8 @@ def test_the_production_commands_serve(command, shell, tmp_path, request):
     assert health.json() == {"status": "ok", "session_store": "ok"}
 
 
+@pytest.mark.slow
+@in_turn
 def test_the_sandbox_recipe_signs_in(shell, tmp_path):
     port, sandbox_port = free_port(), free_port()
 
@@ -149,6 +156,8 @@ def test_the_sandbox_recipe_signs_in(shell, tmp_path):
     assert profile.url == f"http://localhost:{port}/me" and "Ada Lovelace" in profile.text
 
 
+@pytest.mark.slow
+@in_turn
 def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
     """Run where pyproject.toml and the locks are copied, so that the check changes nothing
     here: compiled again, each lock comes out as committed (uv keeps the pins it finds)."""

@@ -64,11 +64,11 @@ def test_the_locks_satisfy_pyproject(lock, extra):
 
 @pytest.mark.parametrize("lock", LOCKS)
 def test_the_locks_name_the_command_the_readme_gives(lock):
-    """uv writes the command it was run with at the top: the README gives the same one."""
+    """uv writes the command it was run with at the top: docs/dependencies.md gives it too."""
     words = ["uv", "pip", "compile", "pyproject.toml", *LOCKS[lock]]
     command = " ".join([*words, "--universal", "--generate-hashes", "-o", lock])
     assert f"#    {command}\n" in Path(ROOT, lock).read_text()
-    assert f"\n{command}\n" in Path(ROOT, "README.md").read_text()
+    assert f"\n{command}\n" in Path(ROOT, "docs", "dependencies.md").read_text()
 
 
 def test_the_dev_lock_pins_the_runtime_lock_alike():
