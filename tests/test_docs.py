@@ -31,9 +31,10 @@ def documented_commands() -> list[str]:
 APP = "pip install -r requirements.txt && python app.py"
 SUITE = "pip install -r requirements-dev.txt && python -m pytest"
 LOCKS = [
-    "uv pip compile pyproject.toml --universal --generate-hashes -o requirements.txt",
-    "uv pip compile pyproject.toml --extra dev --universal --generate-hashes -o "
-    "requirements-dev.txt",
+    "uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes "
+    "-o requirements.txt",
+    "uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal "
+    "--generate-hashes -o requirements-dev.txt",
 ]
 GUNICORN = 'gunicorn "app:create_app()"'
 REDIS = (
