@@ -41,6 +41,7 @@ import redis
 import requests
 
 import sandbox.tokens
+from config import SESSION_COOKIE
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from sandbox.data import PEOPLE
 from store import SealedStore
@@ -249,7 +250,7 @@ def _kill_a_worker(run: Run, people: list) -> int:
     marker = f"{socket.gethostname()} {victim}"
     begun = 0
     for person in people:
-        entry = store.get("tokens", person.cookies.get("session", ""))
+        entry = store.get("tokens", person.cookies.get(SESSION_COOKIE, ""))
         begun += isinstance(entry, dict) and entry.get("renewing_by") == marker
     os.kill(victim, signal.SIGKILL)
     return begun

@@ -8,6 +8,7 @@ import requests
 from conftest import free_port, signed_in_browser
 from test_concurrency import gunicorn
 
+from config import SESSION_COOKIE
 from ilert import cache
 from ilert.budget import MAX_WAIT, FileState, Rate
 from ilert.budget_redis import RedisState
@@ -183,10 +184,10 @@ def test_a_429_pauses_both_gunicorn_workers(start_server, busy_sandbox, tmp_path
     busy_sandbox.fault(endpoint="users_current", status=429, body=TOO_MANY)
     assert browser.get(f"{server.url}/me", timeout=10).status_code == 503
     stats = busy_sandbox.stats()
-    cookie = browser.cookies.get("session")
+    cookie = browser.cookies.get(SESSION_COOKIE)
 
     def me(_):
-        return requests.get(f"{server.url}/me", cookies={"session": cookie}, timeout=10)
+        return requests.get(f"{server.url}/me", cookies={SESSION_COOKIE: cookie}, timeout=10)
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(me, range(64)))

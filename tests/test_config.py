@@ -276,9 +276,10 @@ def test_redirect_uri_needs_a_path_of_its_own(tmp_path):
         if not rule.arguments and rule.endpoint != "auth.authorize_result"
     ]
     assert "/login" in taken and "/healthz" in taken
+    origin = config.redirect_uri_at(config.DEFAULT_PORT).removesuffix(config.CALLBACK_PATH)
     for path in ["", "/", *taken]:
         with pytest.raises(ConfigError) as raised:
-            create_app({**settings, "ILERT_REDIRECT_URI": f"http://localhost:4597{path}"})
+            create_app({**settings, "ILERT_REDIRECT_URI": origin + path})
         assert str(raised.value).startswith("ILERT_REDIRECT_URI is malformed: its path"), path
 
 

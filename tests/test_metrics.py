@@ -8,6 +8,7 @@ from conftest import free_port, profiles_at_once, signed_in_browser
 from prometheus_client.parser import text_string_to_metric_families
 from test_production import environ_for
 
+from config import SESSION_COOKIE
 from ilert.oauth import user_agent
 
 TOKEN = "metrics-token-for-the-tests-0123"
@@ -96,7 +97,7 @@ def test_metrics_add_up_every_gunicorn_worker(start_server, start_sandbox, tmp_p
     server = start_server([*command, "app:create_app()"], environ, port)
     browser = signed_in_browser(server.url)
     # 16 at once, each on a connection of its own: both workers serve some.
-    assert profiles_at_once([server.url], browser.cookies.get("session"), 16) == [200] * 16
+    assert profiles_at_once([server.url], browser.cookies.get(SESSION_COOKIE), 16) == [200] * 16
     unauthorized = '{"code": "UNAUTHORIZED", "error": "token expired"}'
     sandbox.fault(endpoint="users_current", status=401, body=unauthorized)
     assert browser.get(f"{server.url}/me", timeout=10).status_code == 200  # refreshed, retried

@@ -189,7 +189,7 @@ def profile_in_flight(server, cookie):
         lambda: (
             requests.get(
                 f"{server.url}/me",
-                cookies={"session": cookie},
+                cookies={SESSION_COOKIE: cookie},
                 headers={"Accept": "application/json"},
                 timeout=90,
             ).status_code
@@ -202,7 +202,7 @@ def profile_in_flight(server, cookie):
 def test_a_28_second_refresh_survives_a_sigterm(production, start_server, tmp_path):
     server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4, HTTP_TIMEOUT=30)
     sandbox.state.tokens.access_token_ttl = 1
-    cookie = signed_in_browser(server.url).cookies.get("session")
+    cookie = signed_in_browser(server.url).cookies.get(SESSION_COOKIE)
     sandbox.state.tokens.access_token_ttl = 3600
     time.sleep(1)  # the access token has expired
     sandbox.fault(endpoint="refresh_token", delay=28)
@@ -224,7 +224,7 @@ def test_a_worker_killed_at_graceful_timeout_says_so(production):
     server, sandbox, watch = production(
         WEB_CONCURRENCY=1, GUNICORN_THREADS=4, GUNICORN_CMD_ARGS="--graceful-timeout 1"
     )
-    cookie = signed_in_browser(server.url).cookies.get("session")
+    cookie = signed_in_browser(server.url).cookies.get(SESSION_COOKIE)
     sandbox.fault(endpoint="users_current", delay=4)
     answer = profile_in_flight(server, cookie)
     deadline = time.monotonic() + 10

@@ -26,13 +26,12 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from errors import error_page, json_error, wants_json
+from errors import error_page
 from ilert import client, scopes
 from ilert.oauth import TokenAnswer
 from store import sign_ins
 from store.flask_session import current_session
 from views import auth, registry
-from views.csrf import csrf_token_valid, form_expired
 
 bp = Blueprint("grant", __name__)
 log = logging.getLogger(__name__)
@@ -42,12 +41,9 @@ log = logging.getLogger(__name__)
 def grant():
     """Send the person to ilert to allow `scope` on top of what this sign-in has."""
     back_to = auth.safe_next(request.form.get("next")) or url_for("pages.me")
-    if "user" not in session:
-        if wants_json():
-            return json_error(401, "not_signed_in", "Sign in at /login first.")
-        return redirect(url_for("auth.login", next=back_to), 303)
-    if not csrf_token_valid():
-        return form_expired()
+    refused = registry.refuse_form(back_to)
+    if refused is not None:
+        return refused
     scope = request.form.get("scope", "")
     if scope not in registry.declared_scopes():
         return error_page(

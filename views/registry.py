@@ -84,6 +84,18 @@ def page(rule: str, title: str, summary: str, call: str, scope: str | None) -> C
     return register
 
 
+def refuse_form(back_to: str) -> Any:
+    """The answer to a form posted by someone signed out (sign in first, then `back_to`) or
+    without the session's CSRF token (400); None when the form may go ahead."""
+    if "user" not in session:
+        if wants_json():
+            return json_error(401, "not_signed_in", "Sign in at /login first.")
+        return redirect(url_for("auth.login", next=back_to), 303)
+    if not csrf_token_valid():
+        return form_expired()
+    return None
+
+
 def action(rule: str, scope: str, back: str) -> Callable:
     """Make a view an action at `rule` (POST only) that needs `scope` and returns to the page
     `back` (a view of this blueprint, or the form's `next` if it is a local path), listed in
@@ -96,12 +108,9 @@ def action(rule: str, scope: str, back: str) -> Callable:
         @wraps(view)
         def guarded(**kwargs: Any):
             back_to = safe_next(request.form.get("next")) or url_for(back_endpoint)
-            if "user" not in session:
-                if wants_json():
-                    return json_error(401, "not_signed_in", "Sign in at /login first.")
-                return redirect(url_for("auth.login", next=back_to), 303)
-            if not csrf_token_valid():
-                return form_expired()
+            refused = refuse_form(back_to)
+            if refused is not None:
+                return refused
             if lacks(scope):
                 return grant_offer(scope_to_ask(back_endpoint, scope), back_to)
             try:
