@@ -6,8 +6,10 @@ value stops gunicorn here with the app's one line and exit code 3. docs/producti
 to size them.
 """
 
+import contextlib
 import glob
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -132,6 +134,23 @@ def pre_request(worker, req):
 def post_request(worker, req, environ, resp):
     with _in_flight_lock:
         _in_flight["requests"] -= 1
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def post_fork(server, worker):
+    """A worker asked to stop while it boots stops (gunicorn #1910): until the worker sets its
+    own handlers, a stop signal sent to it runs the master's handler, which only queues it in
+    this process's copy of the master, and the master then waits `graceful_timeout` for it."""
+    for each in _STOP_SIGNALS:
+        signal.signal(each, lambda signum, frame: os._exit(0))
+    queued = []  # this process's copy of the master's queue, which nothing else reads
+    with contextlib.suppress(queue.Empty):
+        while True:
+            queued.append(server.SIG_QUEUE.get_nowait())
+    if set(_STOP_SIGNALS) & set(queued):  # received before the handlers above
+        os._exit(0)
 
 
 def post_worker_init(worker):

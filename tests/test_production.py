@@ -274,3 +274,37 @@ def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, 
     assert statuses.count(503) == 9  # after a second: "try again"
     assert max(took for status, took in slow_answers if status == 503) < 3
     assert sandbox.stats()["token"]["refresh_token"] == 1
+
+
+BOOTING_WORKER = """
+import functools, os, queue, runpy, signal, sys, types
+
+from gunicorn.arbiter import Arbiter
+
+# A worker just forked: the master's queue and its handler, which queues a signal there.
+master = types.SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
+signal.signal(signal.SIGTERM, functools.partial(Arbiter.signal, master))
+if sys.argv[1] == "before":
+    os.kill(os.getpid(), signal.SIGTERM)
+conf = runpy.run_path("gunicorn.conf.py")
+conf["post_fork"](master, None)
+if sys.argv[1] == "after":
+    os.kill(os.getpid(), signal.SIGTERM)
+print("still booting")
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_worker_told_to_stop_while_it_boots_stops(when, sandbox, tmp_path):
+    """gunicorn #1910: a SIGTERM between the fork and the worker's own handlers was lost, and
+    gunicorn then waited graceful_timeout for that worker (a CI run failed on it)."""
+    environ = environ_for(sandbox, free_port(), tmp_path)
+    booting = subprocess.run(
+        [sys.executable, "-c", BOOTING_WORKER, when],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (booting.returncode, booting.stdout, booting.stderr) == (0, "", "")
