@@ -13,6 +13,8 @@ import textwrap
 import pytest
 from conftest import ROOT, process_environ
 
+from config import DEFAULT_PORT
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("copies of the project")]
 
 # The suite's core: pages, actions, sign-in, scopes, sessions, cookies, settings.
@@ -99,6 +101,9 @@ def test_renaming_the_app_its_port_and_its_cookies_in_config_breaks_no_test(tmp_
     config.write_text(text)
     shown = run(copy, "-c", "import config; print(config.DEFAULT_REDIRECT_URI, config.APP_NAME)")
     assert shown.stdout.strip() == "http://localhost:5150/oauth/ilert/done Acme on-call desk"
+    # What the project ships for a deployment names no port of its own, so none is left stale.
+    for shipped in (copy / "deploy").iterdir():
+        assert str(DEFAULT_PORT) not in shipped.read_text(), shipped.name
     assert_green(copy, CORE)
 
 

@@ -65,7 +65,7 @@ def shipped_config_for(folder, app_port, http_port, https_port):
     with open(SHIPPED) as shipped:
         config = shipped.read()
     replacements = {
-        "server 127.0.0.1:4597;": f"server 127.0.0.1:{app_port};",
+        "server 127.0.0.1:<PORT>;": f"server 127.0.0.1:{app_port};",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
         "listen [::]:80;": "",
