@@ -232,7 +232,8 @@ def measure(bench: Bench, args, production: bool, latency_ms: float, clients: tu
         print(exact_calls(target, url, clients=max(clients)))
 
 
-def main(argv: list | None = None) -> None:
+def arguments(argv: list | None = None) -> argparse.Namespace:
+    """The command line, checked (so are docs/performance.md's commands, by tests/test_docs)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("local", "distant"), help="one mode (default both)")
     parser.add_argument("--stores", default="files,Redis", help="files,Redis (the default)")
@@ -258,6 +259,11 @@ def main(argv: list | None = None) -> None:
     args.stores = args.stores.split(",")
     if not set(args.stores) <= set(STORES):
         parser.error(f"--stores: one or more of {', '.join(STORES)}")
+    return args
+
+
+def main(argv: list | None = None) -> None:
+    args = arguments(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: install it (Debian/Ubuntu: apt-get install wrk)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started

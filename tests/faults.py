@@ -377,7 +377,8 @@ def eviction(folder: Path, newcomers: int = 200) -> None:
 RUNS = ("soak", "kills", "disk", "redis", "eviction")
 
 
-def main(argv: list | None = None) -> None:
+def arguments(argv: list | None = None) -> argparse.Namespace:
+    """The command line, checked (so are docs/production.md's commands, by tests/test_docs)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help=f"any of {', '.join(RUNS)} (default: all)")
     parser.add_argument("--seconds", type=float, default=10, help="soak and store faults")
@@ -385,6 +386,11 @@ def main(argv: list | None = None) -> None:
     unknown = set(args.runs) - set(RUNS)
     if unknown:
         parser.error(f"no such run: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list | None = None) -> None:
+    args = arguments(argv)
     for name in args.runs or RUNS:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)

@@ -1,8 +1,11 @@
-"""Every command in README.md and docs/*.md (the fenced `sh` blocks) is one a test runs: as
-written, on free ports instead of 4597/4598, with placeholders filled in."""
+"""Every command in README.md and docs/*.md, in a fenced `sh` block or inline in backticks, is
+one a test runs: as written, on free ports instead of 4597/4598, with placeholders filled in.
+The benchmark's and the fault measurements' commands take minutes of load, so a test checks
+their arguments instead; the few that only another system can run are listed with the reason."""
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,19 +16,45 @@ import pytest
 import requests
 from conftest import ROOT, free_port, process_environ, wait_for_port
 
+import config
+from bench import run as bench_run
+from tests import faults
+
 DOCUMENTS = [Path(ROOT, "README.md"), *sorted(Path(ROOT, "docs").glob("*.md"))]
 SECRET_KEY = "docs-test-secret-key-long-enough-0123456789"
 REAL = {"ILERT_CLIENT_ID": "id", "ILERT_CLIENT_SECRET": "secret", "SECRET_KEY": SECRET_KEY}
+# An inline span is a command when it starts (after any NAME=value) with one of these and has
+# arguments; `redis-server` alone names a program.
+PROGRAMS = {
+    "python", "python3", "py", "pip", "gunicorn", "flask", "sudo", "apt-get", "brew", "uv",
+    "ruff", "mypy", "curl", "redis-server", "nginx", "wrk", "npm", "node", "bash", "git",
+}  # fmt: skip
 
 
 def documented_commands() -> list[str]:
-    """Each command of each ```sh block, its continuation lines joined."""
+    """Each command of each ```sh block (continuation lines joined, comments dropped), then
+    each inline command."""
     commands = []
     for document in DOCUMENTS:
-        for block in re.findall(r"^ *```sh\n(.*?)^ *```", document.read_text(), re.M | re.S):
-            text = re.sub(r"\\\n *", "", block)
-            commands += [line.strip() for line in text.splitlines() if line.strip()]
-    return commands
+        text = document.read_text()
+        for block in re.findall(r"^ *```sh\n(.*?)^ *```", text, re.M | re.S):
+            block = re.sub(r"\\\n *", "", block)
+            commands += [re.sub(r"\s+#.*", "", line).strip() for line in block.splitlines()]
+        prose = re.sub(r"^ *```.*?^ *```", "", text, flags=re.M | re.S)
+        for span in re.findall(r"`([^`\n]+)`", prose):
+            words = span.split()
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            if len(words) > 1 and words[0] in PROGRAMS:
+                commands.append(span)
+        commands += re.findall(r"<(python [^>\n]*)>", text)  # a placeholder's own command
+    return [command for command in commands if command]
+
+
+def readme_section(title: str) -> str:
+    """The text of the README's `## <title>`."""
+    readme = Path(ROOT, "README.md").read_text()
+    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 APP = "pip install -r requirements.txt && python app.py"
@@ -37,6 +66,7 @@ LOCKS = [
     "--generate-hashes -o requirements-dev.txt",
 ]
 GUNICORN = 'gunicorn "app:create_app()"'
+ELSEWHERE = 'gunicorn -c /path/to/gunicorn.conf.py "app:create_app()"'
 REDIS = (
     "SESSION_TYPE=redis REDIS_URL=redis://redis.internal:6379/0 SECRET_KEY=<the same "
     'everywhere> HOST=0.0.0.0 gunicorn "app:create_app()"'
@@ -48,22 +78,70 @@ SANDBOX_APP = (
     "ILERT_REDIRECT_URI=http://localhost:4597/authorize-result PORT=4597 "
     'SECRET_KEY=dev-only-secret-key-change-me-0123456789 gunicorn "app:create_app()"'
 )
-# Each command, and the test below that runs it.
+VENV = {  # the README's first table: the virtual environment, one line per system
+    "debian": "sudo apt-get install python3-venv && python3 -m venv .venv && . .venv/bin/activate",
+    "macos": "python3 -m venv .venv && . .venv/bin/activate",
+    "windows": r"py -m venv .venv && .venv\Scripts\activate",
+}
+QUICK = 'python -m pytest -m "not slow"'
+TIDY = "ruff check --fix . && ruff format ."
+SANDBOX_HELP = "python -m sandbox --help"
+BENCHMARK = [
+    "python bench/run.py",
+    "python bench/run.py --only local --stores files",
+    "python bench/run.py --rounds 12",
+    "python bench/run.py --env LOG_LEVEL=info",
+    "python bench/run.py --with LOG_LEVEL=debug",
+    "python bench/run.py --only distant",
+]
+FAULTS = ["python -m tests.faults", "python -m tests.faults eviction"]
+NEW_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'  # for SECRET_KEY=
+# Each command, and the test that runs it.
 RUN_BY = {
-    APP: "test_the_app_command_serves_the_sign_in_page",
-    SUITE: ".ci/run, which runs it exactly (the suite cannot run itself)",
+    VENV["macos"]: "test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy",
+    APP: "test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy",
+    "python app.py": "test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy",
     "pip install uv": "test_the_locks_are_what_the_documented_commands_compile",
     **{lock: "test_the_locks_are_what_the_documented_commands_compile" for lock in LOCKS},
     GUNICORN: "test_the_production_commands_serve",
+    ELSEWHERE: "test_the_production_commands_serve",
     REDIS: "test_the_production_commands_serve",
     SANDBOX: "test_the_sandbox_recipe_signs_in",
     SANDBOX_APP: "test_the_sandbox_recipe_signs_in",
+    SANDBOX_HELP: "test_the_sandbox_explains_its_command_line",
+    NEW_KEY: "test_the_secret_key_command_makes_a_key_the_app_takes",
+    # tests/test_fork.py: the quick suite in a copy (-q, -n 2 and the tests it names added),
+    # and the tidy-up of "Run without sandbox mode" (docs/forking.md) exactly.
+    QUICK: "test_removing_the_flow_inspector_as_the_docs_say_breaks_no_other_test",
+    TIDY: "test_running_without_sandbox_mode_as_the_docs_say_breaks_no_other_test",
+}
+# What .ci/run runs, exactly (the suite cannot run itself).
+RUN_BY_CI = [SUITE, "pip install -r requirements-dev.txt"]
+# Minutes of load each: the benchmark is run by hand (docs/performance.md), the fault runs'
+# cheap parts are tests of their own; here their arguments are checked.
+ARGUMENTS_CHECKED = [*BENCHMARK, *FAULTS]
+# What no test here can run, and why.
+NOT_RUN = {
+    VENV["debian"]: "installs a Debian package with sudo; the rest is the macOS line, run",
+    VENV["windows"]: "Windows only",
+    "sudo apt-get install redis-server chromium nginx": "installs Debian packages; .ci/run "
+    "installs the same ones on a bare machine",
+    "brew install redis nginx": "macOS only",
+    "brew install --cask chromium": "macOS only",
+    "apt-get install wrk redis-server": "installs Debian packages (wrk for the benchmark)",
 }
 
 
 def test_every_documented_command_is_run_by_a_test():
-    assert set(documented_commands()) == set(RUN_BY)
-    assert f"\n{SUITE}\n" in Path(ROOT, ".ci/run").read_text()
+    documented = documented_commands()
+    accounted = [*RUN_BY, *RUN_BY_CI, *ARGUMENTS_CHECKED, *NOT_RUN]
+    assert len(accounted) == len(set(accounted))
+    assert set(documented) == set(accounted)
+    ci = Path(ROOT, ".ci/run").read_text()
+    assert all(f"\n{command} " in ci or f"\n{command}\n" in ci for command in RUN_BY_CI)
+    tests = "".join(path.read_text() for path in Path(ROOT, "tests").glob("test_*.py"))
+    assert all(f"\ndef {name}(" in tests for name in RUN_BY.values())
+    assert VENV["debian"].endswith(VENV["macos"])  # the Debian line runs the macOS one
 
 
 def shell_environ(**variables) -> dict:
@@ -76,10 +154,10 @@ def shell_environ(**variables) -> dict:
 class Shell:
     """A documented command run by bash in the project folder, until the test ends."""
 
-    def __init__(self, command: str, environ: dict, output: Path):
+    def __init__(self, command: str, environ: dict, output: Path, cwd: Path | str = ROOT):
         with output.open("w") as file:
             self.process = subprocess.Popen(
-                ["bash", "-c", command], cwd=ROOT, env=environ, stdout=file,
+                ["bash", "-c", command], cwd=cwd, env=environ, stdout=file,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.output = output
@@ -95,8 +173,8 @@ class Shell:
 def shell(tmp_path):
     started = []
 
-    def start(command, environ):
-        started.append(Shell(command, environ, tmp_path / f"output-{len(started)}.txt"))
+    def start(command, environ, cwd=ROOT):
+        started.append(Shell(command, environ, tmp_path / f"output-{len(started)}.txt", cwd))
         return started[-1]
 
     yield start
@@ -110,26 +188,41 @@ in_turn = pytest.mark.xdist_group("documented commands")
 
 @pytest.mark.slow
 @in_turn
-def test_the_app_command_serves_the_sign_in_page(shell, tmp_path):
-    port = free_port()
-    environ = shell_environ(PORT=port, SANDBOX_PORT=free_port(), SESSION_FILE_DIR=tmp_path / "s")
-    running = shell(APP, environ)
-    wait_for_port(port, running.process, timeout=120)  # after pip has checked the lock
+def test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy(shell, tmp_path):
+    """ "Run it" as a newcomer follows it: the virtual environment (the macOS line, which the
+    Debian line ends with), then the two commands, in a copy of the project with no venv."""
+    section = readme_section("Run it")
+    venv = re.search(r"^\| macOS \| `([^`]+)` \|$", section, re.M)[1]
+    commands = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
+    assert [venv, *commands] == [VENV["macos"], APP + "\n"]
+    copy = tmp_path / "clone"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".env", ".venv", "instance"))
+    # The developer's environment (pip's certificates and proxies), without the app's settings.
+    names = set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", Path(ROOT, ".env.example").read_text(), re.M))
+    environ = {name: value for name, value in os.environ.items() if name not in names}
+    environ.update(PATH=shell_environ()["PATH"], PORT=str(port := free_port()))
+    environ.update(SANDBOX_PORT=str(free_port()), PYTHON_DOTENV_DISABLED="1")
+    running = shell(f"{venv} && {APP}", environ, cwd=copy)
+    wait_for_port(port, running.process, timeout=240)  # after pip has installed the lock
     home = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
     assert home.status_code == 200 and 'href="/login"' in home.text
+    assert (copy / ".venv" / "bin" / "flask").exists()  # what it runs came from the venv
 
 
 @pytest.mark.slow
 @in_turn
-@pytest.mark.parametrize("command", [GUNICORN, REDIS])
+@pytest.mark.parametrize("command", [GUNICORN, ELSEWHERE, REDIS])
 def test_the_production_commands_serve(command, shell, tmp_path, request):
+    cwd = ROOT
+    if command == ELSEWHERE:  # from another folder, as the line says
+        command, cwd = command.replace("/path/to", ROOT), tmp_path
     if command == REDIS:
         redis_server = request.getfixturevalue("redis_server")
         command = command.replace("redis.internal:6379", f"127.0.0.1:{redis_server.port}")
         command = command.replace("<the same everywhere>", SECRET_KEY)
     port = free_port()
     environ = shell_environ(**REAL, PORT=port, SESSION_FILE_DIR=tmp_path / "s", WEB_CONCURRENCY=1)
-    running = shell(command, environ)
+    running = shell(command, environ, cwd)
     wait_for_port(port, running.process, timeout=60)
     health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
     assert health.json() == {"status": "ok", "session_store": "ok"}
@@ -183,3 +276,30 @@ def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
         )  # fmt: skip
     for name in ("requirements.txt", "requirements-dev.txt"):
         assert (tmp_path / name).read_text() == Path(ROOT, name).read_text(), name
+
+
+@pytest.mark.slow
+def test_the_sandbox_explains_its_command_line():
+    finished = subprocess.run(
+        ["bash", "-c", SANDBOX_HELP], cwd=ROOT, env=shell_environ(), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.startswith("usage:")
+    assert all(flag in finished.stdout for flag in ("--port", "--redirect-uri", "--rate-limit"))
+
+
+def test_the_secret_key_command_makes_a_key_the_app_takes():
+    made = subprocess.run(shlex.split(NEW_KEY), capture_output=True, text=True, check=True)
+    key = made.stdout.strip()
+    assert config.load({**REAL, "SECRET_KEY": key})["SECRET_KEY"] == key
+
+
+def test_the_benchmark_and_fault_commands_are_valid():
+    """Their arguments, as the documents give them; running them is the benchmark itself."""
+    for command in BENCHMARK:
+        assert command.startswith("python bench/run.py")
+        bench_run.arguments(shlex.split(command)[2:])
+    for command in FAULTS:
+        assert command.startswith("python -m tests.faults")
+        faults.arguments(shlex.split(command)[3:])

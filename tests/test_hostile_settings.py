@@ -146,7 +146,7 @@ def run(command: list[str], environ: dict, port: int, cwd: Path) -> tuple[str, s
 
 
 # gunicorn itself reads WEB_CONCURRENCY from the real environment, before gunicorn.conf.py,
-# and fails with a traceback on one that int() refuses (docs/production.md): these it takes.
+# and fails with a traceback on one that int() refuses (the test at the end): these it takes.
 GUNICORN_WEB_CONCURRENCY = ["٣", "１２", "0", "99999"]
 
 
@@ -208,3 +208,20 @@ def test_gunicorn_serves_when_started_from_another_folder(tmp_path):
     conf = str(Path(ROOT, "gunicorn.conf.py"))
     command = [sys.executable, "-m", "gunicorn", "-c", conf, "app:create_app()"]
     assert run(command, environ, port, tmp_path)[0] == "started"
+
+
+@pytest.mark.slow
+def test_gunicorn_itself_stops_at_once_on_a_web_concurrency_that_is_no_number(tmp_path):
+    """The one setting whose one line the app cannot give: gunicorn parses a WEB_CONCURRENCY of
+    the real environment as it is imported (gunicorn/config.py, `Workers.default`), before
+    gunicorn.conf.py or anything else of the project runs, so Python's traceback for its
+    `int()` is what stops it, with exit code 1 and no worker started (docs/production.md says
+    so). When gunicorn gives a line of its own, this test fails: then drop it and the docs'
+    note, and give gunicorn the hostile values of the others."""
+    port = free_port()
+    environ = process_environ(**REAL, PORT=port, SESSION_FILE_DIR=tmp_path / "s")
+    command = [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "app:create_app()"]
+    outcome, output = run(command, {**environ, "WEB_CONCURRENCY": "two"}, port, tmp_path)
+    assert outcome == "exited 1"
+    assert output.splitlines()[-1] == "ValueError: invalid literal for int() with base 10: 'two'"
+    assert 'os.environ.get("WEB_CONCURRENCY"' in output and "Booting worker" not in output

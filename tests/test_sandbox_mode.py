@@ -1,5 +1,5 @@
 """`python app.py` with no ilert account: the built-in sandbox, clicked through over HTTP.
-Running without sandbox mode (README, "Fork it") deletes this file."""
+Running without sandbox mode (docs/forking.md) deletes this file."""
 
 import re
 import subprocess
