@@ -51,6 +51,19 @@ def documented_commands() -> list[str]:
     return [command for command in commands if command]
 
 
+def documented_settings() -> list[str]:
+    """Each inline span that only sets variables (`SESSION_MAX_AGE=12h SESSION_LIFETIME=30m`),
+    leaving out those with a value for the reader to fill in (`FLOW_INSPECTOR=...`)."""
+    settings = []
+    for document in DOCUMENTS:
+        prose = re.sub(r"^ *```.*?^ *```", "", document.read_text(), flags=re.M | re.S)
+        for span in re.findall(r"`([^`\n]+)`", prose):
+            words = span.split()
+            if words and all(re.fullmatch(r"[A-Z][A-Z0-9_]*=[^<.]\S*", word) for word in words):
+                settings.append(span)
+    return settings
+
+
 def readme_section(title: str) -> str:
     """The text of the README's `## <title>`."""
     readme = Path(ROOT, "README.md").read_text()
@@ -303,3 +316,12 @@ def test_the_benchmark_and_fault_commands_are_valid():
     for command in FAULTS:
         assert command.startswith("python -m tests.faults")
         faults.arguments(shlex.split(command)[3:])
+
+
+def test_every_documented_setting_is_one_the_app_takes():
+    settings = documented_settings()
+    assert "SESSION_MAX_AGE=12h SESSION_LIFETIME=30m" in settings
+    for span in settings:
+        assignments = dict(word.split("=", 1) for word in span.split())
+        loaded = config.load({**REAL, **assignments})  # a ConfigError names what is wrong
+        assert all(name in loaded for name in assignments), span
