@@ -35,7 +35,7 @@ try:
 except ImportError as error:
     raise config.ConfigError(
         f"OTEL_EXPORTER_OTLP_ENDPOINT is set, but OpenTelemetry cannot be imported ({error}): "
-        "install the app's otel extra (pip install -e '.[otel]'), or unset the setting"
+        "install the app's otel extra (pip install -r requirements-otel.txt), or unset the setting"
     ) from None
 
 TRACES_PATH = "/v1/traces"  # OTLP/HTTP's path for traces, under the endpoint
