@@ -125,9 +125,16 @@ class ServerSpans:
             method,
             kind=trace.SpanKind.SERVER,
             attributes={"http.request.method": method},
-            record_exception=False,  # an exception's text may quote what it failed on
+            # Not the exception's text, which may quote what it failed on (Flask answers most
+            # exceptions itself: this is for those of the WSGI layers around it).
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            answer = self.wsgi_app(environ, start)
+            try:
+                answer = self.wsgi_app(environ, start)
+            except BaseException:
+                span.set_status(_ERROR)
+                raise
             span.set_attribute("request_id", environ.get("REQUEST_ID", "-"))
             if statuses:
                 span.set_attribute("http.response.status_code", statuses[-1])
