@@ -252,10 +252,11 @@ def imported_after_a_request(**settings) -> list[str]:
 
 
 @pytest.mark.slow
-def test_without_the_setting_nothing_of_opentelemetry_is_imported(tmp_path):
+def test_without_the_setting_nothing_of_opentelemetry_is_imported(collector, tmp_path):
     assert imported_after_a_request(SESSION_FILE_DIR=str(tmp_path)) == []
-    on = {"OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT, "SESSION_FILE_DIR": str(tmp_path)}
+    on = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "SESSION_FILE_DIR": str(tmp_path)}
     assert "opentelemetry.sdk.trace" in imported_after_a_request(**on)
+    assert [span["name"] for span in collector.spans()] == ["GET /healthz"]  # sent at exit
 
 
 # Runs `python <argv[1:]>` without the otel extra: a None in sys.modules makes every
