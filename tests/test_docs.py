@@ -3,6 +3,7 @@ one a test runs: as written, on free ports instead of 4597/4598, with placeholde
 The benchmark's and the fault measurements' commands take minutes of load, so a test checks
 their arguments instead; the few that only another system can run are listed with the reason."""
 
+import json
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ROOT, free_port, process_environ, wait_for_port
+from test_tracing import Collector
 
 import config
 from bench import run as bench_run
@@ -77,6 +79,8 @@ LOCKS = [
     "-o requirements.txt",
     "uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal "
     "--generate-hashes -o requirements-dev.txt",
+    "uv pip compile pyproject.toml --extra otel --python-version 3.11 --universal "
+    "--generate-hashes -o requirements-otel.txt",
 ]
 GUNICORN = 'gunicorn "app:create_app()"'
 ELSEWHERE = 'gunicorn -c /path/to/gunicorn.conf.py "app:create_app()"'
@@ -108,6 +112,7 @@ BENCHMARK = [
     "python bench/run.py --only distant",
 ]
 FAULTS = ["python -m tests.faults", "python -m tests.faults eviction"]
+OTEL = "pip install -r requirements-otel.txt"
 NEW_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'  # for SECRET_KEY=
 # Each command, and the test that runs it.
 RUN_BY = {
@@ -123,6 +128,7 @@ RUN_BY = {
     SANDBOX_APP: "test_the_sandbox_recipe_signs_in",
     SANDBOX_HELP: "test_the_sandbox_explains_its_command_line",
     NEW_KEY: "test_the_secret_key_command_makes_a_key_the_app_takes",
+    OTEL: "test_the_otel_lock_installs_what_traces_need",
     # tests/test_fork.py: the quick suite in a copy (-q, -n 2 and the tests it names added),
     # and the tidy-up of "Run without sandbox mode" (docs/forking.md) exactly.
     QUICK: "test_removing_the_flow_inspector_as_the_docs_say_breaks_no_other_test",
@@ -162,6 +168,16 @@ def shell_environ(**variables) -> dict:
     environ = process_environ(**variables)
     environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + environ["PATH"]
     return environ
+
+
+def developer_environ(**variables) -> dict:
+    """The developer's environment (pip's certificates and proxies) for a fresh virtual
+    environment's pip, without the app's settings or `.env`."""
+    example = Path(ROOT, ".env.example").read_text()
+    names = set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", example, re.M))
+    environ = {name: value for name, value in os.environ.items() if name not in names}
+    environ.update(PATH=shell_environ()["PATH"], PYTHON_DOTENV_DISABLED="1")
+    return {**environ, **{name: str(value) for name, value in variables.items()}}
 
 
 class Shell:
@@ -210,11 +226,8 @@ def test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy(she
     assert [venv, *commands] == [VENV["macos"], APP + "\n"]
     copy = tmp_path / "clone"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".env", ".venv", "instance"))
-    # The developer's environment (pip's certificates and proxies), without the app's settings.
-    names = set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", Path(ROOT, ".env.example").read_text(), re.M))
-    environ = {name: value for name, value in os.environ.items() if name not in names}
-    environ.update(PATH=shell_environ()["PATH"], PORT=str(port := free_port()))
-    environ.update(SANDBOX_PORT=str(free_port()), PYTHON_DOTENV_DISABLED="1")
+    port = free_port()
+    environ = developer_environ(PORT=port, SANDBOX_PORT=free_port())
     running = shell(f"{venv} && {APP}", environ, cwd=copy)
     wait_for_port(port, running.process, timeout=240)  # after pip has installed the lock
     home = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
@@ -280,6 +293,7 @@ def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
         "LICENSE",
         "requirements.txt",
         "requirements-dev.txt",
+        "requirements-otel.txt",
     ):
         shutil.copy(Path(ROOT, name), tmp_path / name)
     for command in LOCKS:
@@ -287,7 +301,7 @@ def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
             ["bash", "-c", command], cwd=tmp_path, env=environ, check=True, timeout=300,
             capture_output=True,
         )  # fmt: skip
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-otel.txt"):
         assert (tmp_path / name).read_text() == Path(ROOT, name).read_text(), name
 
 
@@ -325,3 +339,34 @@ def test_every_documented_setting_is_one_the_app_takes():
         assignments = dict(word.split("=", 1) for word in span.split())
         loaded = config.load({**REAL, **assignments})  # a ConfigError names what is wrong
         assert all(name in loaded for name in assignments), span
+
+
+# Builds the app with traces on, asks for /healthz, and exits (the span is sent at exit).
+TRACED = (
+    "import json, sys; from app import create_app; "
+    "create_app(json.loads(sys.argv[1])).test_client().get('/healthz')"
+)
+
+
+@pytest.mark.slow
+@in_turn
+def test_the_otel_lock_installs_what_traces_need(tmp_path):
+    """In a virtual environment of its own, the line of docs/production.md installs what
+    OTEL_EXPORTER_OTLP_ENDPOINT needs: the app's span reaches the collector."""
+    collector = Collector()
+    venv = tmp_path / "venv"
+    settings = {**REAL, "SESSION_FILE_DIR": str(tmp_path / "s")}
+    settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
+    command = (
+        f"{shlex.quote(sys.executable)} -m venv {venv} && . {venv}/bin/activate && {OTEL} && "
+        f"python -c {shlex.quote(TRACED)} {shlex.quote(json.dumps(settings))}"
+    )
+    environ = developer_environ()
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=ROOT, env=environ, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    collector.server.shutdown()
+    collector.server.server_close()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [span["name"] for span in collector.spans()] == ["GET /healthz"]
