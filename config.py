@@ -46,7 +46,7 @@ def load(environ):
     """
 
     def get(name, default=None):
-        value = environ.get(name, "").strip()
+        value = check.text(name, environ.get(name, "").strip())
         return value if value else default
 
     client_id = get("ILERT_CLIENT_ID")

@@ -37,6 +37,16 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and says what is wrong."""
 
 
+def text(name: str, value: str) -> str:
+    """`value` if it is UTF-8 text: the environment hands on bytes it cannot decode as
+    surrogates, which no URL, header, form or key could carry."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} is malformed: it holds bytes that are not UTF-8 text") from None
+    return value
+
+
 def one_of(name: str, value: str, choices: tuple[str, ...]) -> str:
     """`value` if it is one of `choices`."""
     if value not in choices:
