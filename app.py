@@ -2,9 +2,10 @@
 runs it on `config.DEFAULT_PORT`, with the built-in ilert sandbox when no ilert credentials
 are set.
 
-Where things are: `config.py` (settings), `ilert/` (the OAuth2 steps and the one way views
-call ilert), `store/` (sealed sessions and what lives beside them), `views/` (the pages),
-`errors.py` (error pages and headers), `inspector.py` (the flow inspector), `sandbox/`.
+Where things are: `config.py` (settings; `config_checks.py` checks them), `ilert/` (the OAuth2
+steps, the one way views call ilert, the session's tokens), `store/` (sealed sessions and what
+lives beside them), `views/` (the pages), `errors.py` (error pages and headers), `inspector.py`
+(the flow inspector), `sandbox/`.
 """
 
 import sys
