@@ -125,13 +125,13 @@ def _call(method: str, path: str, params: dict | None, body: dict | None) -> Any
     entry = session_tokens.of(sid)
     just_refreshed = session_tokens.needs_refresh(entry)
     if just_refreshed:
-        entry = session_tokens.refreshed(sid, entry["access_token"])
+        entry = session_tokens.refresh(sid, entry["access_token"])
     try:
         return _call_api(method, path, entry, params, body)
     except _Unauthorized:
         pass
     if not just_refreshed:
-        entry = session_tokens.refreshed(sid, entry["access_token"])
+        entry = session_tokens.refresh(sid, entry["access_token"])
         try:
             return _call_api(method, path, entry, params, body)
         except _Unauthorized:

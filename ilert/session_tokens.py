@@ -79,7 +79,7 @@ def fresh(sid: str) -> TokenSet:
     """Session `sid`'s tokens, refreshed first if the access token is about to expire."""
     entry = of(sid)
     if needs_refresh(entry):
-        return refreshed(sid, entry["access_token"])
+        return refresh(sid, entry["access_token"])
     return entry
 
 
@@ -89,11 +89,10 @@ def granted_scopes() -> str:
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
 
 
-def keep(sid: str, tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
-    """Keep freshly issued tokens for session `sid`, for as long as they or the session live
-    (`refreshed`: a refresh made them). A store that refuses them is tried again a few times
-    (STORE_RETRIES) before StoreError."""
-    return _stored(sid, _entry_of(tokens, refreshed))
+def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
+    """Keep freshly issued tokens for session `sid`, for as long as they or the session live.
+    A store that refuses them is tried again a few times (STORE_RETRIES) before StoreError."""
+    return _stored(sid, _entry_of(tokens))
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
@@ -133,7 +132,7 @@ def replace(sid: str, tokens: TokenAnswer) -> str | None:
     refresh lock (a refresh running meanwhile would write the old ones back after); returns
     the refresh token they replace, for the caller to revoke."""
     timeout = current_app.config["HTTP_TIMEOUT"]
-    with store.current().lock("tokens", sid, timeout, hold=2 * timeout + 5):
+    with store.current().lock("tokens", sid, timeout, hold=_refresh_hold()):
         old = store.current().get("tokens", sid)
         keep(sid, tokens)
     return old.get("refresh_token") if isinstance(old, dict) else None
@@ -207,7 +206,7 @@ def _refresh_lock(sid: str) -> Iterator[None]:
                 del _waiting[sid]
 
 
-def refreshed(sid: str, stale_access_token: str) -> TokenSet:
+def refresh(sid: str, stale_access_token: str) -> TokenSet:
     """Refresh once, under this session's lock, unless another request already did.
 
     The refresh token is spent the moment ilert answers, so it is sent only once the store has
