@@ -103,6 +103,7 @@ def load(environ):
     log_level = check.one_of("LOG_LEVEL", get("LOG_LEVEL", "info").lower(), LOG_LEVELS)
     log_format = check.one_of("LOG_FORMAT", get("LOG_FORMAT", "text").lower(), LOG_FORMATS)
 
+    otlp = get("OTEL_EXPORTER_OTLP_ENDPOINT")  # traces (tracing.py); None: off
     return {
         "ILERT_CLIENT_ID": client_id,
         "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
@@ -134,6 +135,7 @@ def load(environ):
         "ILERT_RATE_LIMIT": check.rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
         "ILERT_CACHE_SECONDS": check.cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
         "METRICS_TOKEN": check.metrics_token(get("METRICS_TOKEN")),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp and check.url("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         # gunicorn's worker processes: by default one per core this process may use
