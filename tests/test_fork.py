@@ -123,7 +123,9 @@ def test_removing_the_flow_inspector_as_the_docs_say_breaks_no_other_test(tmp_pa
     edit(copy / "pyproject.toml", replace=[('"inspector.py", ', "")])
     edit(
         copy / "config.py",
-        remove=['"FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),'],
+        remove=[
+            '"FLOW_INSPECTOR": check.boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),'
+        ],
     )
     edit(
         copy / ".env.example",
