@@ -8,6 +8,7 @@ says what is wrong, in the one line `app.py` (or gunicorn.conf.py) prints before
 """
 
 import errno
+import functools
 import ipaddress
 import os
 import re
@@ -111,9 +112,11 @@ def url(name: str, value: str, origin: bool = False) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address, IPv6 without brackets, as `HOST` takes it and
-    `urlsplit(...).hostname` gives it) is this machine only: localhost, 127.0.0.0/8, ::1."""
+    `urlsplit(...).hostname` gives it) is this machine only: localhost, 127.0.0.0/8, ::1.
+    Remembered, since every request asks it of its peer's address (app.py)."""
     if host.lower() == "localhost":
         return True
     try:

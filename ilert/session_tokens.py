@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NotRequired, TypedDict
 
-from flask import current_app
+from flask import current_app, g
 
 import metrics
 import store
@@ -85,8 +85,21 @@ def fresh(sid: str) -> TokenSet:
 
 def granted_scopes() -> str:
     """The scopes this sign-in was granted ("" if none are known)."""
-    entry = store.current().get("tokens", current_session().sid)
+    sid = current_session().sid
+    entry = store.current().get("tokens", sid)
+    g.tokens_read = (sid, entry)  # for the call to ilert that a page makes next (`of`)
     return entry.get("scope") or "" if isinstance(entry, dict) else ""
+
+
+def _read(sid: str) -> object:
+    """Session `sid`'s entry in the store. A page checks its scopes (`granted_scopes`) just
+    before its call to ilert reads the entry: that call takes the same read, once, rather than
+    open and unseal the entry twice. Any other read, and a refresh under its lock, reads anew;
+    a write drops it."""
+    read = g.pop("tokens_read", None)
+    if read is not None and read[0] == sid:
+        return read[1]
+    return store.current().get("tokens", sid)
 
 
 def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
@@ -96,6 +109,7 @@ def keep(sid: str, tokens: TokenAnswer) -> TokenSet:
 
 
 def _stored(sid: str, entry: TokenSet) -> TokenSet:
+    g.pop("tokens_read", None)
     for pause in STORE_RETRIES:
         try:
             store.current().put("tokens", sid, entry, _lifetime(entry))
@@ -169,7 +183,7 @@ def _refresh_hold() -> float:
 def of(sid: str) -> TokenSet:
     """Session `sid`'s current token entry; SessionEnded if there is none. Renewed tokens that
     the store refused (`rescue`) win over those it holds, and are written back when it can."""
-    entry = store.current().get("tokens", sid)
+    entry = _read(sid)
     if not isinstance(entry, dict):
         raise SessionEnded("Your sign-in has expired. Please sign in again.")
     renewed = rescue.newer(sid, entry)
@@ -213,6 +227,7 @@ def refresh(sid: str, stale_access_token: str) -> TokenSet:
     shown that it takes the tokens entry (`_write_ahead`); renewed tokens that it refuses even
     so are kept by `rescue` for the session's next request."""
     with _refresh_lock(sid):
+        g.pop("tokens_read", None)  # what the store holds now, under the lock
         entry = of(sid)
         if entry["access_token"] != stale_access_token:
             metrics.LOCK_WAITS.inc()  # another request refreshed meanwhile
@@ -253,6 +268,7 @@ def refresh(sid: str, stale_access_token: str) -> TokenSet:
 
 def ended(sid: str, message: str, status: int | None = None) -> SessionEnded:
     """Delete session `sid`'s tokens; the SessionEnded that says why, for the caller to raise."""
+    g.pop("tokens_read", None)
     store.current().delete("tokens", sid)
     return SessionEnded(message, status)
 
