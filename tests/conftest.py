@@ -211,7 +211,9 @@ def clock():
 def make_app(request, tmp_path, clock):
     """Build the app with environment-style settings, pointed at `sandbox` (by default
     the `sandbox` fixture), with its sessions in a temporary folder and `clock` as its
-    clock."""
+    clock. Its ilert budget is kept but roomy unless a test gives `ILERT_RATE_LIMIT`: at the
+    default 600/min, a test that signs in twenty times waited ten seconds for its turns
+    (tests/test_budget.py tests the budget's rates)."""
 
     def make(sandbox=None, sandbox_mode=False, **environ):
         sandbox = sandbox or request.getfixturevalue("sandbox")
@@ -222,6 +224,7 @@ def make_app(request, tmp_path, clock):
             "ILERT_API_URL": sandbox.url,
             "SECRET_KEY": "test-secret-key-that-is-long-enough",
             "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+            "ILERT_RATE_LIMIT": "10000/s",
             **environ,
         }
         settings = {key: value for key, value in settings.items() if value}
