@@ -20,11 +20,16 @@ from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
-from config import SESSION_COOKIE, redirect_uri_at
+from config import DEFAULT_SCOPES, SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.server import new_state
 from sandbox.serving import bind
 from tests.tools import redis_server_executable
+from views.registry import declared_scopes
+
+# Sign-in's scopes (ILERT_SCOPES) for a test whose person must be allowed every page and
+# action: a fork's DEFAULT_SCOPES may leave some out, to be granted on demand.
+EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
 
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
 # one or more, so the 0.05 s of `serve_in_thread` and the 0.5 s of werkzeug's default add up.
