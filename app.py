@@ -66,6 +66,10 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_PATH="/",
     )
     logs.init_app(app)
+    if settings["OTEL_EXPORTER_OTLP_ENDPOINT"]:
+        import tracing  # only traces need it, and the otel extra (docs/production.md)
+
+        tracing.init_app(app)
     store.init_app(app, clock)
     budget.init_app(app)
     oauth.init_app(app)

@@ -158,6 +158,7 @@ def load(environ):
             f"LOG_FORMAT is malformed: {log_format!r} is not one of {', '.join(LOG_FORMATS)}"
         )
 
+    otlp = get("OTEL_EXPORTER_OTLP_ENDPOINT")  # traces (tracing.py); None: off
     return {
         "ILERT_CLIENT_ID": client_id,
         "ILERT_CLIENT_SECRET": get("ILERT_CLIENT_SECRET"),
@@ -189,6 +190,7 @@ def load(environ):
         "ILERT_RATE_LIMIT": _rate_limit(get("ILERT_RATE_LIMIT", "600/min")),
         "ILERT_CACHE_SECONDS": _cache_seconds(get("ILERT_CACHE_SECONDS", "0")),
         "METRICS_TOKEN": _metrics_token(get("METRICS_TOKEN")),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp and _url("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
         "SANDBOX_PORT": sandbox_port,
         "FLASK_DEBUG": debug,
         "WEB_CONCURRENCY": _workers(get("WEB_CONCURRENCY")),

@@ -13,8 +13,8 @@ from the deployment's budget (`ilert/budget.py`) and goes through one pooled
 `requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
 `IlertError` that says which HTTP status our own answer should have.
 
-Each step is announced on the `ilert_called` signal (the flow inspector listens), with what
-was sent and the answer: receivers must hide the secrets in them.
+Each step is announced on the `ilert_called` signal (the flow inspector and tracing.py listen),
+with what was sent and the answer: receivers must hide the secrets in them.
 """
 
 import base64

@@ -45,7 +45,9 @@ class RedisBackend:
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry
         )
-        return cls(client, lease=max(1.0, timeout))
+        # Renewed every third of it: at least 3 s leave a busy machine 2 s to renew in time
+        # (with 1 s, a renewal 0.7 s late on a loaded machine let another request take it).
+        return cls(client, lease=max(3.0, timeout))
 
     def get(self, name: str) -> tuple[bytes, float] | None:
         with redis_errors():

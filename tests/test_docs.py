@@ -35,6 +35,8 @@ LOCKS = [
     "-o requirements.txt",
     "uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal "
     "--generate-hashes -o requirements-dev.txt",
+    "uv pip compile pyproject.toml --extra otel --python-version 3.11 --universal "
+    "--generate-hashes -o requirements-otel.txt",
 ]
 GUNICORN = 'gunicorn "app:create_app()"'
 REDIS = (
@@ -174,6 +176,7 @@ def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
         "LICENSE",
         "requirements.txt",
         "requirements-dev.txt",
+        "requirements-otel.txt",
     ):
         shutil.copy(Path(ROOT, name), tmp_path / name)
     for command in LOCKS:
@@ -181,5 +184,5 @@ def test_the_locks_are_what_the_documented_commands_compile(tmp_path):
             ["bash", "-c", command], cwd=tmp_path, env=environ, check=True, timeout=300,
             capture_output=True,
         )  # fmt: skip
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-otel.txt"):
         assert (tmp_path / name).read_text() == Path(ROOT, name).read_text(), name

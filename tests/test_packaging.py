@@ -13,7 +13,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 PROJECT = tomllib.loads(Path(ROOT, "pyproject.toml").read_text())["project"]
-LOCKS = {"requirements.txt": [], "requirements-dev.txt": ["--extra", "dev"]}
+LOCKS = {
+    "requirements.txt": [],
+    "requirements-dev.txt": ["--extra", "dev"],
+    "requirements-otel.txt": ["--extra", "otel"],  # requirements.txt and the otel extra
+}
 
 
 def pins(lock: str) -> dict[str, tuple[str, Marker | None, list[str]]]:
@@ -53,7 +57,8 @@ def test_every_pin_is_exact_and_hashed(lock):
 
 
 @pytest.mark.parametrize(
-    ("lock", "extra"), [("requirements.txt", None), ("requirements-dev.txt", "dev")]
+    ("lock", "extra"),
+    [(lock, options[-1] if options else None) for lock, options in LOCKS.items()],
 )
 def test_the_locks_satisfy_pyproject(lock, extra):
     locked = pins(lock)
@@ -75,9 +80,11 @@ def test_the_locks_name_the_command_the_readme_gives(lock):
     assert f"\n{command}\n" in Path(ROOT, "docs", "dependencies.md").read_text()
 
 
-def test_the_dev_lock_pins_the_runtime_lock_alike():
-    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
-    assert {name: runtime[name][0] for name in runtime} == {name: dev[name][0] for name in runtime}
+@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-otel.txt"])
+def test_the_dev_lock_pins_the_others_alike(lock):
+    """So that the suite tests what the runtime locks install (the otel one: the traces)."""
+    other, dev = pins(lock), pins("requirements-dev.txt")
+    assert {name: other[name][0] for name in other} == {name: dev[name][0] for name in other}
 
 
 def test_the_suite_runs_with_exactly_what_the_dev_lock_pins():
