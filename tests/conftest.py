@@ -31,6 +31,19 @@ from views.registry import declared_scopes
 # action: a fork's DEFAULT_SCOPES may leave some out, to be granted on demand.
 EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core the run may use, and one more. The tests that wait in real
+    time (xdist group "waits in real time") keep one worker for a minute and more, mostly
+    asleep: with only a worker per core, a core idled meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS
+    still decides where it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
+
+
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
 # one or more, so the 0.05 s of `serve_in_thread` and the 0.5 s of werkzeug's default add up.
 POLL_INTERVAL = 0.005
