@@ -2,9 +2,10 @@
 runs it on `config.DEFAULT_PORT`, with the built-in ilert sandbox when no ilert credentials
 are set.
 
-Where things are: `config.py` (settings), `ilert/` (the OAuth2 steps and the one way views
-call ilert), `store/` (sealed sessions and what lives beside them), `views/` (the pages),
-`errors.py` (error pages and headers), `inspector.py` (the flow inspector), `sandbox/`.
+Where things are: `config.py` (settings; `config_checks.py` checks them), `ilert/` (the OAuth2
+steps, the one way views call ilert, the session's tokens), `store/` (sealed sessions and what
+lives beside them), `views/` (the pages), `errors.py` (error pages and headers), `inspector.py`
+(the flow inspector), `sandbox/`.
 """
 
 import sys
@@ -24,6 +25,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
 import config
+import config_checks
+import config_sources
 import errors
 import inspector
 import logs
@@ -48,7 +51,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     """
     if test_config is None:
         try:
-            config.load_dotenv()
+            config_sources.load_dotenv()
             return create_app(dict(os.environ), sandbox_mode=sandbox_mode, clock=clock)
         except ConfigError as error:
             stop_on_config_error(error)
@@ -95,7 +98,7 @@ class ForwardedByLocalProxy:
         self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
     def __call__(self, environ, start_response):
-        if config.is_loopback(environ.get("REMOTE_ADDR") or ""):
+        if config_checks.is_loopback(environ.get("REMOTE_ADDR") or ""):
             return self.proxied(environ, start_response)
         return self.direct(environ, start_response)
 
@@ -106,7 +109,7 @@ class ForwardedByLocalProxy:
 def main():
     """Run the app on HOST:PORT, with the built-in sandbox when no client id is set."""
     try:
-        config.load_dotenv()
+        config_sources.load_dotenv()
         settings = config.load(os.environ)
         environ = dict(os.environ)
         sandbox_mode = settings["ILERT_CLIENT_ID"] is None
@@ -114,7 +117,7 @@ def main():
         # child: it must not hold the sandbox's port.
         supervisor = settings["FLASK_DEBUG"] and not is_running_from_reloader()
         if not is_running_from_reloader():  # the reloader's child inherits the socket
-            config.check_can_listen(settings["HOST"], settings["PORT"])
+            config_checks.check_can_listen(settings["HOST"], settings["PORT"])
         if sandbox_mode:
             environ.update(_start_sandbox(settings, serve=not supervisor))
         app = create_app(environ, sandbox_mode=sandbox_mode)

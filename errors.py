@@ -23,9 +23,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
 import metrics
-from ilert import client, scopes
-from ilert.client import MissingScope, SessionEnded
+from ilert import client, scopes, session_tokens
+from ilert.client import MissingScope
 from ilert.oauth import IlertError
+from ilert.session_tokens import SessionEnded
 from logs import request_id
 from store import LockBusy, StoreError
 from store.flask_session import regenerate
@@ -130,7 +131,7 @@ def missing_scope_page(error: MissingScope):
         error="missing_scope",
         retry=True,
         hint=scopes.missing_scope_hint(
-            error.needed, client.granted_scopes(), current_app.config["ILERT_SCOPES"]
+            error.needed, session_tokens.granted_scopes(), current_app.config["ILERT_SCOPES"]
         ),
     )
 

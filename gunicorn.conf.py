@@ -23,13 +23,15 @@ from gunicorn.glogging import Logger
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import config as _config
+import config_checks as _config_checks
+import config_sources as _config_sources
 import logs as _logs
 
 try:
-    _config.load_dotenv()
+    _config_sources.load_dotenv()
     _settings = _config.require_client_id(_config.load(os.environ))
     if not {"GUNICORN_FD", "LISTEN_FDS"} & set(os.environ):  # unless handed a socket (USR2)
-        _config.check_can_listen(_settings["HOST"], _settings["PORT"])
+        _config_checks.check_can_listen(_settings["HOST"], _settings["PORT"])
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
     sys.exit(3)  # as app.stop_on_config_error: gunicorn stops instead of starting workers

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from config import is_loopback
+from config_checks import is_loopback
 
 APP_LOGGERS = ("app", "errors", "ilert", "store", "views", "inspector", "logs", "metrics")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"

@@ -22,7 +22,6 @@ import hashlib
 import logging
 import os
 import re
-import secrets
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NotRequired, TypedDict
@@ -118,12 +117,6 @@ def user_agent() -> str:
     """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
     app's calls from others'."""
     return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
-
-
-def new_pkce_pair() -> tuple[str, str]:
-    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
-    verifier = secrets.token_urlsafe(64)
-    return verifier, pkce_challenge(verifier)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -237,33 +230,25 @@ def revoke(refresh_token: str) -> None:
 
 
 def _token_answer(response):
-    """A token answer, checked, with `expires_in` as a whole number of seconds."""
+    """A token answer, checked, with `expires_in` as a whole number of seconds. One this app
+    cannot use counts as lost: the refresh token sent for it may be spent."""
     tokens = _json(response)
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
-        raise IlertError(
-            502, "bad_token_answer", "ilert's token answer had no access token.", answer_lost=True
-        )
+        raise _bad_token_answer("had no access token")
     token_type = tokens.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # RFC 6749 §7.1: a client must not use a token whose type it does not understand.
-        # The refresh token sent for it may be spent, hence answer_lost.
-        raise IlertError(
-            502,
-            "bad_token_answer",
-            "ilert's token answer was not for a Bearer token, the only kind this app can use.",
-            answer_lost=True,
-        )
+        raise _bad_token_answer("was not for a Bearer token, the only kind this app can use")
     try:
         lifetime = int(tokens.get("expires_in", 3600))
     except (TypeError, ValueError):
-        raise IlertError(
-            502,
-            "bad_token_answer",
-            "ilert's token answer had a malformed expires_in.",
-            answer_lost=True,
-        ) from None
+        raise _bad_token_answer("had a malformed expires_in") from None
     tokens["expires_in"] = lifetime
     return tokens
+
+
+def _bad_token_answer(what: str) -> IlertError:
+    return IlertError(502, "bad_token_answer", f"ilert's token answer {what}.", answer_lost=True)
 
 
 def _send(method, path, step, data=None, headers=None, params=None, body=None):

@@ -5,7 +5,8 @@ import errno
 import sys
 from urllib.parse import urlsplit
 
-from config import DEFAULT_SANDBOX_PORT, is_loopback
+from config import DEFAULT_SANDBOX_PORT
+from config_checks import is_loopback
 from sandbox import ratelimit
 from sandbox.server import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.serving import bind

@@ -10,7 +10,7 @@ import threading
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from config import is_loopback
+from config_checks import is_loopback
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

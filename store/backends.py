@@ -21,7 +21,7 @@ from typing import Protocol
 
 import filelock
 
-from config import ConfigError, check_private_folder
+from config_checks import ConfigError, check_private_folder
 
 Clock = Callable[[], float]
 # os.utime is told not to follow a symlink wherever the system lets it be told so.

@@ -12,7 +12,7 @@ from config import SESSION_COOKIE
 from ilert import cache
 from ilert.budget import MAX_WAIT, FileState, Rate
 from ilert.budget_redis import RedisState
-from ilert.client import REFRESH_FLOOR
+from ilert.session_tokens import REFRESH_FLOOR
 from sandbox import hooks
 from sandbox.data import PEOPLE
 

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, process_environ
 
 import config
+import config_sources
 from app import create_app
 from config import DEFAULT_SCOPES, ConfigError
 from ilert.scopes import describe_scope
@@ -302,7 +303,7 @@ def test_a_malformed_env_line_stops_naming_the_file_and_line(tmp_path, monkeypat
     path = tmp_path / ".env"
     path.write_text("HTTP_TIMEOUT=5\n# a comment\n\nthis line is wrong\nPORT=4600\n")
     with pytest.raises(ConfigError) as raised:
-        config.load_dotenv(str(path))
+        config_sources.load_dotenv(str(path))
     assert str(raised.value) == (
         f"{path} line 4 is malformed: 'this line is wrong' is not NAME=value"
     )
@@ -315,7 +316,7 @@ def test_a_good_env_file_loads_and_the_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("LOG_LEVEL", "debug")
     path = tmp_path / ".env"
     path.write_text('export HTTP_TIMEOUT=5\nLOG_LEVEL=error\nILERT_SCOPES="profile alert:r"\n')
-    config.load_dotenv(str(path))
+    config_sources.load_dotenv(str(path))
     settings = config.load(os.environ)
     assert (settings["HTTP_TIMEOUT"], settings["LOG_LEVEL"]) == (5, "DEBUG")
     assert settings["ILERT_SCOPES"] == "profile alert:r"
@@ -326,7 +327,7 @@ def test_python_dotenv_disabled_reads_no_env_file(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "1")
     path = tmp_path / ".env"
     path.write_text("this line is wrong\n")
-    config.load_dotenv(str(path))
+    config_sources.load_dotenv(str(path))
 
 
 @pytest.mark.parametrize(
@@ -341,8 +342,8 @@ def test_default_workers_follow_a_cgroup_cpu_quota(files, cores, tmp_path):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert config.available_cores(str(tmp_path)) == cores
-    assert config.load({})["WEB_CONCURRENCY"] == config.available_cores()
+    assert config_sources.available_cores(str(tmp_path)) == cores
+    assert config.load({})["WEB_CONCURRENCY"] == config_sources.available_cores()
 
 
 @pytest.mark.parametrize(
@@ -352,7 +353,7 @@ def test_without_a_quota_workers_are_the_cores_it_may_run_on(files, tmp_path):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert config.available_cores(str(tmp_path)) == len(os.sched_getaffinity(0))
+    assert config_sources.available_cores(str(tmp_path)) == len(os.sched_getaffinity(0))
 
 
 def test_port_and_sandbox_port_must_differ_in_sandbox_mode():

@@ -140,7 +140,9 @@ def remove_the_flow_inspector(copy):
     edit(copy / "pyproject.toml", replace=[('"inspector.py", ', "")])
     edit(
         copy / "config.py",
-        remove=['"FLOW_INSPECTOR": _boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),'],
+        remove=[
+            '"FLOW_INSPECTOR": check.boolean("FLOW_INSPECTOR", get("FLOW_INSPECTOR", "false")),'
+        ],
     )
     edit(
         copy / ".env.example",

@@ -58,6 +58,8 @@ HOSTILE = [
     "'\"<>",
     "\u200b",
     "\ufeff1",
+    "\udcff",  # an undecodable byte, as os.environ hands it on
+    "\ud800",
 ]
 # The processes get one value each, chosen so that none means a default port (4597 may be a
 # developer's app).

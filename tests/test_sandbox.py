@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from config import is_loopback
+from config_checks import is_loopback
 from ilert import oauth as ilert_oauth
 from ilert.scopes import grants
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI

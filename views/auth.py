@@ -1,7 +1,7 @@
 """Signing in and out: `/login`, ilert's callback (at ILERT_REDIRECT_URI's path), `/logout`.
 
 Each view reads the request, calls one step of `ilert.oauth`, updates the session and
-redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `ilert.client`.
+redirects or renders. Pending sign-ins live in `store.sign_ins`, tokens in `ilert.session_tokens`.
 """
 
 import logging
@@ -28,9 +28,9 @@ import metrics
 import store
 from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
-from ilert import client, oauth
-from ilert.client import SessionEnded
+from ilert import oauth, session_tokens
 from ilert.oauth import IlertError
+from ilert.session_tokens import SessionEnded
 from store import sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
 from views.csrf import csrf_token_valid, form_expired
@@ -114,7 +114,7 @@ def logout():
     """Revoke the refresh token at ilert, then destroy the session here."""
     if not csrf_token_valid():
         return form_expired("sign-out form")
-    revoked = _revoke_quietly(client.forget(current_session().sid))
+    revoked = _revoke_quietly(session_tokens.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     session.clear()  # Flask-Session deletes the stored session and clears the cookie
     response = redirect(url_for("pages.home"))
@@ -140,7 +140,7 @@ def end_session_past_max_age() -> None:
         return
     if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
         return
-    _revoke_quietly(client.forget(current_session().sid))
+    _revoke_quietly(session_tokens.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     metrics.MAX_AGE_ENDS.inc()
     raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
@@ -199,11 +199,11 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     if sign_in.scopes is not None:
         return grant.finish(sign_in, code, tokens)
     with _replacing_this_browsers_session():
-        _revoke_quietly(client.forget(current_session().sid))
+        _revoke_quietly(session_tokens.forget(current_session().sid))
         user = _fetch_user(tokens["access_token"])
         regenerate()
         session.clear()
-        client.keep(current_session().sid, tokens)
+        session_tokens.keep(current_session().sid, tokens)
         session["user"] = user
         session["csrf_token"] = secrets.token_urlsafe(32)
         session["signed_in_at"] = store.now()
@@ -225,7 +225,7 @@ def _replacing_this_browsers_session() -> Iterator[None]:
     with store.current().lock(REPLACED_BY, held, wait=most, hold=most + 5):
         earlier = store.current().get(REPLACED_BY, held)
         if isinstance(earlier, str):
-            _revoke_quietly(client.forget(earlier))
+            _revoke_quietly(session_tokens.forget(earlier))
             store.forget_beside_session(earlier)
             store.current().delete("session", earlier)
         yield

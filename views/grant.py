@@ -27,7 +27,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from errors import error_page
-from ilert import client, scopes
+from ilert import scopes, session_tokens
 from ilert.oauth import TokenAnswer
 from store import sign_ins
 from store.flask_session import current_session
@@ -52,7 +52,7 @@ def grant():
             "Only a scope that one of its pages or actions needs can be allowed here.",
             error="invalid_scope",
         )
-    granted = client.granted_scopes() or current_app.config["ILERT_SCOPES"]
+    granted = session_tokens.granted_scopes() or current_app.config["ILERT_SCOPES"]
     response = auth.begin_sign_in(back_to, scopes.adding(granted, scope))
     response.status_code = 303
     return response
@@ -67,8 +67,8 @@ def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> R
         auth._revoke_quietly(tokens.get("refresh_token"))
         return make_response(_not_applied(signed_in_as, allowed_by))
     tokens.setdefault("scope", sign_in.scopes or "")
-    had = client.granted_scopes()
-    old_refresh_token = client.replace(current_session().sid, tokens)
+    had = session_tokens.granted_scopes()
+    old_refresh_token = session_tokens.replace(current_session().sid, tokens)
     if old_refresh_token != tokens.get("refresh_token"):
         auth._revoke_quietly(old_refresh_token)
     added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 import metrics
 import store
-from config import is_loopback
+from config_checks import is_loopback
 from errors import error_page
 from store import StoreError
 

@@ -30,7 +30,7 @@ from flask import (
 
 import errors
 from errors import error_page, json_error, wants_json
-from ilert import client, scopes
+from ilert import scopes, session_tokens
 from ilert.client import MissingScope
 from views.auth import safe_next
 from views.csrf import csrf_token_valid, form_expired
@@ -154,7 +154,7 @@ def respond(data: Any, template: str, **context: Any):
 def lacks(scope: str) -> bool:
     """Whether this sign-in was granted scopes that do not include `scope`. If ilert did not
     say what it granted, ilert decides (a 403 then brings the same offer)."""
-    granted = client.granted_scopes()
+    granted = session_tokens.granted_scopes()
     return bool(granted) and not scopes.includes(granted, scope)
 
 
@@ -189,7 +189,7 @@ def grant_offer(scope: str, next_path: str):
         scope=scope,
         what=what,
         next_path=next_path,
-        granted=client.granted_scopes().split(),
+        granted=session_tokens.granted_scopes().split(),
     )
     return page, 403
 
@@ -201,7 +201,7 @@ def refused_for_scope(error: MissingScope):
     what to do (errors.py)."""
     declared = _declared_for(request.endpoint or "")
     if declared is not None and error.needed and scopes.includes(declared[0], error.needed):
-        if not scopes.includes(client.granted_scopes(), error.needed):
+        if not scopes.includes(session_tokens.granted_scopes(), error.needed):
             return grant_offer(*declared)
     return errors.missing_scope_page(error)
 
