@@ -3,16 +3,9 @@
     python bench/run.py                              # 4-7 minutes: both modes, both stores
     python bench/run.py --only local --stores files  # one mode, one store
     python bench/run.py --with LOG_LEVEL=debug       # each app also with these settings, beside
+    python bench/run.py --only budget                # ilert's rate limit under load (budget.py)
 
-It needs the dev requirements, `wrk` (Debian: `apt-get install wrk`) and `redis-server` for
-the Redis store. What it starts listens on free loopback ports and stops at the end (also on
-Ctrl-C): a fast upstream on ilert's paths (upstream.py, one asyncio process), a redis-server,
-the app `gunicorn "app:create_app()"` for each store, and the limit
-`gunicorn "bench.limit_app:create_app()"`, a bare Flask app whose one route makes the same
-pooled upstream call as `/me`. Locally the app and the limit run 2 sync workers; `distant`
-runs them under gunicorn.conf.py (the production settings) with the upstream answering
-`--latency-ms` late. Each row gives medians of interleaved rounds, each round's req/s over the
-limit's in the same round, and the CPU per request (user + system) of the target's processes.
+What it starts, what it measures and how to read it: docs/performance.md.
 """
 
 import argparse
@@ -33,6 +26,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, the tests
 
 import config
+from bench import budget
 from bench.load import Target, cpu_seconds, print_table, rounds
 from ilert.oauth import TOKEN_PATH
 from store.flask_session import cookie_name
@@ -44,7 +38,8 @@ SECRET_KEY = "bench-only-secret-key-0123456789abcdef"
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 STORES = {"files": "filesystem", "Redis": "redis"}
-LOG_PREFIX = re.compile(r"^\[[^]]*\] |^\S+ \S+ ")  # gunicorn's time and pid, Python's logging's
+# gunicorn's time and pid, Python's logging's time; and a request's id (logs.py)
+LOG_PREFIX = re.compile(r"^\[[^]]*\] |^\S+ \S+ | \[[0-9a-f]{16}\]")
 PROBLEMS = ("Traceback", "ERROR", "WARNING", "CRITICAL", "Connection pool is full")
 GUNICORN = [sys.executable, "-m", "gunicorn"]
 with contextlib.suppress(ImportError):  # a gunicorn with a control socket shares it (~/.gunicorn)
@@ -146,19 +141,14 @@ def exact_calls(target: Target, upstream: str, count: int = 1000, clients: int =
 
 
 def app_environ(upstream: str, port: int, logs: Path, **settings) -> dict:
-    """The settings of an app (or the limit) on `port` against `upstream`."""
-    return process_environ(
-        ILERT_CLIENT_ID="bench-client",
-        ILERT_CLIENT_SECRET="bench-secret",
-        ILERT_AUTH_URL=upstream,
-        ILERT_API_URL=upstream,
-        ILERT_REDIRECT_URI=config.redirect_uri_at(port),
-        SECRET_KEY=SECRET_KEY,
-        SESSION_FILE_DIR=logs / f"sessions-{port}",
-        PORT=port,
-        # The limit has no budget of calls to ilert: neither has the app, unless asked.
-        **{"ILERT_RATE_LIMIT": "0", **settings},
-    )
+    """The settings of an app (or the limit) on `port` against `upstream` (a setting given as
+    None: the app's default)."""
+    default = {"ILERT_CLIENT_ID": "bench-client", "ILERT_CLIENT_SECRET": "bench-secret"}
+    # The limit has no budget of calls to ilert: neither has the app, unless asked.
+    default |= {"ILERT_AUTH_URL": upstream, "ILERT_API_URL": upstream, "ILERT_RATE_LIMIT": "0"}
+    default |= {"ILERT_REDIRECT_URI": config.redirect_uri_at(port), "SECRET_KEY": SECRET_KEY}
+    default |= {"SESSION_FILE_DIR": logs / f"sessions-{port}", "PORT": port}
+    return process_environ(**{k: v for k, v in (default | settings).items() if v is not None})
 
 
 def start_limit(bench: Bench, upstream: str, production: bool) -> Target:
@@ -234,7 +224,9 @@ def measure(bench: Bench, args, production: bool, latency_ms: float, clients: tu
 
 def main(argv: list | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("local", "distant"), help="one mode (default both)")
+    parser.add_argument(
+        "--only", choices=("local", "distant", "budget"), help="one mode (default local, distant)"
+    )
     parser.add_argument("--stores", default="files,Redis", help="files,Redis (the default)")
     parser.add_argument("--latency-ms", type=float, default=50, help="of distant (50)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of load runs (6)")
@@ -258,7 +250,7 @@ def main(argv: list | None = None) -> None:
     args.stores = args.stores.split(",")
     if not set(args.stores) <= set(STORES):
         parser.error(f"--stores: one or more of {', '.join(STORES)}")
-    if not shutil.which("wrk"):
+    if not shutil.which("wrk") and args.only != "budget":
         sys.exit("wrk is missing: install it (Debian/Ubuntu: apt-get install wrk)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started
     import gunicorn as gunicorn_package
@@ -285,6 +277,13 @@ def main(argv: list | None = None) -> None:
                 bench = Bench(stack, Path(work), mode)
                 measure(bench, args, production, latency_ms, clients)
                 stack.close()  # stop the servers, so that their logs are complete
+                bench.problems()
+        if args.only == "budget":
+            print("\n## budget: the app under gunicorn.conf.py against the sandbox's rate limit")
+            with contextlib.ExitStack() as stack:
+                bench = Bench(stack, Path(work), "budget")
+                budget.run(bench, start_redis(bench), GUNICORN, app_environ)
+                stack.close()
                 bench.problems()
     print(f"\n{time.monotonic() - began:.0f} s; everything started here is stopped.")
 
