@@ -232,20 +232,10 @@ def arguments(argv: list | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50, help="of distant (50)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of load runs (6)")
     parser.add_argument("--seconds", type=int, default=1, help="length of each load run (1)")
+    setting = {"action": "append", "default": [], "metavar": "NAME=VALUE"}
+    parser.add_argument("--env", **setting, help="a setting for every app under test")
     parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting for every app under test",
-    )
-    parser.add_argument(
-        "--with",
-        dest="with_",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="run each app also with this, beside",
+        "--with", dest="with_", **setting, help="run each app also with this, beside"
     )
     args = parser.parse_args(argv)
     args.stores = args.stores.split(",")

@@ -20,11 +20,29 @@ from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
-from config import SESSION_COOKIE, redirect_uri_at
+from config import DEFAULT_SCOPES, SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.server import new_state
 from sandbox.serving import bind
 from tests.tools import redis_server_executable
+from views.registry import declared_scopes
+
+# Sign-in's scopes (ILERT_SCOPES) for a test whose person must be allowed every page and
+# action: a fork's DEFAULT_SCOPES may leave some out, to be granted on demand.
+EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core the run may use, and one more. The tests that wait in real
+    time (xdist group "waits in real time") keep one worker for a minute and more, mostly
+    asleep: with only a worker per core, a core idled meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS
+    still decides where it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
+
 
 # How long a server thread of the tests may take to notice `shutdown()`: every test stops
 # one or more, so the 0.05 s of `serve_in_thread` and the 0.5 s of werkzeug's default add up.
@@ -211,7 +229,9 @@ def clock():
 def make_app(request, tmp_path, clock):
     """Build the app with environment-style settings, pointed at `sandbox` (by default
     the `sandbox` fixture), with its sessions in a temporary folder and `clock` as its
-    clock."""
+    clock. Its ilert budget is kept but roomy unless a test gives `ILERT_RATE_LIMIT`: at the
+    default 600/min, a test that signs in twenty times waited ten seconds for its turns
+    (tests/test_budget.py tests the budget's rates)."""
 
     def make(sandbox=None, sandbox_mode=False, **environ):
         sandbox = sandbox or request.getfixturevalue("sandbox")
@@ -222,6 +242,7 @@ def make_app(request, tmp_path, clock):
             "ILERT_API_URL": sandbox.url,
             "SECRET_KEY": "test-secret-key-that-is-long-enough",
             "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+            "ILERT_RATE_LIMIT": "10000/s",
             **environ,
         }
         settings = {key: value for key, value in settings.items() if value}

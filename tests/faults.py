@@ -41,7 +41,7 @@ import redis
 import requests
 
 import sandbox.tokens
-from config import SESSION_COOKIE
+from config import CALLBACK_PATH, SESSION_COOKIE
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from sandbox.data import PEOPLE
 from store import SealedStore
@@ -73,7 +73,7 @@ class Run:
         self.url = f"http://localhost:{self.port}"
         self.secret_key = os.urandom(24).hex()
         self.sessions = sessions or folder / "sessions"
-        redirect = f"{self.url}/authorize-result"
+        redirect = f"{self.url}{CALLBACK_PATH}"
         # No rate limit at ilert nor in the app: the load is many times what ilert allows.
         self.sandbox = RunningSandbox(
             redirect_uris=[redirect], access_token_ttl=ACCESS_TOKEN_TTL, rate_limit="0"

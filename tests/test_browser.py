@@ -13,12 +13,12 @@ import functools
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from flask import url_for
+from conftest import EVERY_SCOPE, tool_paths
 from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
 from ilert.scopes import describe_scope
-from tests.test_pages import EVERY_SCOPE, allow_button, url_of
+from tests.test_pages import allow_button, url_of
 from tests.tools import launch_chromium
 from views.registry import PAGES, scope_to_ask
 
@@ -399,9 +399,7 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     person.click_button("Allow")
     page.wait_for_url(f"{served.url}/me")
     check("/me")
-    with served.app.test_request_context():
-        tools = [url_for(endpoint) for endpoint, _ in served.app.extensions["layout_tools"]]
-    for path in [url_of(served.app, page.endpoint) for page in PAGES] + tools:
+    for path in [url_of(served.app, page.endpoint) for page in PAGES] + tool_paths(served.app):
         person.open(served.url + path)
         check(path)
     person.open(served.url)

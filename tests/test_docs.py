@@ -131,8 +131,8 @@ RUN_BY = {
     OTEL: "test_the_otel_lock_installs_what_traces_need",
     # tests/test_fork.py: the quick suite in a copy (-q, -n 2 and the tests it names added),
     # and the tidy-up of "Run without sandbox mode" (docs/forking.md) exactly.
-    QUICK: "test_removing_the_flow_inspector_as_the_docs_say_breaks_no_other_test",
-    TIDY: "test_running_without_sandbox_mode_as_the_docs_say_breaks_no_other_test",
+    QUICK: "test_a_renamed_fork_with_the_readmes_page_and_action_and_no_flow_inspector",
+    TIDY: "test_a_renamed_fork_without_sandbox_mode",
 }
 # What .ci/run runs, exactly (the suite cannot run itself).
 RUN_BY_CI = [SUITE, "pip install -r requirements-dev.txt"]

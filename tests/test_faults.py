@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import EVERY_SCOPE
 
 TIMEOUT = 0.5
 ACCESS_TOKEN_TTL = 2
@@ -35,7 +36,8 @@ def upstream(start_sandbox):
 
 @pytest.fixture
 def client(make_app, upstream):
-    return make_app(sandbox=upstream, HTTP_TIMEOUT=str(TIMEOUT)).test_client()
+    app = make_app(sandbox=upstream, HTTP_TIMEOUT=str(TIMEOUT), ILERT_SCOPES=EVERY_SCOPE)
+    return app.test_client()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from conftest import EVERY_SCOPE
 
 from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
@@ -212,7 +213,8 @@ def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, ap
     auth.sign_in()
     response = client.get("/token-info")
     assert response.status_code == 200
-    assert b'<span class="badge">source:w</span>' in response.data
+    for scope in DEFAULT_SCOPES.split():
+        assert f'<span class="badge">{scope}</span>'.encode() in response.data
     assert b"UTC</time>" in response.data
     tokens = auth.tokens()
     assert tokens["access_token"].encode() not in response.data
@@ -222,8 +224,9 @@ def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, ap
     assert info["scope"] == DEFAULT_SCOPES
 
 
-def test_alert_sources_are_listed(client, auth, sandbox):
-    auth.sign_in()
+def test_alert_sources_are_listed(make_app, auth_for, sandbox):
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
+    auth_for(client).sign_in()
     response = client.get("/alert-sources")
     assert response.status_code == 200
     assert b"<table>" in response.data

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from config import CALLBACK_PATH
 from views.auth import safe_next
 
 PROPERTY_SETTINGS = settings(
@@ -33,7 +34,7 @@ def assert_stays_on_site(response):
 def test_error_with_markup_is_not_reflected(client, auth):
     state = state_of(auth.start())
     response = client.get(
-        "/authorize-result",
+        CALLBACK_PATH,
         query_string={"state": state, "error": MARKUP, "error_description": MARKUP},
     )
     assert response.status_code == 400
@@ -46,7 +47,7 @@ def test_error_with_markup_is_not_reflected(client, auth):
 )
 def test_error_values_get_their_status(client, auth, error):
     state = state_of(auth.start())
-    response = client.get("/authorize-result", query_string={"state": state, "error": error})
+    response = client.get(CALLBACK_PATH, query_string={"state": state, "error": error})
     assert response.status_code == (502 if "server" in error or "temporarily" in error else 400)
     assert b"Sign in again" in response.data
 
@@ -54,7 +55,7 @@ def test_error_values_get_their_status(client, auth, error):
 def test_huge_parameters_are_refused(client, auth, sandbox):
     state = state_of(auth.start())
     response = client.get(
-        "/authorize-result", query_string={"state": state + "x" * 100_000, "code": "c" * 100_000}
+        CALLBACK_PATH, query_string={"state": state + "x" * 100_000, "code": "c" * 100_000}
     )
     assert response.status_code == 400
     assert sandbox.stats()["token"]["authorization_code"] == 0
@@ -62,7 +63,7 @@ def test_huge_parameters_are_refused(client, auth, sandbox):
 
 def test_non_utf8_parameters_are_refused(client, auth, sandbox):
     auth.start()
-    response = client.get("/authorize-result?state=%ff%fe%00&code=%c3%28")
+    response = client.get(f"{CALLBACK_PATH}?state=%ff%fe%00&code=%c3%28")
     assert response.status_code == 400
     assert sandbox.stats()["token"]["authorization_code"] == 0
 
@@ -144,7 +145,7 @@ HOSTILE_TEXT = st.one_of(
 def test_property_callback_never_fails_or_reflects_markup(client, auth, params, keep_state):
     if keep_state:
         params["state"] = state_of(auth.start())
-    response = client.get("/authorize-result", query_string=params)
+    response = client.get(CALLBACK_PATH, query_string=params)
     # A 5xx only passes on ilert's own "we are down" for a real sign-in: 502, as ilert's.
     ilert_down = keep_state and params.get("error") in ("server_error", "temporarily_unavailable")
     assert response.status_code < 500 or (ilert_down and response.status_code == 502)

@@ -11,7 +11,7 @@ from conftest import free_port, signed_in_browser
 from test_production import environ_for
 
 import logs
-from config import CALLBACK_PATH, redirect_uri_at
+from config import APP_NAME, APP_VERSION, CALLBACK_PATH, redirect_uri_at
 from ilert.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_INFO_PATH, TOKEN_PATH, user_agent
 
 
@@ -84,7 +84,7 @@ def test_every_call_to_ilert_names_the_app(make_app, auth_for, start_sandbox):
     auth.sign_in()
     assert client.get("/token-info").status_code == 200
     auth.log_out()
-    assert user_agent() == "ilert-OAuth2-backend-app/1.0"
+    assert user_agent() == "-".join(re.findall("[A-Za-z0-9]+", APP_NAME)) + f"/{APP_VERSION}"
     api_paths = {TOKEN_PATH, "/api/users/current", TOKEN_INFO_PATH, REVOKE_PATH}
     assert {path for path, _ in agents} == api_paths
     assert {agent for _, agent in agents} == {user_agent()}

@@ -9,13 +9,13 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import EVERY_SCOPE
 from flask import url_for
 
 from config import DEFAULT_SCOPES
 from ilert.scopes import describe_scope, includes, missing_scope_hint, required_scope, scope_for
 from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
 
-EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
 SCOPED_PAGES = [page for page in PAGES if page.scope is not None]
 
 
@@ -262,8 +262,9 @@ def test_every_action_sends_signed_out_people_to_sign_in(client, app, action):
 # --- what ilert refuses -------------------------------------------------------------------
 
 
-def test_ilert_refusing_a_granted_scope_says_the_role_may_not_allow_it(client, auth, sandbox):
-    auth.sign_in()
+def test_ilert_refusing_a_granted_scope_says_the_role_may_not_allow_it(make_app, auth_for, sandbox):
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
+    auth_for(client).sign_in()
     sandbox.fault(endpoint="alert_sources", status=403, body='{"code": "FORBIDDEN"}')
     response = client.get("/alert-sources")
     assert response.status_code == 403

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import free_port, tool_paths
+from conftest import EVERY_SCOPE, free_port, tool_paths
 from test_production import GUNICORN, environ_for
 
 import logs
@@ -25,9 +25,13 @@ TOKEN_PREFIXES = (ACCESS_TOKEN_PREFIX, "sbx_rt_", "sbx_code_")
 @pytest.fixture
 def served_app(live_app):
     """The app at DEBUG with JSON logs and the flow inspector, on a real werkzeug server (with
-    its access log), against a sandbox with 2-second access tokens."""
+    its access log), against a sandbox with 2-second access tokens, signing in with every scope."""
     served = live_app(
-        access_token_ttl=2, LOG_LEVEL="DEBUG", LOG_FORMAT="json", FLOW_INSPECTOR="true"
+        access_token_ttl=2,
+        LOG_LEVEL="DEBUG",
+        LOG_FORMAT="json",
+        FLOW_INSPECTOR="true",
+        ILERT_SCOPES=EVERY_SCOPE,
     )
     return served.app, served.url
 
