@@ -110,6 +110,7 @@ BENCHMARK = [
     "python bench/run.py --env LOG_LEVEL=info",
     "python bench/run.py --with LOG_LEVEL=debug",
     "python bench/run.py --only distant",
+    "python bench/run.py --only budget",
 ]
 FAULTS = ["python -m tests.faults", "python -m tests.faults eviction"]
 OTEL = "pip install -r requirements-otel.txt"
