@@ -517,10 +517,12 @@ class ServerProcess:
         self.url = f"http://localhost:{port}"
         self.output = output
         self.process = None
+        self.stop_signalled = False
 
     def start(self, wait=True):
         """Start the process; unless `wait` is false, wait until it listens (else call
         `wait_until_listening`, e.g. after starting several servers at once)."""
+        self.stop_signalled = False
         with self.output.open("a") as output:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=self.environ, stdout=output, stderr=subprocess.STDOUT
@@ -532,9 +534,13 @@ class ServerProcess:
         wait_for_port(self.port, self.process)
 
     def signal_stop(self):
-        """Ask the process to stop, without waiting for it (see `stop`)."""
-        if self.process.poll() is None:
+        """Ask the process to stop, once, without waiting for it (see `stop`). A second
+        signal could land inside the first one's handling: werkzeug's reloader, stopping,
+        kills its child, and a second SIGTERM that came just before that kill left the child
+        running and the reloader waiting for it."""
+        if self.process.poll() is None and not self.stop_signalled:
             self.process.send_signal(self.stop_signal)
+            self.stop_signalled = True
 
     def stop(self):
         """Stop the process: it gets 15 s to stop by itself, then it is killed (the test then
