@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import free_port, signed_in_browser
+from conftest import EVERY_SCOPE, free_port, signed_in_browser
 from test_concurrency import gunicorn
+from test_pages import url_of
 
 from config import SESSION_COOKIE, redirect_uri_at
 from ilert import cache
@@ -15,6 +16,7 @@ from ilert.budget_redis import RedisState
 from ilert.session_tokens import REFRESH_FLOOR
 from sandbox import hooks
 from sandbox.data import PEOPLE
+from views.registry import PAGES
 
 RATE = Rate(600, 60)  # a turn every 0.1 s, 10 at once
 UNAUTHORIZED = '{"code": "UNAUTHORIZED", "error": "token expired"}'
@@ -90,8 +92,8 @@ def test_a_429_pauses_every_instance(
             "REDIS_URL": request.getfixturevalue("redis_server").url,
         }
     # Two instances: on files they share the folder (as workers of one machine), else Redis.
-    first = make_app(sandbox=busy_sandbox, **settings).test_client()
-    second = make_app(sandbox=busy_sandbox, **settings).test_client()
+    first = make_app(sandbox=busy_sandbox, ILERT_SCOPES=EVERY_SCOPE, **settings).test_client()
+    second = make_app(sandbox=busy_sandbox, ILERT_SCOPES=EVERY_SCOPE, **settings).test_client()
     auth_for(first, busy_sandbox).sign_in()
     auth_for(second, busy_sandbox).sign_in()
     busy_sandbox.fault(endpoint="users_current", status=429, body=TOO_MANY)
@@ -99,8 +101,8 @@ def test_a_429_pauses_every_instance(
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, str(PAUSE))
     stats = busy_sandbox.stats()
     for client in (first, second):
-        for path in ("/me", "/token-info"):
-            paused = client.get(path)
+        for page in PAGES:
+            paused = client.get(url_of(client.application, page.endpoint))
             assert paused.status_code == 503
             assert 0 < int(paused.headers["Retry-After"]) <= PAUSE
     assert busy_sandbox.stats() == stats  # nothing reached ilert during the pause

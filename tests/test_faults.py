@@ -12,6 +12,10 @@ import sys
 
 import pytest
 from conftest import EVERY_SCOPE
+from test_pages import url_of
+
+from sandbox.server import API
+from views.registry import PAGES
 
 TIMEOUT = 0.5
 ACCESS_TOKEN_TTL = 2
@@ -133,16 +137,20 @@ def test_refresh_fault(client, auth, upstream, fault, clock, inject, recover):
         assert upstream.stats()["token"]["refresh_token"] == reached + 1
 
 
+def sandbox_endpoint(call):
+    """The sandbox's name (its stats key, its fault endpoint) of a page's `call`, such as
+    "GET /api/users/current"."""
+    method, path = call.split()
+    (name,) = [row.name for row in API if method in row.method.split() and row.path == path]
+    return name
+
+
 @pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize(
-    ("path", "endpoint"),
-    [("/me", "users_current"), ("/token-info", "token_info"), ("/alert-sources", "alert_sources")],
-)
-def test_api_call_fault_keeps_the_session(
-    client, auth, upstream, path, endpoint, fault, inject, recover
-):
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.endpoint)
+def test_api_call_fault_keeps_the_session(client, auth, upstream, page, fault, inject, recover):
     auth.sign_in()
-    inject(endpoint, fault)
+    path = url_of(client.application, page.endpoint)
+    inject(sandbox_endpoint(page.call), fault)
     response = client.get(path)
     recover()
     assert_clear_page(response, FAULTS[fault][1])

@@ -198,17 +198,6 @@ def test_me_as_json(client, auth):
     assert (user["id"], user["email"]) == (1001, "ada.lovelace@example.com")
 
 
-@pytest.mark.parametrize("path", ["/me", "/token-info", "/alert-sources"])
-def test_signed_out_pages_send_people_to_sign_in(client, path):
-    response = client.get(path)
-    assert response.status_code == 302
-    assert response.headers["Location"] == f"/login?next={path}"
-    response = client.get(path, headers={"Accept": "application/json"})
-    assert response.status_code == 401
-    assert response.get_json()["error"] == "not_signed_in"
-    assert response.get_json()["message"]
-
-
 def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, app):
     auth.sign_in()
     response = client.get("/token-info")

@@ -130,6 +130,7 @@ def test_every_page_sends_signed_out_people_to_sign_in(client, app, page):
     as_json = client.get(path, headers={"Accept": "application/json"})
     assert as_json.status_code == 401
     assert as_json.get_json()["error"] == "not_signed_in"
+    assert as_json.get_json()["message"]
 
 
 def url_for_login(app, next_path):

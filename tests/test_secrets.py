@@ -1,6 +1,7 @@
 """Tokens, codes, verifiers and the client secret never leave the server; headers and
 cookies are locked down."""
 
+import html
 import json
 import logging
 import time
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from conftest import EVERY_SCOPE, free_port, tool_paths
+from test_pages import post_forms, url_of
 from test_production import GUNICORN, environ_for
 
 import logs
@@ -18,6 +20,7 @@ from ilert.oauth import TOKEN_PATH
 from sandbox import CLIENT_SECRET
 from sandbox.tokens import ACCESS_TOKEN_PREFIX
 from tests.tools import pending_sign_in_secrets
+from views.registry import ACTIONS, PAGES
 
 TOKEN_PREFIXES = (ACCESS_TOKEN_PREFIX, "sbx_rt_", "sbx_code_")
 
@@ -69,8 +72,20 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
         secrets.update((tokens["access_token"], tokens["refresh_token"]))
 
     remember_tokens()
-    for path in ("/", "/me", "/alert-sources", *tool_paths(app)):
-        assert browser.get(url + path).status_code == 200
+    for path in ("/", *(url_of(app, page.endpoint) for page in PAGES), *tool_paths(app)):
+        assert browser.get(url + path).status_code == 200, path
+    routes = app.url_map.bind("localhost")
+    for action in ACTIONS:  # each action's first button on its page, and the page it returns to
+        back = url_of(app, action.back)
+        offered = [
+            (form_url, fields)
+            for form_url, fields in post_forms(browser.get(url + back).text)
+            if routes.match(form_url, method="POST")[0] == action.endpoint
+        ]
+        assert offered, f"{back} offers no {action.endpoint} button"
+        form_url, fields = offered[0]
+        done = browser.post(url + form_url, data={k: html.unescape(v) for k, v in fields.items()})
+        assert (done.status_code, urlsplit(done.url).path) == (200, back), action.endpoint
     assert browser.get(f"{url}/me", headers={"Accept": "application/json"}).status_code == 200
     clock.advance(2)
     assert browser.get(f"{url}/me").status_code == 200  # refreshed

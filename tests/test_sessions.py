@@ -18,11 +18,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from conftest import ROOT, process_environ, signed_in_browser, tool_paths
+from test_pages import url_of
 
 from ilert.budget_redis import KEY
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from store.redis_backend import RedisBackend
 from tests.tools import pending_sign_in_secrets
+from views.registry import PAGES
 
 
 @pytest.fixture(params=["filesystem", "redis"])
@@ -140,7 +142,7 @@ def test_pickles_planted_in_the_store_run_nothing(app, auth_for, tmp_path):
     intruder = app.test_client()
     intruder.set_cookie(cookie, attacker_id, domain="localhost")
     for browser in (client, intruder):
-        for path in ("/", "/me", "/token-info", "/alert-sources", *tool_paths(app)):
+        for path in ("/", *(url_of(app, page.endpoint) for page in PAGES), *tool_paths(app)):
             assert browser.get(path).status_code in (200, 302)
     assert not marker.exists()
 
