@@ -2,22 +2,23 @@
 accept and resolve alerts on the Alerts page, switch an alert source off and on; and the write
 path under them: a write is sent once, whatever happens to its answer, 2xx is success with or
 without a body, and what ilert refuses is said on a page. `test_pages` checks every action's
-CSRF, method, scope and success without naming it; these check what each one does."""
+CSRF, method, scope and success without naming it, and test_grant the step-up to one of them;
+these check what each one does."""
 
 import re
 
 import pytest
+from conftest import EVERY_SCOPE
 
 from ilert import client as ilert_client
 
 TIMEOUT = 1  # HTTP_TIMEOUT of the app that sees a lost answer: a 2 second delay times out
-EVERY = "profile alert:w source:w"
 
 
 @pytest.fixture
 def person(make_app, auth_for):
     """A test client signed in with the scopes the example features need, and its SignIn."""
-    client = make_app(ILERT_SCOPES=EVERY).test_client()
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
     signing = auth_for(client)
     signing.sign_in()
     return client, signing
@@ -26,7 +27,7 @@ def person(make_app, auth_for):
 @pytest.fixture
 def impatient_person(make_app, auth_for):
     """As `person`, with an app that waits TIMEOUT for ilert's answers."""
-    client = make_app(ILERT_SCOPES=EVERY, HTTP_TIMEOUT=str(TIMEOUT)).test_client()
+    client = make_app(ILERT_SCOPES=EVERY_SCOPE, HTTP_TIMEOUT=str(TIMEOUT)).test_client()
     signing = auth_for(client)
     signing.sign_in()
     return client, signing
@@ -177,32 +178,3 @@ def test_the_alerts_page_pages_through_ilerts_list(person, monkeypatch):
         path = following[1]
     assert seen == every
     assert "Previous page" in page and "Next page" not in page
-
-
-def test_step_up_from_profile_only_to_accepting_an_alert(make_app, auth_for, sandbox):
-    client = make_app(ILERT_SCOPES="profile").test_client()
-    signing = auth_for(client)
-    signing.sign_in()
-    sid, old = signing.session_id(), signing.tokens()
-    assert client.get("/alerts").status_code == 403  # the grant page
-    assert signing.grant("alert:w", "/alerts").headers["Location"] == "/alerts"
-    answer = act(client, signing, f"/alerts/{PENDING}/accept", next="/alerts")
-    assert answer.headers["Location"] == "/alerts"
-    assert open_alerts(client)[PENDING]["status"] == "ACCEPTED"
-    stats = sandbox.stats()
-    assert stats["token"]["authorization_code"] == 2  # one extra consent
-    assert stats["revoke"] == 1
-    assert sandbox.state.tokens.access_token(old["access_token"]) is None
-    assert signing.session_id() == sid  # no second session
-
-
-def test_denying_the_step_up_keeps_the_first_session_working(make_app, auth_for, sandbox):
-    client = make_app(ILERT_SCOPES="profile").test_client()
-    signing = auth_for(client)
-    signing.sign_in()
-    old = signing.tokens()
-    signing.grant("alert:w", "/alerts", decision="deny")
-    assert client.get("/me").status_code == 200
-    assert act(client, signing, f"/alerts/{PENDING}/accept").status_code == 403  # offered again
-    assert signing.tokens() == old
-    assert sandbox.stats()["alert_accept"] == 0

@@ -1,12 +1,23 @@
 """Granting a scope on demand: a person signed in without a page's scope allows it from the
 page, at ilert's consent, and comes back to the page in the same session, with new tokens
-(the old refresh token revoked); denying, or allowing as someone else, changes nothing."""
+(the old refresh token revoked); denying, or allowing as someone else, changes nothing.
 
+The page and action are taken from the registry (the first action that a `profile`-only sign-in
+may not do, and the page it returns to), and the scope and `next` from the grant form that page
+offers: a fork that removes or renames the examples keeps these tests."""
+
+import html
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from test_pages import forms_of, grant_offered, url_of
 
-from views.registry import declared_scopes
+from ilert.scopes import RESOURCES, describe_scope, includes
+from views.registry import ACTIONS, declared_scopes
+
+# The actions a `profile`-only sign-in may not do: each is a step-up.
+STEP_UPS = [action for action in ACTIONS if not includes("profile", action.scope)]
+STEP_UP = STEP_UPS[0]
 
 
 @pytest.fixture
@@ -18,31 +29,43 @@ def profile_only(make_app, auth_for):
     return client, signing
 
 
+def offered(client, action=STEP_UP):
+    """The path of the page `action` returns to, and the scope and `next` that the Allow form
+    of that page (a grant page, for a `profile`-only sign-in) posts to /grant."""
+    path = url_of(client.application, action.back)
+    answer = client.get(path)
+    assert answer.status_code == 403
+    grant = grant_offered(answer)
+    assert grant is not None, f"{path} offers no grant form"
+    return path, grant
+
+
 def test_allowing_from_a_page_asks_for_what_the_person_has_plus_the_page_scope(profile_only):
     client, signing = profile_only
+    _, (scope, next_path) = offered(client)
     started = client.post(
-        "/grant", data={"scope": "alert:w", "next": "/alerts", "csrf_token": signing.csrf_token()}
+        "/grant", data={"scope": scope, "next": next_path, "csrf_token": signing.csrf_token()}
     )
     assert started.status_code == 303
     query = parse_qs(urlsplit(started.headers["Location"]).query)
-    assert query["scope"] == ["profile alert:w"]
+    assert query["scope"] == [f"profile {scope}"]
     assert query["code_challenge_method"] == ["S256"]
 
 
 def test_allowing_keeps_the_session_replaces_the_tokens_and_revokes_the_old(profile_only, sandbox):
     client, signing = profile_only
-    assert client.get("/alerts").status_code == 403
+    path, (scope, next_path) = offered(client)
     sid, old = signing.session_id(), signing.tokens()
-    answer = signing.grant("alert:w", "/alerts")
+    answer = signing.grant(scope, next_path)
     assert answer.status_code == 302
-    assert answer.headers["Location"] == "/alerts"
-    alerts = client.get("/alerts")
-    assert alerts.status_code == 200
-    assert "Allowed: See and change your alerts." in alerts.get_data(as_text=True)
-    assert "Allowed:" not in client.get("/alerts").get_data(as_text=True)  # once
+    assert answer.headers["Location"] == next_path == path
+    page = client.get(path)
+    assert page.status_code == 200
+    assert f"Allowed: {describe_scope(scope)}." in page.get_data(as_text=True)
+    assert "Allowed:" not in client.get(path).get_data(as_text=True)  # once
     assert signing.session_id() == sid  # no second session
     new = signing.tokens()
-    assert new["scope"] == "profile alert:w"
+    assert new["scope"] == f"profile {scope}"
     assert new["refresh_token"] != old["refresh_token"]
     assert sandbox.state.tokens.access_token(old["access_token"]) is None  # revoked with it
     stats = sandbox.stats()
@@ -53,11 +76,12 @@ def test_allowing_keeps_the_session_replaces_the_tokens_and_revokes_the_old(prof
 
 def test_denying_at_ilert_keeps_the_session_as_it_was(profile_only, sandbox):
     client, signing = profile_only
+    path, (scope, next_path) = offered(client)
     sid, old = signing.session_id(), signing.tokens()
-    answer = signing.grant("alert:w", "/alerts", decision="deny")
+    answer = signing.grant(scope, next_path, decision="deny")
     assert answer.status_code == 302
-    assert answer.headers["Location"] == "/alerts"
-    page = client.get("/alerts")
+    assert answer.headers["Location"] == path
+    page = client.get(path)
     assert page.status_code == 403  # still offered, since it is still missing
     assert "You did not allow the extra access at ilert" in page.get_data(as_text=True)
     assert (signing.session_id(), signing.tokens()) == (sid, old)
@@ -69,8 +93,9 @@ def test_allowing_as_another_person_changes_nothing_and_revokes_the_new_tokens(
     profile_only, sandbox
 ):
     client, signing = profile_only
+    _, (scope, next_path) = offered(client)
     old = signing.tokens()
-    answer = signing.grant("alert:w", "/alerts", user="grace.hopper")
+    answer = signing.grant(scope, next_path, user="grace.hopper")
     assert answer.status_code == 403
     assert "another ilert person" in answer.get_data(as_text=True)
     assert signing.tokens() == old
@@ -78,7 +103,10 @@ def test_allowing_as_another_person_changes_nothing_and_revokes_the_new_tokens(
     assert client.get("/me").status_code == 200
 
 
-@pytest.mark.parametrize("scope", ["incident:w", "alert:d", "offline_access", "", "profile x"])
+UNDECLARED = [f"{resource}:d" for resource in RESOURCES if f"{resource}:d" not in declared_scopes()]
+
+
+@pytest.mark.parametrize("scope", [*UNDECLARED[:2], "offline_access", "", "profile x"])
 def test_a_scope_no_page_or_action_declares_is_never_asked_for(profile_only, sandbox, scope):
     assert scope not in declared_scopes()
     client, signing = profile_only
@@ -94,7 +122,8 @@ def test_a_scope_no_page_or_action_declares_is_never_asked_for(profile_only, san
 @pytest.mark.parametrize("token", [None, "forged"])
 def test_grant_without_this_sessions_csrf_token_is_400(profile_only, token):
     client, _ = profile_only
-    form = {"scope": "alert:w", "next": "/alerts"}
+    _, (scope, next_path) = offered(client)
+    form = {"scope": scope, "next": next_path}
     if token:
         form["csrf_token"] = token
     answer = client.post("/grant", data=form)
@@ -103,7 +132,8 @@ def test_grant_without_this_sessions_csrf_token_is_400(profile_only, token):
 
 
 def test_grant_signed_out_sends_to_sign_in_and_get_is_405(client):
-    answer = client.post("/grant", data={"scope": "alert:w", "next": "/alerts"})
+    scope, path = STEP_UP.scope, url_of(client.application, STEP_UP.back)
+    answer = client.post("/grant", data={"scope": scope, "next": path})
     assert answer.status_code == 303
     assert urlsplit(answer.headers["Location"]).path == "/login"
     assert client.get("/grant").status_code == 405
@@ -112,7 +142,8 @@ def test_grant_signed_out_sends_to_sign_in_and_get_is_405(client):
 @pytest.mark.parametrize("next_path", ["https://evil.example/", "//evil.example", "/\\evil"])
 def test_grant_comes_back_only_to_a_local_path(profile_only, next_path):
     client, signing = profile_only
-    answer = signing.grant("alert:w", next_path)
+    _, (scope, _) = offered(client)
+    answer = signing.grant(scope, next_path)
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/me"
 
@@ -123,3 +154,47 @@ def test_pages_let_forms_go_on_to_ilerts_sign_in_and_nowhere_else(client, sandbo
     policy = client.get("/").headers["Content-Security-Policy"]
     (form_action,) = [part.strip() for part in policy.split(";") if "form-action" in part]
     assert form_action == f"form-action 'self' {sandbox.url}"
+
+
+def posted(client, action, path):
+    """Post `action`'s first button on the page at `path`, as the page offers it."""
+    forms = forms_of(client, action.endpoint, path)
+    assert forms, f"{path} offers no {action.endpoint} button"
+    url, fields = forms[0]
+    return client.post(url, data={name: html.unescape(v) for name, v in fields.items()}), forms[0]
+
+
+@pytest.mark.parametrize("action", STEP_UPS, ids=lambda action: action.endpoint)
+def test_step_up_from_profile_only_to_an_action(profile_only, sandbox, action):
+    client, signing = profile_only
+    sid, old = signing.session_id(), signing.tokens()
+    path, (scope, next_path) = offered(client, action)
+    assert signing.grant(scope, next_path).headers["Location"] == path
+    answer, form = posted(client, action, path)
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    assert answer.headers["Location"] == path
+    page = client.get(path).get_data(as_text=True)
+    assert page.count('<p class="flash flash-info" role="status">') == 1  # what was done
+    assert form not in forms_of(client, action.endpoint, path)  # done: not offered again
+    stats = sandbox.stats()
+    assert stats["token"]["authorization_code"] == 2  # one extra consent
+    assert stats["revoke"] == 1
+    assert sandbox.state.tokens.access_token(old["access_token"]) is None
+    assert signing.session_id() == sid  # no second session
+
+
+@pytest.mark.parametrize("action", STEP_UPS, ids=lambda action: action.endpoint)
+def test_denying_the_step_up_keeps_the_first_session_working(profile_only, sandbox, action):
+    client, signing = profile_only
+    old = signing.tokens()
+    path, (scope, next_path) = offered(client, action)
+    signing.grant(scope, next_path, decision="deny")
+    assert client.get("/me").status_code == 200
+    before = sandbox.stats()
+    answer = client.post(
+        url_of(client.application, action.endpoint), data={"csrf_token": signing.csrf_token()}
+    )
+    assert answer.status_code == 403  # the grant page, offered again
+    assert grant_offered(answer) == (scope, next_path)
+    assert sandbox.stats() == before  # nothing sent to ilert
+    assert signing.tokens() == old
