@@ -10,8 +10,6 @@ import re
 import pytest
 from conftest import EVERY_SCOPE
 
-from ilert import client as ilert_client
-
 TIMEOUT = 1  # HTTP_TIMEOUT of the app that sees a lost answer: a 2 second delay times out
 
 
@@ -162,19 +160,3 @@ def test_an_unknown_alert_is_ilerts_404(person):
     answer = act(client, signing, "/alerts/999999/accept")
     assert answer.status_code == 502  # ilert's 404 for a write this app offered
     assert client.get("/me").status_code == 200
-
-
-def test_the_alerts_page_pages_through_ilerts_list(person, monkeypatch):
-    client, _ = person
-    every = list(open_alerts(client))
-    monkeypatch.setattr(ilert_client, "PAGE_SIZE", 2)  # a setting, as a fork would change it
-    seen, path = [], "/alerts"
-    for _ in range(len(every)):
-        page = client.get(path).get_data(as_text=True)
-        seen += [int(i) for i in re.findall(r'action="/alerts/(\d+)/resolve"', page)]
-        following = re.search(r'href="(/alerts\?start=\d+)">Next page', page)
-        if not following:
-            break
-        path = following[1]
-    assert seen == every
-    assert "Previous page" in page and "Next page" not in page

@@ -13,6 +13,7 @@ from conftest import EVERY_SCOPE
 from flask import url_for
 
 from config import DEFAULT_SCOPES
+from ilert import client as ilert_client
 from ilert.scopes import describe_scope, includes, missing_scope_hint, required_scope, scope_for
 from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
 
@@ -305,3 +306,34 @@ def test_the_sandbox_guards_each_path_with_the_scope_of_ilerts_table():
     for row in rows:
         path = row.path.replace("<int:item_id>", "42")
         assert scope_for(path, "GET") == required_scope(row.scope, "GET"), row.path
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+def test_every_listed_page_pages_through_ilerts_list(signed_in_with_every_scope, monkeypatch):
+    """Each page whose JSON answer is a list (ilert's list at `start-index`) shows it a page
+    at a time: following its Next links visits every entry once, in order."""
+    client = signed_in_with_every_scope
+    json = {"Accept": "application/json"}
+    listed = []
+    for page in PAGES:
+        path = url_of(client.application, page.endpoint)
+        answer = client.get(path, headers=json)
+        assert answer.status_code == 200, path
+        if isinstance(answer.get_json(), list):
+            listed.append((path, answer.get_json()))
+    assert listed, "no page lists anything"
+    monkeypatch.setattr(ilert_client, "PAGE_SIZE", 2)  # a setting, as a fork would change it
+    for path, every in listed:
+        assert len(every) > 2, f"{path}: the sandbox lists too few to page through"
+        seen, here = [], path
+        for _ in every:
+            seen += client.get(here, headers=json).get_json()
+            html_page = client.get(here).get_data(as_text=True)
+            following = re.search(rf'href="({re.escape(path)}\?start=\d+)">Next page', html_page)
+            if not following:
+                break
+            here = html.unescape(following[1])
+        assert seen == every, path
+        assert "Previous page" in html_page and "Next page" not in html_page, path

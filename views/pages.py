@@ -75,9 +75,10 @@ def token_info():
 @page("/alert-sources", "Alert sources", "Your alert sources, each to switch off and on.",
       "GET /api/alert-sources", scope="source:r")  # fmt: skip
 def alert_sources():
-    """The person's alert sources: a second API call through the same client."""
-    sources = client.get("/api/alert-sources")
-    return respond(sources, "alert_sources.html", sources=sources)
+    """The person's alert sources, a page at a time (`?start=`): a second API call through the
+    same client."""
+    listing = client.get_page("/api/alert-sources", _start())
+    return respond(listing.items, "alert_sources.html", listing=listing)
 
 
 @action("/alert-sources/<int:source_id>/active", scope="source:w", back="alert_sources")
@@ -95,8 +96,7 @@ def switch_alert_source(source_id: int) -> str:
       "GET /api/alerts", scope="alert:r")  # fmt: skip
 def alerts():
     """The person's open alerts, a page at a time (`?start=`)."""
-    start = min(max(request.args.get("start", 0, type=int), 0), 1_000_000)
-    listing = client.get_page("/api/alerts", start, params={"states": OPEN_ALERTS})
+    listing = client.get_page("/api/alerts", _start(), params={"states": OPEN_ALERTS})
     return respond(listing.items, "alerts.html", listing=listing)
 
 
@@ -110,6 +110,11 @@ def accept_alert(alert_id: int) -> str:
 def resolve_alert(alert_id: int) -> str:
     """Resolve an alert at ilert: it is over."""
     return f"Resolved: {_summary(client.put(f'/api/alerts/{alert_id}/resolve'), alert_id)}."
+
+
+def _start() -> int:
+    """The index of a list's first entry on this page (`?start=`, 0 unless a number)."""
+    return min(max(request.args.get("start", 0, type=int), 0), 1_000_000)
 
 
 def _summary(alert: object, alert_id: int) -> str:
