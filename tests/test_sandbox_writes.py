@@ -5,6 +5,7 @@ undone by the reset hook; ilert's rate limit and what the app makes of its 429."
 import pytest
 import requests
 
+from sandbox.description import BY_NAME
 from tests.test_sandbox import assert_rest_error, authorize_url
 from tests.test_sandbox_contract import (
     ALERTS,
@@ -17,6 +18,14 @@ from tests.test_sandbox_contract import (
     listed,
     token,
 )
+
+
+def fitting_get(sandbox, name, item_id, access_token):
+    """The single GET of a row, held to ilert's schema."""
+    response = call(sandbox, "GET", f"{BY_NAME[name].path}/{item_id}", access_token)
+    assert response.status_code == 200, response.text
+    assert_fits(name, response.json())
+    return response.json()
 
 
 def whole_source(row, **changes):
@@ -33,10 +42,11 @@ def test_accepting_an_alert_makes_the_person_its_accepting_responder(sandbox):
     response = call(sandbox, "PUT", f"{ALERTS.path}/{pending['id']}/accept", access_token)
     assert response.status_code == 200
     alert = response.json()
+    assert_fits("alerts", alert)
     assert alert["status"] == "ACCEPTED" and alert["id"] == pending["id"]
     first = alert["responders"][0]
     assert (first["user"]["id"], first["status"]) == (1002, "ACCEPTED") and first["acceptedAt"]
-    assert call(sandbox, "GET", f"{ALERTS.path}/{pending['id']}", access_token).json() == alert
+    assert fitting_get(sandbox, "alerts", pending["id"], access_token) == alert
 
 
 @pytest.mark.parametrize("scope", ["alert", "alert:r", "profile source:d"])
@@ -54,7 +64,9 @@ def test_a_resolved_alert_stays_resolved(sandbox):
     access_token = token(sandbox, "alert:w")
     response = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
     assert response.status_code == 200
+    assert_fits("alerts", response.json())
     assert response.json()["status"] == "RESOLVED" and response.json()["resolvedOn"]
+    assert fitting_get(sandbox, "alerts", 70013, access_token) == response.json()
     again = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
     assert again.json() == response.json()
     refused = call(sandbox, "PUT", f"{ALERTS.path}/70013/accept", access_token)
@@ -62,17 +74,36 @@ def test_a_resolved_alert_stays_resolved(sandbox):
     assert 70013 in [alert["id"] for alert in alerts_in(sandbox, access_token, "RESOLVED")]
 
 
-def test_assigning_an_alert_gives_it_a_new_pending_responder(sandbox):
+@pytest.mark.parametrize(
+    ("params", "responders", "policy"),
+    [({"user": 1003}, [1003], 601), ({"policy": 602}, [], 602), ({"schedule": 501}, [1002], 601),
+     ({"schedule": 503}, [1001], 601)],
+)  # fmt: skip
+def test_assigning_an_alert_gives_it_a_new_pending_responder(sandbox, params, responders, policy):
+    """By user: that person; by policy: the policy, nobody yet; by schedule: who is on call
+    (its current shift, else its first shift)."""
     access_token = token(sandbox, "alert:w")
-    response = call(
-        sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params={"user": 1003}
-    )
+    before = fitting_get(sandbox, "alerts", 70012, access_token)
+    assert before["status"] == "ACCEPTED" and before["escalationPolicy"]["id"] == 601
+    response = call(sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params=params)
     assert response.status_code == 200
-    assert response.json()["status"] == "PENDING"
-    assert [r["user"]["id"] for r in response.json()["responders"]] == [1003]
-    for params in ({}, {"user": "lena"}, {"user": 99}, {"user": 1001, "policy": 601}):
+    alert = response.json()
+    assert_fits("alerts", alert)
+    assert alert["status"] == "PENDING" and alert["escalationPolicy"]["id"] == policy
+    assert [(r["user"]["id"], r["status"]) for r in alert["responders"]] == [
+        (person, "PENDING") for person in responders
+    ]
+    assert fitting_get(sandbox, "alerts", 70012, access_token) == alert
+
+
+def test_a_bad_assign_is_400_and_changes_nothing(sandbox):
+    access_token = token(sandbox, "alert:w")
+    before = fitting_get(sandbox, "alerts", 70012, access_token)
+    for params in ({}, {"user": "lena"}, {"user": 99}, {"policy": 9}, {"schedule": 9},
+                   {"user": 1001, "policy": 601}):  # fmt: skip
         refused = call(sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params=params)
         assert_rest_error(refused, 400, "BAD_REQUEST")
+    assert fitting_get(sandbox, "alerts", 70012, access_token) == before
 
 
 def test_switching_an_alert_source_off_and_on(sandbox):
@@ -82,17 +113,33 @@ def test_switching_an_alert_source_off_and_on(sandbox):
     assert (row["active"], row["status"]) == (True, "ALL_ACCEPTED")
     off = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=False))
     assert off.status_code == 200
+    assert_fits("alert_sources", off.json())
     assert (off.json()["active"], off.json()["status"]) == (False, "DISABLED")
-    assert call(sandbox, "GET", path, access_token).json() == off.json()
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == off.json()
     on = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=True))
+    assert_fits("alert_sources", on.json())
     assert (on.json()["active"], on.json()["status"]) == (True, "ALL_ACCEPTED")
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == on.json()
+
+
+def test_an_alert_source_update_takes_any_of_ilerts_integration_types(sandbox):
+    access_token = token(sandbox, "source:w")
+    row = call(sandbox, "GET", f"{SOURCES.path}/4101", access_token).json()
+    changed = whole_source(row, integrationType="EMAIL2", alertPriorityRule="LOW")
+    response = call(sandbox, "PUT", f"{SOURCES.path}/4101", access_token, json=changed)
+    assert response.status_code == 200
+    assert_fits("alert_sources", response.json())
+    assert response.json()["integrationType"] == "EMAIL2"
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == response.json()
 
 
 @pytest.mark.parametrize(
     "body",
     [None, [], {"active": False}, {"name": "", "integrationType": "API"},
      {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 9}},
-     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 601}, "active": "no"}],
+     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 601}, "active": "no"},
+     {"name": "x", "integrationType": "EMAIL", "escalationPolicy": {"id": 601}},
+     {"name": "x", "integrationType": "NOTATYPE", "escalationPolicy": {"id": 601}}],
 )  # fmt: skip
 def test_a_bad_alert_source_update_is_400_and_changes_nothing(sandbox, body):
     access_token = token(sandbox, "source:w")
@@ -165,6 +212,7 @@ def test_creating_an_incident_needs_incident_w_and_lists_it_first(sandbox):
     assert incident["affectedServices"][0]["service"]["name"] == "Checkout"
     assert listed(sandbox, INCIDENTS, access_token)[0] == incident
     single = call(sandbox, "GET", f"{INCIDENTS.path}/{incident['id']}", access_token)
+    assert_fits("incidents", single.json())
     assert single.json() == incident and single.headers["ETag"] == response.headers["ETag"]
 
 
@@ -191,16 +239,20 @@ def test_updating_an_incident_with_its_etag_and_a_stale_one(sandbox):
     resolved = first.json() | {"status": "RESOLVED", "message": "Fixed."}
     response = call(sandbox, "PUT", path, access_token, json=resolved, headers={"If-Match": tag})
     assert response.status_code == 200
+    assert_fits("incidents", response.json())
     assert response.json()["status"] == "RESOLVED" and response.json()["resolvedOn"]
     assert response.headers["ETag"] != tag
     after = call(sandbox, "GET", path, access_token)
+    assert_fits("incidents", after.json())
     assert after.json() == response.json() and after.headers["ETag"] == response.headers["ETag"]
     stale = call(sandbox, "PUT", path, access_token, json=first.json(), headers={"If-Match": tag})
     assert_rest_error(stale, 412, "PRECONDITION_FAILED")
     assert call(sandbox, "GET", path, access_token).json() == after.json()
     reopened = call(sandbox, "PUT", path, access_token, json=first.json())  # If-Match optional
     assert reopened.status_code == 200 and reopened.json()["resolvedOn"] is None
+    assert_fits("incidents", reopened.json())
     history = call(sandbox, "GET", path, access_token, params={"include": "history"}).json()
+    assert_fits("incidents", history)
     assert [entry["incidentStatus"] for entry in history["history"]] == [
         "RESOLVED", "IDENTIFIED",
     ]  # fmt: skip
