@@ -43,9 +43,17 @@ def _redirect_uri(text):
     return text
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line stops with one line (as a busy port does), not the
+    usage block: `--help` has that."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def parse_args(argv=None):
     """The command line, as `python -m sandbox --help` describes it."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m sandbox", description="A local stand-in for ilert's OAuth2 server."
     )
     parser.add_argument(

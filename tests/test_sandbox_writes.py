@@ -2,11 +2,16 @@
 write with its scope rule and its effect seen by a following GET, kept in the state file and
 undone by the reset hook; ilert's rate limit and what the app makes of its 429."""
 
+import signal
+import socket
+from types import SimpleNamespace
+
 import pytest
 import requests
 
+from ilert.scopes import required_scope
 from sandbox.description import BY_NAME
-from tests.test_sandbox import assert_rest_error, authorize_url
+from tests.test_sandbox import assert_rest_error, authorize_url, ctrl_c_stops, run_cli, sign_in
 from tests.test_sandbox_contract import (
     ALERTS,
     INCIDENTS,
@@ -311,6 +316,39 @@ def test_the_consent_page_is_not_under_the_api_rate_limit(sandbox):
         assert requests.get(authorize_url(sandbox), timeout=5).status_code == 200
 
 
+@pytest.mark.slow
+def test_the_command_lines_rate_limit_is_the_one_it_applies():
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with run_cli("--port", str(port), "--rate-limit", "2/min", preexec_fn=ctrl_c_stops) as cli:
+        try:
+            lines = [cli.stdout.readline() for _ in range(5)]
+            assert lines[4].startswith("rate limit: 2/min API calls per client address"), lines
+            standalone = SimpleNamespace(url=f"http://127.0.0.1:{port}")
+            scope = required_scope(ALERTS.scope, "GET")
+            access_token = sign_in(standalone, scope=scope)["access_token"]  # call 1: token
+            assert call(standalone, "GET", ALERTS.path, access_token).status_code == 200
+            refused = call(standalone, "GET", ALERTS.path, access_token)
+            assert_rest_error(refused, 429, "TOO_MANY_REQUESTS")
+            assert 55 <= int(refused.headers["Retry-After"]) <= 60
+            cli.send_signal(signal.SIGINT)
+            cli.communicate(timeout=10)
+        finally:
+            cli.kill()
+    assert cli.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", ["7/week", "-1/min", "0/min", "700", ""])
+def test_a_bad_rate_limit_on_the_command_line_is_refused_in_one_line(value):
+    with run_cli("--port", "0", f"--rate-limit={value}") as cli:
+        stdout, stderr = cli.communicate(timeout=10)
+    assert cli.returncode == 2 and stdout == ""
+    assert stderr.startswith("python -m sandbox: argument --rate-limit: ") and "700/min" in stderr
+    assert stderr.count("\n") == 1
+
+
 def test_a_new_sandbox_has_ilerts_rate_limit():
     from sandbox import create_app
 
@@ -323,6 +361,8 @@ def test_the_sandboxs_429_reaches_the_person_as_try_again_with_its_wait(client, 
     assert client.get("/me").status_code == 200
     response = client.get("/me")
     assert response.status_code == 503
-    assert b"Try again" in response.data and b"Traceback" not in response.data
-    assert 55 <= int(response.headers["Retry-After"]) <= 60
+    wait = int(response.headers["Retry-After"])
+    assert 55 <= wait <= 60
+    assert f"Try again in {wait} s" in response.get_data(as_text=True)
+    assert b"Traceback" not in response.data
     assert client.get("/", headers={"Accept": "text/html"}).status_code == 200
