@@ -14,18 +14,20 @@ from sandbox.serving import bind
 _LOCALHOST = {"127.0.0.1", "localhost", "::1"}  # where http://localhost reaches the sandbox
 
 
-def _seconds(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+def _whole_number(text, lowest, highest=None):
+    value = int(text) if text.isdigit() else -1
+    if value < lowest or (highest is not None and value > highest):
+        limit = f"from {lowest} to {highest}" if highest is not None else f"at least {lowest}"
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number {limit}")
     return value
+
+
+def _seconds(text):
+    return _whole_number(text, 1)
 
 
 def _port(text):
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be from 0 to 65535")
-    return value
+    return _whole_number(text, 0, 65535)
 
 
 def _rate_limit(text):

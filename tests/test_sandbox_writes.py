@@ -340,12 +340,19 @@ def test_the_command_lines_rate_limit_is_the_one_it_applies():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("value", ["7/week", "-1/min", "0/min", "700", ""])
-def test_a_bad_rate_limit_on_the_command_line_is_refused_in_one_line(value):
-    with run_cli("--port", "0", f"--rate-limit={value}") as cli:
+@pytest.mark.parametrize(
+    ("flag", "value", "hint"),
+    [("--rate-limit", "7/week", "700/min"), ("--rate-limit", "-1/min", "700/min"),
+     ("--rate-limit", "0/min", "700/min"), ("--rate-limit", "700", "700/min"),
+     ("--rate-limit", "", "700/min"), ("--port", "x", "0 to 65535"),
+     ("--port", "70000", "0 to 65535"), ("--code-ttl", "0", "at least 1"),
+     ("--access-token-ttl", "1h", "at least 1")],
+)  # fmt: skip
+def test_a_bad_value_on_the_command_line_is_refused_in_one_line(flag, value, hint):
+    with run_cli("--port", "0", f"{flag}={value}") as cli:
         stdout, stderr = cli.communicate(timeout=10)
     assert cli.returncode == 2 and stdout == ""
-    assert stderr.startswith("python -m sandbox: argument --rate-limit: ") and "700/min" in stderr
+    assert stderr.startswith(f"python -m sandbox: argument {flag}: ") and hint in stderr
     assert stderr.count("\n") == 1
 
 
