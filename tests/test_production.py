@@ -281,34 +281,44 @@ def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, 
 
 
 BOOTING_WORKER = """
-import functools, os, queue, runpy, signal, sys, types
+import functools, os, queue, runpy, signal, sys, time, types
 
 from gunicorn.arbiter import Arbiter
 
-# A worker just forked: the master's queue and its handler, which queues a signal there.
+# The master: its queue and its handler, which queues a signal there; forking a worker as
+# gunicorn's Arbiter.spawn_worker does (pre_fork, fork, then post_fork in the worker).
 master = types.SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
 signal.signal(signal.SIGTERM, functools.partial(Arbiter.signal, master))
-if sys.argv[1] == "before":
-    os.kill(os.getpid(), signal.SIGTERM)
 conf = runpy.run_path("gunicorn.conf.py")
-conf["post_fork"](master, None)
-if sys.argv[1] == "after":
-    os.kill(os.getpid(), signal.SIGTERM)
-print("still booting")
+conf["pre_fork"](master, None)
+pid = os.fork()
+if pid == 0:  # the worker, slow to boot: the master's stop signal reaches it meanwhile
+    held = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    time.sleep(0.5)
+    conf["post_fork"](master, None)
+    print("worker still booting; held since the fork:", held, flush=True)
+    os._exit(1)
+held_in_master = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), held_in_master, master.SIG_QUEUE.qsize())
 """
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_a_worker_told_to_stop_while_it_boots_stops(when, sandbox, tmp_path):
-    """gunicorn #1910: a SIGTERM between the fork and the worker's own handlers was lost, and
-    gunicorn then waited graceful_timeout for that worker (a CI run failed on it)."""
+def test_a_worker_told_to_stop_while_it_boots_stops(sandbox, tmp_path):
+    """gunicorn #1910: a SIGTERM between a worker's fork and its own handlers was lost (it ran
+    the master's handler, or landed before CPython's after-fork step, which drops it: that
+    instant is in C, out of a test's reach, so the test checks the signal is held from the
+    fork to post_fork), and gunicorn waited graceful_timeout for that worker (CI failed so)."""
     environ = environ_for(sandbox, free_port(), tmp_path)
     booting = subprocess.run(
-        [sys.executable, "-c", BOOTING_WORKER, when],
+        [sys.executable, "-c", BOOTING_WORKER],
         cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert (booting.returncode, booting.stdout, booting.stderr) == (0, "", "")
+    # The worker ended with 0 at post_fork; the master holds nothing after the fork and
+    # queued nothing of the worker's.
+    assert (booting.stdout, booting.stderr) == ("0 False 0\n", "")
