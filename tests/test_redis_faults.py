@@ -43,6 +43,22 @@ def test_a_lock_whose_holder_was_killed_is_free_within_a_lease(redis_server):
         pass  # within a lease or so of the kill, not after HOLD seconds
 
 
+@pytest.mark.parametrize("http_timeout", ["1", "7"])
+def test_the_apps_lock_lease_is_its_http_timeout_and_at_least_three_seconds(
+    make_app, redis_server, http_timeout
+):
+    """A dead holder's lock is free within HTTP_TIMEOUT (3 s at the least, which leave a busy
+    machine 2 s to renew it): the app's backend takes the lease from its HTTP_TIMEOUT."""
+    app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url, HTTP_TIMEOUT=http_timeout)
+    backend = app.extensions["store"].backend
+    timeout = app.config["HTTP_TIMEOUT"]
+    assert backend.client.connection_pool.connection_kwargs["socket_timeout"] == timeout
+    assert backend.lease == max(3.0, timeout)
+    key = f"{RedisBackend.PREFIX}a-name:lock"
+    with backend.lock("a-name", wait=1, hold=HOLD):
+        assert (backend.lease - 1) * 1000 < backend.client.pttl(key) <= backend.lease * 1000
+
+
 def test_a_lock_is_renewed_for_its_hold_time_only(redis_server):
     backend = RedisBackend(redis.Redis.from_url(redis_server.url), lease=LEASE)
     key = f"{RedisBackend.PREFIX}a-name:lock"
@@ -89,3 +105,4 @@ def test_a_redis_restart_loses_no_session_and_fails_no_request_after_it(
     assert sum(status == 503 for mine in answers for _, status in mine) > 0  # it was down
     for person in people:
         assert person.get("/me").status_code == 200  # 0 sessions lost
+
