@@ -1,5 +1,6 @@
-"""Redis faults: a restart loses no session and leaves no stale connection to fail on, and a
-lock whose holder died is free within a lease, not the lock's whole hold time."""
+"""Redis faults: a restart loses no session and leaves no stale connection to fail on, a pooled
+connection that was dropped is tried again on a new one, and a lock whose holder died is free
+within a lease (the app's HTTP_TIMEOUT, 3 s at the least), not the lock's whole hold time."""
 
 import socket
 import struct
