@@ -20,6 +20,7 @@ so another tab's sign-in giving the session a new id loses nothing.
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -36,6 +37,11 @@ from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
+# The longest `next` a sign-in cookie keeps, in characters as sealed (JSON, where a character
+# beyond ASCII takes 6 or 12): LIMIT cookies must fit in one Cookie header with the session's
+# (gunicorn refuses a header line beyond 8,190 bytes, nginx beyond 8 KB). A longer one is
+# dropped: the person lands on the default page after signing in.
+NEXT_MAX_LENGTH = 512
 RESULT_LIFETIME = 60  # seconds a finished sign-in can be continued by a second callback
 COOKIE_PURPOSE = "sign-in-cookie"  # what the cookie's seal is derived for
 VERIFIER_PURPOSE = "pkce-verifier"
@@ -63,6 +69,8 @@ def cookie_prefix() -> str:
 def start(next_path: str | None, use_pkce: bool, scopes: str | None = None) -> PendingSignIn:
     """A new pending sign-in (nothing is kept yet: see `set_cookie`). `scopes` marks a grant:
     the scopes asked for a session that is signed in already."""
+    if next_path is not None and len(json.dumps(next_path)) - 2 > NEXT_MAX_LENGTH:
+        next_path = None
     nonce = secrets.token_urlsafe(32)
     verifier = current().sealer.secret(VERIFIER_PURPOSE, nonce) if use_pkce else None
     return PendingSignIn(secrets.token_urlsafe(32), nonce, next_path, now(), verifier, scopes)
