@@ -82,7 +82,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     app.register_blueprint(grant.bp)
     inspector.init_app(app)
     auth.init_app(app)
-    app.context_processor(lambda: {"sandbox_mode": sandbox_mode, "app_name": config.APP_NAME})
+    app.jinja_env.globals.update(sandbox_mode=sandbox_mode, app_name=config.APP_NAME)  # per app
     app.wsgi_app = ForwardedByLocalProxy(app.wsgi_app)  # type: ignore[method-assign]
     return app
 

@@ -254,18 +254,18 @@ def _bad_token_answer(what: str) -> IlertError:
 def _send(method, path, step, data=None, headers=None, params=None, body=None):
     """Send one request to ilert's API origin (a form in `data`, or JSON in `body`);
     non-2xx answers raise IlertError."""
-    config = current_app.config
-    url = config["ILERT_API_URL"] + path
-    timeout = config["HTTP_TIMEOUT"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    url = app.config["ILERT_API_URL"] + path
+    timeout = app.config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
-    budget = current_app.extensions["ilert_budget"]  # ilert/budget.py; None when off
+    budget = app.extensions["ilert_budget"]  # ilert/budget.py; None when off
     if budget is not None:
         budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:
         call["sent"] = {"Authorization": "Bearer [hidden]", **(params or {}), **(body or {})}
     try:
-        response = current_app.extensions["ilert_http"].request(
+        response = app.extensions["ilert_http"].request(
             method,
             url,
             data=data,
