@@ -16,7 +16,7 @@ from axe_playwright_python.sync_playwright import Axe
 from conftest import EVERY_SCOPE, tool_paths
 from playwright.sync_api import expect, sync_playwright
 
-from config import APP_NAME, CALLBACK_PATH, DEFAULT_SCOPES, SESSION_COOKIE
+from config import APP_NAME, CALLBACK_PATH, SESSION_COOKIE
 from ilert.scopes import describe_scope
 from tests.test_pages import allow_button, url_of
 from tests.tools import launch_chromium
@@ -164,7 +164,7 @@ def person_at_either_width(request, chromium, live_app):
 
 def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
     person = person_at_either_width
-    served = live_app()
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     person.open(served.url)
     person.sees_page("Sign in with ilert")
     person.sees("Sandbox mode")
@@ -182,8 +182,8 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
 
     person.click_link("Token info")
     person.sees_page("Token info")
-    expect(person.page.locator(".scopes .badge")).to_have_text(DEFAULT_SCOPES.split())
-    person.sees("See and change your alert sources")
+    expect(person.page.locator(".scopes .badge")).to_have_text(EVERY_SCOPE.split())
+    person.sees(describe_scope(scope_to_ask("pages.alert_sources", "source:r")))
     expect(person.page.locator("time")).to_contain_text("UTC")
     person.sees("Expires in 60 minutes")
 
@@ -273,7 +273,7 @@ def test_keyboard_alone_signs_in_and_out_with_visible_focus(person, live_app):
 
 
 def test_no_alert_sources_show_an_empty_state(person, live_app):
-    served = live_app()
+    served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     served.sandbox.fault(endpoint="alert_sources", status=200, body="[]")
     person.open(f"{served.url}/alert-sources")
     person.click_button("Allow")

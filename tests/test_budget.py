@@ -8,7 +8,7 @@ import requests
 from conftest import free_port, signed_in_browser
 from test_concurrency import gunicorn
 
-from config import SESSION_COOKIE
+from config import SESSION_COOKIE, redirect_uri_at
 from ilert import cache
 from ilert.budget import MAX_WAIT, FileState, Rate
 from ilert.budget_redis import RedisState
@@ -177,7 +177,7 @@ def test_an_expired_token_is_refreshed_within_5_minutes(make_app, auth_for, star
 @pytest.mark.xdist_group("waits in real time")
 def test_a_429_pauses_both_gunicorn_workers(start_server, busy_sandbox, tmp_path):
     port = free_port()
-    busy_sandbox.state.redirect_uris.append(f"http://localhost:{port}/authorize-result")
+    busy_sandbox.state.redirect_uris.append(redirect_uri_at(port))
     access_log = ["--access-logformat", "%(p)s %({x-request-id}o)s"]
     server = gunicorn(
         start_server, busy_sandbox, port, *access_log, SESSION_FILE_DIR=tmp_path / "sessions"

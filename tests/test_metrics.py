@@ -8,7 +8,7 @@ from conftest import free_port, profiles_at_once, signed_in_browser
 from prometheus_client.parser import text_string_to_metric_families
 from test_production import environ_for
 
-from config import SESSION_COOKIE
+from config import SESSION_COOKIE, redirect_uri_at
 from ilert.oauth import user_agent
 
 TOKEN = "metrics-token-for-the-tests-0123"
@@ -83,7 +83,7 @@ def test_what_a_sign_in_and_a_refresh_count(make_app, auth_for, start_sandbox, c
 @pytest.mark.xdist_group("waits in real time")
 def test_metrics_add_up_every_gunicorn_worker(start_server, start_sandbox, tmp_path):
     port = free_port()
-    sandbox = start_sandbox(redirect_uris=[f"http://localhost:{port}/authorize-result"])
+    sandbox = start_sandbox(redirect_uris=[redirect_uri_at(port)])
     agents = []
     inner = sandbox.app.wsgi_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, ServerProcess, free_port, process_environ
+from conftest import EVERY_SCOPE, ROOT, ServerProcess, free_port, process_environ
 
 from config import CALLBACK_PATH, redirect_uri_at
 from tests.test_app_py import run_app_py
@@ -35,6 +35,7 @@ def app_py_environ(port, folder):
         PORT=port,
         SANDBOX_PORT=free_port(),
         ILERT_REDIRECT_URI=redirect_uri_at(port),
+        ILERT_SCOPES=EVERY_SCOPE,
         SESSION_FILE_DIR=folder / "sessions",
     )
 
