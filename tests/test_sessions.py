@@ -21,6 +21,7 @@ from conftest import ROOT, process_environ, signed_in_browser, tool_paths
 
 from ilert.budget_redis import KEY
 from sandbox import CLIENT_ID, CLIENT_SECRET
+from store import sign_ins
 from store.redis_backend import RedisBackend
 from tests.tools import pending_sign_in_secrets
 
@@ -327,6 +328,20 @@ def test_a_callback_replayed_after_a_denial_is_not_valid(served):
     assert "This sign-in link is not valid" in replay.text
     assert served.app.config["SESSION_COOKIE_NAME"] not in replay.cookies
     assert served.sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_refusals_anyone_can_send_leave_a_bounded_number_of_entries(app, monkeypatch):
+    """A denial callback needs no ilert: anyone with a sign-in cookie of their own can send
+    one. Each is remembered in one of REFUSED_SLOTS entries, never one more."""
+    monkeypatch.setattr(sign_ins, "REFUSED_SLOTS", 4)
+    path = urlsplit(app.config["ILERT_REDIRECT_URI"]).path
+    for _ in range(5 * sign_ins.REFUSED_SLOTS):
+        client = app.test_client()
+        authorize_url = client.get("/login").headers["Location"]
+        state = parse_qs(urlsplit(authorize_url).query)["state"][0]
+        refused = client.get(path, query_string={"state": state, "error": "access_denied"})
+        assert refused.status_code == 403
+    assert 0 < len(dump(app)) <= sign_ins.REFUSED_SLOTS
 
 
 def test_a_used_callback_opened_again_later_changes_nothing(served):
