@@ -14,18 +14,20 @@ from sandbox.serving import bind
 _LOCALHOST = {"127.0.0.1", "localhost", "::1"}  # where http://localhost reaches the sandbox
 
 
-def _seconds(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+def _whole_number(text, lowest, highest=None):
+    value = int(text) if text.isdigit() else -1
+    if value < lowest or (highest is not None and value > highest):
+        limit = f"from {lowest} to {highest}" if highest is not None else f"at least {lowest}"
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number {limit}")
     return value
+
+
+def _seconds(text):
+    return _whole_number(text, 1)
 
 
 def _port(text):
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be from 0 to 65535")
-    return value
+    return _whole_number(text, 0, 65535)
 
 
 def _rate_limit(text):
@@ -43,9 +45,17 @@ def _redirect_uri(text):
     return text
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line stops with one line (as a busy port does), not the
+    usage block: `--help` has that."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def parse_args(argv=None):
     """The command line, as `python -m sandbox --help` describes it."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m sandbox", description="A local stand-in for ilert's OAuth2 server."
     )
     parser.add_argument(

@@ -296,6 +296,8 @@ for _source in ALERT_SOURCES:
     _source.setdefault("scoreThreshold", None)
     _source.setdefault("severity", 3)
     _source.setdefault("services", [])
+    _source.setdefault("setupStatus", "FINISHED")
+    _source.setdefault("autoCreateServices", False)
     _source.setdefault("createdAt", "2024-03-05T10:00:00Z")
     _source.setdefault("updatedAt", "2026-11-02T08:30:00Z")
 _SOURCE = {s["id"]: {k: s[k] for k in ("id", "name", "integrationType")} for s in ALERT_SOURCES}

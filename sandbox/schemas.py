@@ -34,15 +34,41 @@ INCIDENT_STATUSES = ("INVESTIGATING", "IDENTIFIED", "MONITORING", "RESOLVED")
 ALERT_STATUSES = ("NEW", "PENDING", "ACCEPTED", "RESOLVED")
 PRIORITIES = ("HIGH", "LOW")
 # ilert-go alert_source.go AlertSourceStatuses; spec alertCreation-completer,
-# alertPriorityRule-completer, integrationType-completer (a few of its 170 values)
+# alertPriorityRule-completer
 SOURCE_STATUSES = ("PENDING", "ALL_ACCEPTED", "ALL_RESOLVED", "IN_MAINTENANCE", "DISABLED")
 ALERT_CREATIONS = ("INTELLIGENT_GROUPING", "ONE_ALERT_GROUPED_PER_WINDOW", "ONE_ALERT_PER_EMAIL",
                    "ONE_ALERT_PER_EMAIL_SUBJECT", "ONE_OPEN_ALERT_ALLOWED",
                    "ONE_PENDING_ALERT_ALLOWED", "OPEN_RESOLVE_ON_EXTRACTION")  # fmt: skip
 PRIORITY_RULES = ("HIGH", "HIGH_DURING_SUPPORT_HOURS", "LOW", "LOW_DURING_SUPPORT_HOURS")
-# (EMAIL is deprecated for EMAIL2: iLert/terraform-provider-ilert at d8da1ef,
-# examples/alert_source/README.md, "replaced with ... the new email alert source with type EMAIL2")
-INTEGRATION_TYPES = ("API", "DATADOG", "EMAIL2", "GRAFANA", "HEARTBEAT2", "PROMETHEUS")
+# spec setupStatus-completer
+SETUP_STATUSES = ("CREATED", "CREATED_ADVANCED", "CREATED_BIDIRECTIONAL", "FINISHED")
+# spec integrationType-completer (lassoColombo/nu-http-client-collection at f42cf191,
+# clients/incident/ilert.nu), all 151 values. It has no EMAIL: that type is deprecated for
+# EMAIL2 (iLert/terraform-provider-ilert at d8da1ef, examples/alert_source/README.md,
+# "replaced with ... the new email alert source with type EMAIL2").
+INTEGRATION_TYPES = (
+    "ALIBABACLOUD", "AMAZONSNS", "API", "APICA", "APIFORTRESS", "APPDYNAMICS", "APPSIGNAL",
+    "AUTOTASK", "AUVIK", "AWSBUDGET", "AWSPHD", "AWX", "AZUREALERTS", "AZUREDEVOPS", "CALLFLOW",
+    "CATCHPOINT", "CHECKLY", "CHECKMK", "CISCOMERAKI", "CISCOTHOUSANDEYES", "CLOUDFLARE",
+    "CLOUDWATCH", "CLUSTERCONTROL", "CONNECTWISEPSA", "CONSUL", "CORTEX", "CORTEXXSOAR", "CRONITOR",
+    "CROWDSTRIKE", "DASH0", "DATADOG", "DEADMANSSNITCH", "DOMOTZ", "DOTCOMMONITOR", "DYNATRACE",
+    "EKARA", "EMAIL2", "ESWATCHER", "FLEETDM", "FORTISOAR", "FOURME", "FRESHSERVICE", "GATUS",
+    "GITHUB", "GITLAB", "GOOGLECHAT", "GOOGLESCC", "GRAFANA", "GRAYLOG", "GUARDDUTY", "HALOITSM",
+    "HALOPSA", "HEALTHCHECKSIO", "HEARTBEAT2", "HELPSCOUT", "HETRIXTOOLS", "HONEYBADGER",
+    "HONEYCOMB", "HUMIO", "HYPERPING", "IBMCLOUDFUNCTIONS", "ICINGA", "INFLUXDB", "INSTANA",
+    "ITCONDUCTOR", "IXON", "JIRA", "JUMPCLOUD", "KAFKA", "KAPACITOR", "KEEP", "KENTIXAM", "KIBANA",
+    "KUBERNETES", "LEVELIO", "LIBRENMS", "LIGHTSTEP", "LIVEWATCH", "LOKI", "MEZMO", "MIMIR",
+    "MONGODBATLAS", "MONITOR", "MQTT", "MSSCOM", "MSTEAMS", "MXTOOLBOX", "NAGIOS", "NCENTRAL",
+    "NETDATA", "NEWRELIC", "OHDEAR", "OPMANAGER", "OPSGENIE", "PANDORAFMS", "PANTHER",
+    "PAPRISMACLOUD", "PARTICLE", "PHAREIO", "PINGDOM", "POSTHOG", "POSTMAN", "PROMETHEUS", "PRTG",
+    "PULSETIC", "RAPIDSPIKE", "RAYGUN", "ROLLBAR", "SALESFORCE", "SAMSARA", "SAPFRUN",
+    "SCIENCELOGIC", "SEARCHGUARD", "SEKOIA", "SEMATEXT", "SENSU", "SENTRY", "SERVERDENSITY",
+    "SERVERGUARD24", "SERVICENOW", "SIGNALFX", "SIGNOZ", "SITE24X7", "SLACK", "SMS", "SOLARWINDS",
+    "SPLUNK", "STACKDRIVER", "STATUSCAKE", "STATUSHUB", "SUMOLOGIC", "SYSAID", "SYSDIG", "TEAMCITY",
+    "TERRAFORMCLOUD", "TOOL", "TOPDESK", "TULIP", "TWILIO", "TWILIOERRORS", "UBIDOTS", "UPTIME",
+    "UPTIMEKUMA", "UPTIMEROBOT", "VICTORIAMETRICS", "WAZUH", "WHATAP", "ZABBIX", "ZAMMAD", "ZAPIER",
+    "ZENDESK",
+)  # fmt: skip
 # spec visibility-completer, role-completer-1 (team members), type-completer-3 (schedules),
 # pageLayout-completer, appearance-completer
 VISIBILITIES = ("PRIVATE", "PUBLIC")
@@ -81,7 +107,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "servicesTemplate": list, "eventTypeFilterCreate": str, "eventTypeFilterAccept": str,
         "eventTypeFilterResolve": str, "autoRaiseAlerts": bool,
         "scoreThreshold": Nullable(float), "severity": int, "services": list,
-        "setupStatus": str, "autoCreateServices": bool, "createdAt": DATE_TIME,
+        "setupStatus": SETUP_STATUSES, "autoCreateServices": bool, "createdAt": DATE_TIME,
         "updatedAt": DATE_TIME,
     },
     "incidents": {
@@ -136,3 +162,10 @@ NESTED: dict[tuple[str, str], dict[str, Any]] = {
                                       "restrictionType": ("TIMES_OF_WEEK",),
                                       "restrictions": list},
 }  # fmt: skip
+# Fields of the schema the sandbox's data never sends (every other field that is neither
+# include-only nor single-GET-only is in at least one row of each list):
+OPTIONAL: dict[str, set[str]] = {
+    # The sandbox's alerts are neither linked to an incident nor merged into another alert,
+    # and the spec does not say whether ilert then sends these as null or leaves them out.
+    "alerts": {"linkedIncidentId", "mergedIntoId", "mergeState"},
+}

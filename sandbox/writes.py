@@ -19,15 +19,9 @@ from sandbox import data
 from sandbox.api import ApiError, etag, find, shown
 from sandbox.description import BY_NAME, INCIDENT_STATES
 from sandbox.records import Row
+from sandbox.schemas import ALERT_CREATIONS, INTEGRATION_TYPES, PRIORITY_RULES
 
 ALERTS, SOURCES = BY_NAME["alerts"], BY_NAME["alert_sources"]
-# spec alertPriorityRule / alertCreation enums (alert-sources put)
-PRIORITY_RULES = ("HIGH", "LOW", "HIGH_DURING_SUPPORT_HOURS", "LOW_DURING_SUPPORT_HOURS")
-ALERT_CREATIONS = (
-    "ONE_ALERT_PER_EMAIL", "ONE_ALERT_PER_EMAIL_SUBJECT", "ONE_PENDING_ALERT_ALLOWED",
-    "ONE_OPEN_ALERT_ALLOWED", "OPEN_RESOLVE_ON_EXTRACTION", "ONE_ALERT_GROUPED_PER_WINDOW",
-    "INTELLIGENT_GROUPING",
-)  # fmt: skip
 
 
 def _now() -> str:
@@ -119,7 +113,10 @@ def assign_alert(grant: dict, item_id: int):
 
 
 def _on_call(schedule: Row) -> Row | None:
-    """The first person of a schedule (its first layer's or shift's)."""
+    """Who is on call in a schedule: its current shift's person, else the first person of
+    its first layer or shift."""
+    if schedule.get("currentShift"):
+        return _person_ref(schedule["currentShift"]["user"])
     for layer in schedule.get("scheduleLayers") or []:
         if layer.get("users"):
             return _person_ref(layer["users"][0])
@@ -165,8 +162,10 @@ def _checked_source_update(body: dict) -> Row:
     name, kind, policy = body.get("name"), body.get("integrationType"), body.get("escalationPolicy")
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "name is required: a non-empty string")
-    if not isinstance(kind, str) or not kind.isalnum() or not kind.isupper():
-        raise ApiError(400, "integrationType is required, e.g. API or PROMETHEUS")
+    if kind not in INTEGRATION_TYPES:
+        raise ApiError(
+            400, "integrationType is required: one of ilert's, e.g. API, EMAIL2 or PROMETHEUS"
+        )
     if not isinstance(policy, dict) or type(policy.get("id")) is not int:
         raise ApiError(400, 'escalationPolicy is required: {"id": <escalation policy id>}')
     known = _records().get("escalation_policies", policy["id"])

@@ -13,7 +13,7 @@ from ilert.scopes import RESOURCES as SCOPE_RESOURCES
 from ilert.scopes import required_scope
 from sandbox import data
 from sandbox.description import BY_NAME, RESOURCES, Resource, parse_time
-from sandbox.schemas import DATE_TIME, NESTED, SCHEMAS, TIMEZONE, Nullable
+from sandbox.schemas import DATE_TIME, NESTED, OPTIONAL, SCHEMAS, TIMEZONE, Nullable
 from tests.test_sandbox import assert_rest_error, authorize_url, sign_in
 
 ALERTS, SOURCES, INCIDENTS = BY_NAME["alerts"], BY_NAME["alert_sources"], BY_NAME["incidents"]
@@ -85,8 +85,10 @@ def assert_fits(name, row):
     for field, value in row.items():
         assert kind_error(value, schema[field]) is None, f"{name}.{field}: {value!r}"
         for entry in value if (name, field) in NESTED else ():
+            fragment = NESTED[name, field]
+            assert set(entry) <= set(fragment), f"{name}.{field}[]: {set(entry) - set(fragment)}"
             for key, item in entry.items():
-                problem = kind_error(item, NESTED[name, field][key])
+                problem = kind_error(item, fragment[key])
                 assert problem is None, f"{name}.{field}[].{key}: {problem}"
 
 
@@ -108,6 +110,11 @@ def test_the_list_and_each_single_get_fit_ilerts_schema(sandbox, name):
     for field in resource.list_omits:
         assert any(field in call(sandbox, "GET", f"{resource.path}/{row['id']}",
                                  access_token).json() for row in rows)  # fmt: skip
+    sent = {field for row in rows for field in row}
+    optional = OPTIONAL.get(name, set())
+    assert optional <= set(SCHEMAS[name]) and not optional & sent, "OPTIONAL is out of date"
+    missing = set(SCHEMAS[name]) - hidden - optional - sent
+    assert not missing, f"{name}: no row sends {sorted(missing)} (add it, or to OPTIONAL)"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -141,6 +148,8 @@ def test_include_only_fields_come_when_asked_for(sandbox, name, field):
     asked = [call(sandbox, "GET", f"{resource.path}/{item}", access_token,
                   params={"include": field}).json() for item in ids]  # fmt: skip
     assert any(field in row for row in asked)
+    for row in asked:
+        assert_fits(name, row)
     in_list = (
         listed(sandbox, resource, access_token, include=field)
         if (field in resource.list_include)
@@ -151,6 +160,8 @@ def test_include_only_fields_come_when_asked_for(sandbox, name, field):
         assert_rest_error(refused, 400, "BAD_REQUEST")
     else:
         assert any(field in row for row in in_list)
+        for row in in_list:
+            assert_fits(name, row)
     if resource.max_page_with_include and field in resource.list_include:
         params = {"include": field, "max-results": resource.max_page_with_include + 1}
         refused = call(sandbox, "GET", resource.path, access_token, params=params)

@@ -2,10 +2,16 @@
 write with its scope rule and its effect seen by a following GET, kept in the state file and
 undone by the reset hook; ilert's rate limit and what the app makes of its 429."""
 
+import signal
+import socket
+from types import SimpleNamespace
+
 import pytest
 import requests
 
-from tests.test_sandbox import assert_rest_error, authorize_url
+from ilert.scopes import required_scope
+from sandbox.description import BY_NAME
+from tests.test_sandbox import assert_rest_error, authorize_url, ctrl_c_stops, run_cli, sign_in
 from tests.test_sandbox_contract import (
     ALERTS,
     INCIDENTS,
@@ -17,6 +23,14 @@ from tests.test_sandbox_contract import (
     listed,
     token,
 )
+
+
+def fitting_get(sandbox, name, item_id, access_token):
+    """The single GET of a row, held to ilert's schema."""
+    response = call(sandbox, "GET", f"{BY_NAME[name].path}/{item_id}", access_token)
+    assert response.status_code == 200, response.text
+    assert_fits(name, response.json())
+    return response.json()
 
 
 def whole_source(row, **changes):
@@ -33,10 +47,11 @@ def test_accepting_an_alert_makes_the_person_its_accepting_responder(sandbox):
     response = call(sandbox, "PUT", f"{ALERTS.path}/{pending['id']}/accept", access_token)
     assert response.status_code == 200
     alert = response.json()
+    assert_fits("alerts", alert)
     assert alert["status"] == "ACCEPTED" and alert["id"] == pending["id"]
     first = alert["responders"][0]
     assert (first["user"]["id"], first["status"]) == (1002, "ACCEPTED") and first["acceptedAt"]
-    assert call(sandbox, "GET", f"{ALERTS.path}/{pending['id']}", access_token).json() == alert
+    assert fitting_get(sandbox, "alerts", pending["id"], access_token) == alert
 
 
 @pytest.mark.parametrize("scope", ["alert", "alert:r", "profile source:d"])
@@ -54,7 +69,9 @@ def test_a_resolved_alert_stays_resolved(sandbox):
     access_token = token(sandbox, "alert:w")
     response = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
     assert response.status_code == 200
+    assert_fits("alerts", response.json())
     assert response.json()["status"] == "RESOLVED" and response.json()["resolvedOn"]
+    assert fitting_get(sandbox, "alerts", 70013, access_token) == response.json()
     again = call(sandbox, "PUT", f"{ALERTS.path}/70013/resolve", access_token)
     assert again.json() == response.json()
     refused = call(sandbox, "PUT", f"{ALERTS.path}/70013/accept", access_token)
@@ -62,17 +79,36 @@ def test_a_resolved_alert_stays_resolved(sandbox):
     assert 70013 in [alert["id"] for alert in alerts_in(sandbox, access_token, "RESOLVED")]
 
 
-def test_assigning_an_alert_gives_it_a_new_pending_responder(sandbox):
+@pytest.mark.parametrize(
+    ("params", "responders", "policy"),
+    [({"user": 1003}, [1003], 601), ({"policy": 602}, [], 602), ({"schedule": 501}, [1002], 601),
+     ({"schedule": 503}, [1001], 601)],
+)  # fmt: skip
+def test_assigning_an_alert_gives_it_a_new_pending_responder(sandbox, params, responders, policy):
+    """By user: that person; by policy: the policy, nobody yet; by schedule: who is on call
+    (its current shift, else its first shift)."""
     access_token = token(sandbox, "alert:w")
-    response = call(
-        sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params={"user": 1003}
-    )
+    before = fitting_get(sandbox, "alerts", 70012, access_token)
+    assert before["status"] == "ACCEPTED" and before["escalationPolicy"]["id"] == 601
+    response = call(sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params=params)
     assert response.status_code == 200
-    assert response.json()["status"] == "PENDING"
-    assert [r["user"]["id"] for r in response.json()["responders"]] == [1003]
-    for params in ({}, {"user": "lena"}, {"user": 99}, {"user": 1001, "policy": 601}):
+    alert = response.json()
+    assert_fits("alerts", alert)
+    assert alert["status"] == "PENDING" and alert["escalationPolicy"]["id"] == policy
+    assert [(r["user"]["id"], r["status"]) for r in alert["responders"]] == [
+        (person, "PENDING") for person in responders
+    ]
+    assert fitting_get(sandbox, "alerts", 70012, access_token) == alert
+
+
+def test_a_bad_assign_is_400_and_changes_nothing(sandbox):
+    access_token = token(sandbox, "alert:w")
+    before = fitting_get(sandbox, "alerts", 70012, access_token)
+    for params in ({}, {"user": "lena"}, {"user": 99}, {"policy": 9}, {"schedule": 9},
+                   {"user": 1001, "policy": 601}):  # fmt: skip
         refused = call(sandbox, "PUT", f"{ALERTS.path}/70012/assign", access_token, params=params)
         assert_rest_error(refused, 400, "BAD_REQUEST")
+    assert fitting_get(sandbox, "alerts", 70012, access_token) == before
 
 
 def test_switching_an_alert_source_off_and_on(sandbox):
@@ -82,17 +118,33 @@ def test_switching_an_alert_source_off_and_on(sandbox):
     assert (row["active"], row["status"]) == (True, "ALL_ACCEPTED")
     off = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=False))
     assert off.status_code == 200
+    assert_fits("alert_sources", off.json())
     assert (off.json()["active"], off.json()["status"]) == (False, "DISABLED")
-    assert call(sandbox, "GET", path, access_token).json() == off.json()
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == off.json()
     on = call(sandbox, "PUT", path, access_token, json=whole_source(row, active=True))
+    assert_fits("alert_sources", on.json())
     assert (on.json()["active"], on.json()["status"]) == (True, "ALL_ACCEPTED")
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == on.json()
+
+
+def test_an_alert_source_update_takes_any_of_ilerts_integration_types(sandbox):
+    access_token = token(sandbox, "source:w")
+    row = call(sandbox, "GET", f"{SOURCES.path}/4101", access_token).json()
+    changed = whole_source(row, integrationType="EMAIL2", alertPriorityRule="LOW")
+    response = call(sandbox, "PUT", f"{SOURCES.path}/4101", access_token, json=changed)
+    assert response.status_code == 200
+    assert_fits("alert_sources", response.json())
+    assert response.json()["integrationType"] == "EMAIL2"
+    assert fitting_get(sandbox, "alert_sources", 4101, access_token) == response.json()
 
 
 @pytest.mark.parametrize(
     "body",
     [None, [], {"active": False}, {"name": "", "integrationType": "API"},
      {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 9}},
-     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 601}, "active": "no"}],
+     {"name": "x", "integrationType": "API", "escalationPolicy": {"id": 601}, "active": "no"},
+     {"name": "x", "integrationType": "EMAIL", "escalationPolicy": {"id": 601}},
+     {"name": "x", "integrationType": "NOTATYPE", "escalationPolicy": {"id": 601}}],
 )  # fmt: skip
 def test_a_bad_alert_source_update_is_400_and_changes_nothing(sandbox, body):
     access_token = token(sandbox, "source:w")
@@ -165,6 +217,7 @@ def test_creating_an_incident_needs_incident_w_and_lists_it_first(sandbox):
     assert incident["affectedServices"][0]["service"]["name"] == "Checkout"
     assert listed(sandbox, INCIDENTS, access_token)[0] == incident
     single = call(sandbox, "GET", f"{INCIDENTS.path}/{incident['id']}", access_token)
+    assert_fits("incidents", single.json())
     assert single.json() == incident and single.headers["ETag"] == response.headers["ETag"]
 
 
@@ -191,16 +244,20 @@ def test_updating_an_incident_with_its_etag_and_a_stale_one(sandbox):
     resolved = first.json() | {"status": "RESOLVED", "message": "Fixed."}
     response = call(sandbox, "PUT", path, access_token, json=resolved, headers={"If-Match": tag})
     assert response.status_code == 200
+    assert_fits("incidents", response.json())
     assert response.json()["status"] == "RESOLVED" and response.json()["resolvedOn"]
     assert response.headers["ETag"] != tag
     after = call(sandbox, "GET", path, access_token)
+    assert_fits("incidents", after.json())
     assert after.json() == response.json() and after.headers["ETag"] == response.headers["ETag"]
     stale = call(sandbox, "PUT", path, access_token, json=first.json(), headers={"If-Match": tag})
     assert_rest_error(stale, 412, "PRECONDITION_FAILED")
     assert call(sandbox, "GET", path, access_token).json() == after.json()
     reopened = call(sandbox, "PUT", path, access_token, json=first.json())  # If-Match optional
     assert reopened.status_code == 200 and reopened.json()["resolvedOn"] is None
+    assert_fits("incidents", reopened.json())
     history = call(sandbox, "GET", path, access_token, params={"include": "history"}).json()
+    assert_fits("incidents", history)
     assert [entry["incidentStatus"] for entry in history["history"]] == [
         "RESOLVED", "IDENTIFIED",
     ]  # fmt: skip
@@ -259,6 +316,46 @@ def test_the_consent_page_is_not_under_the_api_rate_limit(sandbox):
         assert requests.get(authorize_url(sandbox), timeout=5).status_code == 200
 
 
+@pytest.mark.slow
+def test_the_command_lines_rate_limit_is_the_one_it_applies():
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with run_cli("--port", str(port), "--rate-limit", "2/min", preexec_fn=ctrl_c_stops) as cli:
+        try:
+            lines = [cli.stdout.readline() for _ in range(5)]
+            assert lines[4].startswith("rate limit: 2/min API calls per client address"), lines
+            standalone = SimpleNamespace(url=f"http://127.0.0.1:{port}")
+            scope = required_scope(ALERTS.scope, "GET")
+            access_token = sign_in(standalone, scope=scope)["access_token"]  # call 1: token
+            assert call(standalone, "GET", ALERTS.path, access_token).status_code == 200
+            refused = call(standalone, "GET", ALERTS.path, access_token)
+            assert_rest_error(refused, 429, "TOO_MANY_REQUESTS")
+            assert 55 <= int(refused.headers["Retry-After"]) <= 60
+            cli.send_signal(signal.SIGINT)
+            cli.communicate(timeout=10)
+        finally:
+            cli.kill()
+    assert cli.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flag", "value", "hint"),
+    [("--rate-limit", "7/week", "700/min"), ("--rate-limit", "-1/min", "700/min"),
+     ("--rate-limit", "0/min", "700/min"), ("--rate-limit", "700", "700/min"),
+     ("--rate-limit", "", "700/min"), ("--port", "x", "0 to 65535"),
+     ("--port", "70000", "0 to 65535"), ("--code-ttl", "0", "at least 1"),
+     ("--access-token-ttl", "1h", "at least 1")],
+)  # fmt: skip
+def test_a_bad_value_on_the_command_line_is_refused_in_one_line(flag, value, hint):
+    with run_cli("--port", "0", f"{flag}={value}") as cli:
+        stdout, stderr = cli.communicate(timeout=10)
+    assert cli.returncode == 2 and stdout == ""
+    assert stderr.startswith(f"python -m sandbox: argument {flag}: ") and hint in stderr
+    assert stderr.count("\n") == 1
+
+
 def test_a_new_sandbox_has_ilerts_rate_limit():
     from sandbox import create_app
 
@@ -271,6 +368,8 @@ def test_the_sandboxs_429_reaches_the_person_as_try_again_with_its_wait(client, 
     assert client.get("/me").status_code == 200
     response = client.get("/me")
     assert response.status_code == 503
-    assert b"Try again" in response.data and b"Traceback" not in response.data
-    assert 55 <= int(response.headers["Retry-After"]) <= 60
+    wait = int(response.headers["Retry-After"])
+    assert 55 <= wait <= 60
+    assert f"Try again in {wait} s" in response.get_data(as_text=True)
+    assert b"Traceback" not in response.data
     assert client.get("/", headers={"Accept": "text/html"}).status_code == 200
