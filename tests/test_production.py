@@ -1,5 +1,6 @@
 """The production command, `gunicorn "app:create_app()"`, with nothing but gunicorn.conf.py."""
 
+import json
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -16,7 +18,9 @@ import config
 from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
 from ilert import oauth
 from sandbox import CLIENT_ID, CLIENT_SECRET
+from store import sign_ins
 from tests.tools import hold_next_call
+from views.auth import safe_next
 
 # gunicorn processes, some waiting in real time (see test_concurrency.py for the group).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
@@ -364,3 +368,30 @@ def test_a_worker_told_to_stop_while_it_boots_stops(sandbox, tmp_path):
     # The worker ended with 0 at post_fork; the master holds nothing after the fork and
     # queued nothing of the worker's.
     assert (booting.stdout, booting.stderr) == ("0 False 0\n", "")
+
+
+def test_the_most_pending_sign_ins_with_long_nexts_still_fit_gunicorns_header_limit(production):
+    """Each pending sign-in is a cookie holding its `next`: the browser sends them all, and
+    gunicorn refuses a Cookie header beyond its limit (431), which would lock the person out
+    until the cookies expire. The longest `next` kept fits LIMIT times; a longer one, which
+    safe_next still accepts, is dropped rather than kept."""
+    server, _, _ = production()
+    longest_kept = "/me?q=" + "é" * 80  # each é is 6 characters as sealed: \u00e9
+    longest_kept += "a" * (sign_ins.NEXT_MAX_LENGTH - len(json.dumps(longest_kept)) + 2)
+    too_long = "/me?q=" + "a" * (3 * sign_ins.NEXT_MAX_LENGTH)
+    assert safe_next(too_long) == too_long
+    for next_path, lands_on in ((longest_kept, longest_kept), (too_long, "/me")):
+        browser = requests.Session()
+        for _ in range(sign_ins.LIMIT):
+            started = browser.get(
+                f"{server.url}/login", params={"next": next_path}, allow_redirects=False
+            )
+            assert started.status_code == 302
+        assert browser.get(f"{server.url}/", timeout=10).status_code == 200
+        signed_in = browser.post(
+            started.headers["Location"],
+            data={"user": "ada.lovelace", "decision": "allow"},
+            timeout=10,
+        )
+        assert signed_in.status_code == 200
+        assert unquote(signed_in.history[-1].headers["Location"]) == lands_on
