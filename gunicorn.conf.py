@@ -6,10 +6,8 @@ value stops gunicorn here with the app's one line and exit code 3. docs/producti
 to size them.
 """
 
-import contextlib
 import glob
 import os
-import queue
 import shutil
 import signal
 import sys
@@ -139,20 +137,35 @@ def post_request(worker, req, environ, resp):
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+_held = {"for a fork": False}  # in the master, then in the worker it forked
+
+
+def pre_fork(server, worker):
+    """The master holds stop signals while it forks a worker, and the worker until its own
+    handlers are set (`post_fork`): a stop signal sent to a worker in the instant after its fork
+    is otherwise lost (gunicorn #1910: it runs the master's handler, which only queues it in the
+    worker's copy of the master; or it lands before CPython's after-fork step, which drops it),
+    and the master then waits `graceful_timeout` for that worker. A held signal waits in the
+    kernel and is delivered when released."""
+    _held["for a fork"] = True
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _release_after_a_fork():
+    if _held["for a fork"]:
+        _held["for a fork"] = False
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+os.register_at_fork(after_in_parent=_release_after_a_fork)
 
 
 def post_fork(server, worker):
-    """A worker asked to stop while it boots stops (gunicorn #1910): until the worker sets its
-    own handlers, a stop signal sent to it runs the master's handler, which only queues it in
-    this process's copy of the master, and the master then waits `graceful_timeout` for it."""
+    """A worker asked to stop while it boots stops: until gunicorn sets the worker's own
+    handlers, a stop signal ends it at once, and one held since the fork is delivered now."""
     for each in _STOP_SIGNALS:
         signal.signal(each, lambda signum, frame: os._exit(0))
-    queued = []  # this process's copy of the master's queue, which nothing else reads
-    with contextlib.suppress(queue.Empty):
-        while True:
-            queued.append(server.SIG_QUEUE.get_nowait())
-    if set(_STOP_SIGNALS) & set(queued):  # received before the handlers above
-        os._exit(0)
+    _release_after_a_fork()
 
 
 def post_worker_init(worker):

@@ -35,6 +35,7 @@ MAX_WAIT = 2.0  # seconds a page may wait for its turn before answering "ilert i
 PAUSE_WITHOUT_RETRY_AFTER = 15.0  # seconds, after a 429 that does not say how long
 LONGEST_PAUSE = 300.0  # seconds: a Retry-After beyond this is taken as this
 STATE_FILE = "ilert-budget"
+BUSY_ERROR = "ilert_busy"  # the IlertError of a call the budget refused: ilert was not called
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Budget:
             metrics.BUSY.labels("ilert_busy").inc()
             seconds = math.ceil(wait)
             raise IlertError(
-                503, "ilert_busy", f"ilert is busy: try again in {seconds} s.", str(seconds)
+                503, BUSY_ERROR, f"ilert is busy: try again in {seconds} s.", str(seconds)
             )
         if wait > 0:
             metrics.BUDGET_WAITS.inc()

@@ -89,9 +89,10 @@ class SealedStore:
         return self.sealer.seal(name, cipher, value)
 
     def unseal(self, purpose: str, cookie: str, sealed: bytes) -> Any | None:
-        """What `seal` sealed, or None if it does not open."""
-        name, cipher = self.sealer.locate(purpose, cookie)
-        return self.sealer.open(name, cipher, sealed)
+        """What `seal` sealed, under `SECRET_KEY` or a fallback key, or None if it does not
+        open."""
+        opened = self.sealer.open_kept(purpose, cookie, sealed)
+        return None if opened is None else opened[0]
 
     def delete(self, purpose: str, cookie: str) -> None:
         self.backend.delete(self.sealer.locate(purpose, cookie)[0])

@@ -74,8 +74,14 @@ class Sealer:
             sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         except (binascii.Error, ValueError):
             sealed = b""
+        return self.open_kept(purpose, label, sealed)
+
+    def open_kept(self, purpose: str, cookie: str, sealed: bytes) -> tuple[Any, int] | None:
+        """A value sealed for `cookie` and kept outside the store (in a cookie), and the key
+        generation that opened it: each key is tried, as the store looks for an entry under
+        each. None (with one log line) if no key opens it."""
         for generation in self.generations:
-            name, cipher = self.locate(purpose, label, generation)
+            name, cipher = self.locate(purpose, cookie, generation)
             value = self._decrypt(name, cipher, sealed)
             if value is not None:
                 return value, generation

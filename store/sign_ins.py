@@ -20,6 +20,7 @@ so another tab's sign-in giving the session a new id loses nothing.
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -36,10 +37,17 @@ from store.flask_session import cookie_name
 
 LIFETIME = 600  # seconds a pending sign-in lives
 LIMIT = 5  # pending sign-ins per browser at once; the oldest goes first
+# The longest `next` a sign-in cookie keeps, in characters as sealed (JSON, where a character
+# beyond ASCII takes 6 or 12): LIMIT cookies must fit in one Cookie header with the session's
+# (gunicorn refuses a header line beyond 8,190 bytes, nginx beyond 8 KB). A longer one is
+# dropped: the person lands on the default page after signing in.
+NEXT_MAX_LENGTH = 512
 RESULT_LIFETIME = 60  # seconds a finished sign-in can be continued by a second callback
 COOKIE_PURPOSE = "sign-in-cookie"  # what the cookie's seal is derived for
 VERIFIER_PURPOSE = "pkce-verifier"
-FINISHED_PURPOSE = "sign-in"  # the store entry of a finished sign-in, under its nonce
+FINISHED_PURPOSE = "sign-in"  # the store entry of a finished or spent sign-in, under its nonce
+REFUSED_PURPOSE = "refused-sign-in"  # the store entries of sign-ins ilert refused (REFUSED_SLOTS)
+REFUSED_SLOTS = 1024  # the most sign-ins refused at ilert remembered at once (SECURITY.md)
 _CREATED = re.compile(r"[0-9]{1,12}")  # the cookie's plain creation time, for LIMIT only
 
 
@@ -63,6 +71,8 @@ def cookie_prefix() -> str:
 def start(next_path: str | None, use_pkce: bool, scopes: str | None = None) -> PendingSignIn:
     """A new pending sign-in (nothing is kept yet: see `set_cookie`). `scopes` marks a grant:
     the scopes asked for a session that is signed in already."""
+    if next_path is not None and len(json.dumps(next_path)) - 2 > NEXT_MAX_LENGTH:
+        next_path = None
     nonce = secrets.token_urlsafe(32)
     verifier = current().sealer.secret(VERIFIER_PURPOSE, nonce) if use_pkce else None
     return PendingSignIn(secrets.token_urlsafe(32), nonce, next_path, now(), verifier, scopes)
@@ -134,10 +144,33 @@ def callback_lock(pending: PendingSignIn) -> Iterator[None]:
 
 
 def finished(pending: PendingSignIn) -> dict | None:
-    """What an earlier callback of this sign-in made, if one succeeded (`code`, `sid`,
-    `data`, `next`, `at`); call under `callback_lock`."""
+    """What an earlier callback of this sign-in left: what it made if it succeeded (`code`,
+    `sid`, `data`, `next`, `at`), or only `at` if it spent the sign-in without signing anyone
+    in (`claim`, `note_refused`); None if there was none. Call under `callback_lock`."""
     entry = current().get(FINISHED_PURPOSE, pending.nonce)
-    return entry if isinstance(entry, dict) else None
+    if isinstance(entry, dict):
+        return entry
+    refused = current().get(REFUSED_PURPOSE, _refused_slot(pending))
+    if isinstance(refused, str) and hmac.compare_digest(refused, _nonce_hash(pending)):
+        return {"at": pending.created}
+    return None
+
+
+def claim(pending: PendingSignIn) -> None:
+    """Note that this sign-in's code went to ilert without signing anyone in (the exchange
+    failed): a later callback with its state is a used sign-in, and no code is exchanged
+    twice. One entry per code exchange, which the ilert budget bounds. Under `callback_lock`."""
+    current().put(FINISHED_PURPOSE, pending.nonce, {"at": now()}, _remaining(pending))
+
+
+def note_refused(pending: PendingSignIn) -> None:
+    """Note that ilert answered this sign-in with an error (a denial): a later callback with
+    its state is a used sign-in. Anyone can send such a callback for a sign-in of their own
+    without ilert, so it is kept in one of REFUSED_SLOTS entries, chosen by the nonce: a flood
+    of them never grows the store beyond that, and at worst makes it forget an older refusal."""
+    current().put(
+        REFUSED_PURPOSE, _refused_slot(pending), _nonce_hash(pending), _remaining(pending)
+    )
 
 
 def keep_finished(pending: PendingSignIn, code: str, session_id: str, data: dict[str, Any]) -> None:
@@ -150,14 +183,13 @@ def keep_finished(pending: PendingSignIn, code: str, session_id: str, data: dict
         "next": pending.next,
         "at": now(),
     }
-    remaining = pending.created + LIFETIME - now()
-    current().put(FINISHED_PURPOSE, pending.nonce, entry, max(remaining, 1))
+    current().put(FINISHED_PURPOSE, pending.nonce, entry, _remaining(pending))
 
 
 def may_continue(entry: dict, code: str | None) -> bool:
     """Whether a second callback carrying `code` may continue in the session `entry` made:
     the same code (compared in constant time), within RESULT_LIFETIME."""
-    if not code or not isinstance(entry.get("code"), str):
+    if not code or not isinstance(entry.get("code"), str) or "sid" not in entry:
         return False
     if not hmac.compare_digest(entry["code"].encode(), code_hash(code).encode()):
         return False
@@ -188,6 +220,19 @@ def _well_formed(fields: Any) -> bool:
         and isinstance(fields.get("pkce"), bool)
         and isinstance(fields.get("scopes"), str | None)
     )
+
+
+def _remaining(pending: PendingSignIn) -> float:
+    """Seconds until the pending sign-in expires (its cookie is refused after that anyway)."""
+    return max(pending.created + LIFETIME - now(), 1)
+
+
+def _nonce_hash(pending: PendingSignIn) -> str:
+    return hashlib.sha256(pending.nonce.encode()).hexdigest()
+
+
+def _refused_slot(pending: PendingSignIn) -> str:
+    return str(int(_nonce_hash(pending)[:8], 16) % REFUSED_SLOTS)
 
 
 def _cookie_name(state: str) -> str:

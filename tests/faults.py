@@ -13,7 +13,7 @@ the app answers 401. The runs:
   store's files at the start and the end;
 - kills: a worker killed (SIGKILL) once a second, at random, while refreshes take 0.3 s at
   ilert; sign-outs beside the refreshes that the killed workers had at ilert when they died
-  (ilert spends those refresh tokens, and their answers are lost);
+  (ilert spends those refresh tokens, and their answers are lost): more fails the command;
 - disk: the store on a 1 MiB tmpfs (Linux, root) filled for a while, then freed;
 - redis: Redis out of memory under `noeviction` for a while; then a restart with persistence;
   then a lock whose holder was killed;
@@ -222,7 +222,8 @@ def _files(folder: Path) -> int:
     return sum(1 for _ in (folder / "sessions" / "entries").iterdir())
 
 
-def kills(folder: Path, count: int = 10, people_count: int = 24) -> None:
+def kills(folder: Path, count: int = 10, people_count: int = 24) -> bool:
+    """Whether the kills signed out at most the sessions whose refresh they cut."""
     run = Run(folder)
     try:
         people = run.sign_in(people_count)
@@ -238,6 +239,10 @@ def kills(folder: Path, count: int = 10, people_count: int = 24) -> None:
         run.line(
             "kills", people_count, kills=count, refreshes_begun_and_not_stored_at_the_kills=begun
         )
+        ok = len(run.signed_out) <= begun
+        verdict = "ok" if ok else "FAILED"
+        print(f"{'':<22} signed out {len(run.signed_out)} <= in flight {begun}: {verdict}")
+        return ok
     finally:
         run.close()
 
@@ -391,19 +396,22 @@ def arguments(argv: list | None = None) -> argparse.Namespace:
 
 def main(argv: list | None = None) -> None:
     args = arguments(argv)
+    ok = True
     for name in args.runs or RUNS:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             if name == "soak":
                 soak(folder, args.seconds)
             elif name == "kills":
-                kills(folder)
+                ok = kills(folder) and ok
             elif name == "disk":
                 disk(folder, args.seconds)
             elif name == "redis":
                 redis_faults(folder, args.seconds)
             else:
                 eviction(folder)
+    if not ok:
+        sys.exit(1)  # a verdict above says FAILED
 
 
 if __name__ == "__main__":

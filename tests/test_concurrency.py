@@ -1,7 +1,6 @@
 """Tokens under concurrency: real gunicorn workers, real Redis, one refresh at a time."""
 
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +9,7 @@ import requests
 from conftest import free_port, process_environ, profiles_at_once, signed_in_browser
 
 from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
+from tests.tools import hold_next_call
 
 # gunicorn workers, Redis, and waits in real time: one xdist worker runs every test that waits
 # for real time to pass (pyproject's --dist loadgroup), while the others keep the cores busy.
@@ -232,19 +232,3 @@ def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):
     callback = browser.get(granted.headers["Location"], allow_redirects=False, timeout=10)
     assert callback.status_code == 302
     assert callback.headers["Location"] == "/me"
-
-
-def hold_next_call(sandbox_app, path):
-    """Hold the sandbox's next request for `path` until the test lets it go: returns the
-    events (reached, release). A WSGI wrapper, so it can be put in after the first request."""
-    reached, release = threading.Event(), threading.Event()
-    inner = sandbox_app.wsgi_app
-
-    def wsgi_app(environ, start_response):
-        if environ["PATH_INFO"] == path and not reached.is_set():
-            reached.set()
-            release.wait(10)
-        return inner(environ, start_response)
-
-    sandbox_app.wsgi_app = wsgi_app
-    return reached, release

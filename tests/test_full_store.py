@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from ilert import rescue
+from ilert import oauth, rescue
 from tests.full_store import FullDisk, FullRedis
+from tests.tools import hold_next_call
 
 # A redis-server of its own, a tmpfs, and a refresh that waits at ilert in real time.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
@@ -63,14 +64,20 @@ def test_a_store_that_refuses_writes_for_a_while_signs_nobody_out(
         auth_for(person, upstream).sign_in()
     clock.advance(ACCESS_TOKEN_TTL)  # every access token has expired
 
-    # The first person's refresh is at ilert when the store fills up.
-    upstream.fault(endpoint="refresh_token", delay=1)
+    # The first person's refresh is at ilert when the store fills up: ilert holds its answer
+    # until the store is full.
+    reached, release = hold_next_call(upstream.app, oauth.TOKEN_PATH)
     answers = []
     in_flight = threading.Thread(target=lambda: answers.append(people[0].get("/me")))
     in_flight.start()
-    wait_for_refreshes(upstream, 1)
-    store.fill()
+    try:
+        assert reached.wait(10), "the refresh never reached ilert"
+        store.fill()
+        assert in_flight.is_alive()  # ilert has not answered yet
+    finally:
+        release.set()
     in_flight.join()
+    wait_for_refreshes(upstream, 1)
     assert answers[0].status_code == 200  # with the renewed tokens, which the store refused
     assert caplog.text.count("refused a session's renewed tokens") == 1
 

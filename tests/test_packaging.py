@@ -95,7 +95,7 @@ def test_the_suite_runs_with_exactly_what_the_dev_lock_pins():
 
 
 # The newest version of each with a published advisory (issue 23): no floor may allow it.
-ADVISORY_AFFECTED = {"filelock": "3.20.0", "requests": "2.32.3", "flask": "3.1.2"}
+ADVISORY_AFFECTED = {"filelock": "3.20.2", "requests": "2.32.3", "flask": "3.1.2"}
 
 
 @pytest.mark.parametrize(("name", "affected"), ADVISORY_AFFECTED.items())

@@ -1,23 +1,33 @@
 """The production command, `gunicorn "app:create_app()"`, with nothing but gunicorn.conf.py."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
 
 import pytest
 import requests
 from conftest import ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
 
+import config
 from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
+from ilert import oauth
 from sandbox import CLIENT_ID, CLIENT_SECRET
+from store import sign_ins
+from tests.tools import hold_next_call
+from views.auth import safe_next
 
 # gunicorn processes, some waiting in real time (see test_concurrency.py for the group).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("waits in real time")]
 
 AT_ONCE = 32  # more than urllib3's default pool of 10 connections
+# Seconds of a refresh in flight at a SIGTERM: longer than the 25 s graceful_timeout was capped at.
+REFRESH_AT_SIGTERM = 28
 GUNICORN = [sys.executable, "-m", "gunicorn", "app:create_app()"]
 
 
@@ -200,16 +210,15 @@ def profile_in_flight(server, cookie):
 
 
 def test_a_refresh_in_flight_survives_a_sigterm(production, start_server, tmp_path):
-    """A 6 s refresh under HTTP_TIMEOUT=10 (graceful_timeout 25 s) finishes after the SIGTERM
-    and its tokens are stored. That graceful_timeout grows with HTTP_TIMEOUT, uncapped, is
-    test_timeouts_and_bind_follow_the_app_settings's (a refresh of nearly 30 s here made
-    this test the suite's longest)."""
-    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4, HTTP_TIMEOUT=10)
+    """A 28 s refresh under HTTP_TIMEOUT=30 finishes after the SIGTERM and its tokens are
+    stored: graceful_timeout grows with HTTP_TIMEOUT, uncapped (the 25 s it was capped at cut
+    this refresh off). About 30 s, the price of a refresh longer than that old cap."""
+    server, sandbox, watch = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4, HTTP_TIMEOUT=30)
     sandbox.state.tokens.access_token_ttl = 1
     cookie = signed_in_browser(server.url).cookies.get(SESSION_COOKIE)
     sandbox.state.tokens.access_token_ttl = 3600
     time.sleep(1)  # the access token has expired
-    sandbox.fault(endpoint="refresh_token", delay=6)
+    sandbox.fault(endpoint="refresh_token", delay=REFRESH_AT_SIGTERM)
     answer = profile_in_flight(server, cookie)
     deadline = time.monotonic() + 10
     while watch.in_flight == 0 and time.monotonic() < deadline:
@@ -240,6 +249,43 @@ def test_a_worker_killed_at_graceful_timeout_says_so(production):
         answer.result()
     line = "killed at graceful_timeout (1 s), cutting off requests in flight: 1"
     assert server.log().count(line) == 1
+
+
+def test_a_worker_killed_mid_refresh_holds_back_no_session(production):
+    """A worker SIGKILLed while session A's refresh waits at ilert: A's next request answers at
+    once (renewed, or "sign in again" if ilert spent the token whose answer died with the
+    worker), not "try again" for the longest a refresh takes; B, whose access token expired
+    meanwhile, is served after one refresh."""
+    server, sandbox, _ = production(WEB_CONCURRENCY=1, GUNICORN_THREADS=4)
+    http_timeout = config.load(server.environ)["HTTP_TIMEOUT"]
+    sandbox.state.tokens.access_token_ttl = 1
+    a, b = (signed_in_browser(server.url).cookies.get(SESSION_COOKIE) for _ in range(2))
+    sandbox.state.tokens.access_token_ttl = 3600
+    time.sleep(1)  # both access tokens have expired
+    reached, release = hold_next_call(sandbox.app, oauth.TOKEN_PATH)
+    cut = profile_in_flight(server, a)
+    try:
+        assert reached.wait(10), "A's refresh never reached ilert"
+        os.kill(workers_of(server), signal.SIGKILL)
+    finally:
+        release.set()  # ilert answers a worker that is gone
+    with pytest.raises(requests.ConnectionError):
+        cut.result()
+    wait_for_log(server, "Booting worker with pid", 2)
+    started = time.monotonic()
+    assert profile_in_flight(server, a).result() in (200, 401)
+    assert time.monotonic() - started < http_timeout / 2  # not 503s until the refresh's hold
+    refreshes = sandbox.stats()["token"]["refresh_token"]
+    assert profile_in_flight(server, b).result() == 200
+    assert sandbox.stats()["token"]["refresh_token"] == refreshes + 1
+
+
+def workers_of(server):
+    """The process id of gunicorn's one worker."""
+    pid = server.process.pid
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        (worker,) = children.read().split()
+    return int(worker)
 
 
 def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):
@@ -281,34 +327,71 @@ def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, 
 
 
 BOOTING_WORKER = """
-import functools, os, queue, runpy, signal, sys, types
+import functools, os, queue, runpy, signal, sys, time, types
 
 from gunicorn.arbiter import Arbiter
 
-# A worker just forked: the master's queue and its handler, which queues a signal there.
+# The master: its queue and its handler, which queues a signal there; forking a worker as
+# gunicorn's Arbiter.spawn_worker does (pre_fork, fork, then post_fork in the worker).
 master = types.SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
 signal.signal(signal.SIGTERM, functools.partial(Arbiter.signal, master))
-if sys.argv[1] == "before":
-    os.kill(os.getpid(), signal.SIGTERM)
 conf = runpy.run_path("gunicorn.conf.py")
-conf["post_fork"](master, None)
-if sys.argv[1] == "after":
-    os.kill(os.getpid(), signal.SIGTERM)
-print("still booting")
+conf["pre_fork"](master, None)
+pid = os.fork()
+if pid == 0:  # the worker, slow to boot: the master's stop signal reaches it meanwhile
+    held = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    time.sleep(0.5)
+    conf["post_fork"](master, None)
+    print("worker still booting; held since the fork:", held, flush=True)
+    os._exit(1)
+held_in_master = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), held_in_master, master.SIG_QUEUE.qsize())
 """
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_a_worker_told_to_stop_while_it_boots_stops(when, sandbox, tmp_path):
-    """gunicorn #1910: a SIGTERM between the fork and the worker's own handlers was lost, and
-    gunicorn then waited graceful_timeout for that worker (a CI run failed on it)."""
+def test_a_worker_told_to_stop_while_it_boots_stops(sandbox, tmp_path):
+    """gunicorn #1910: a SIGTERM between a worker's fork and its own handlers was lost (it ran
+    the master's handler, or landed before CPython's after-fork step, which drops it: that
+    instant is in C, out of a test's reach, so the test checks the signal is held from the
+    fork to post_fork), and gunicorn waited graceful_timeout for that worker (CI failed so)."""
     environ = environ_for(sandbox, free_port(), tmp_path)
     booting = subprocess.run(
-        [sys.executable, "-c", BOOTING_WORKER, when],
+        [sys.executable, "-c", BOOTING_WORKER],
         cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert (booting.returncode, booting.stdout, booting.stderr) == (0, "", "")
+    # The worker ended with 0 at post_fork; the master holds nothing after the fork and
+    # queued nothing of the worker's.
+    assert (booting.stdout, booting.stderr) == ("0 False 0\n", "")
+
+
+def test_the_most_pending_sign_ins_with_long_nexts_still_fit_gunicorns_header_limit(production):
+    """Each pending sign-in is a cookie holding its `next`: the browser sends them all, and
+    gunicorn refuses a Cookie header beyond its limit (431), which would lock the person out
+    until the cookies expire. The longest `next` kept fits LIMIT times; a longer one, which
+    safe_next still accepts, is dropped rather than kept."""
+    server, _, _ = production()
+    longest_kept = "/me?q=" + "é" * 80  # each é is 6 characters as sealed: \u00e9
+    longest_kept += "a" * (sign_ins.NEXT_MAX_LENGTH - len(json.dumps(longest_kept)) + 2)
+    too_long = "/me?q=" + "a" * (3 * sign_ins.NEXT_MAX_LENGTH)
+    assert safe_next(too_long) == too_long
+    for next_path, lands_on in ((longest_kept, longest_kept), (too_long, "/me")):
+        browser = requests.Session()
+        for _ in range(sign_ins.LIMIT):
+            started = browser.get(
+                f"{server.url}/login", params={"next": next_path}, allow_redirects=False
+            )
+            assert started.status_code == 302
+        assert browser.get(f"{server.url}/", timeout=10).status_code == 200
+        signed_in = browser.post(
+            started.headers["Location"],
+            data={"user": "ada.lovelace", "decision": "allow"},
+            timeout=10,
+        )
+        assert signed_in.status_code == 200
+        assert unquote(signed_in.history[-1].headers["Location"]) == lands_on

@@ -6,6 +6,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -244,6 +245,25 @@ def test_the_app_believes_the_proxys_forwarded_address(behind_nginx):
     lines = [line for line in gunicorn.log().splitlines() if "GET /healthz" in line]
     assert any(line.startswith("127.0.0.2 ") for line in lines)  # nginx's $remote_addr
     assert "203.0.113.7" not in gunicorn.log()  # what the client claimed was replaced
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("waits in real time")
+def test_a_clients_request_id_is_replaced_by_the_proxys(behind_nginx):
+    """The app trusts X-Request-ID from the proxy on its machine (logs.RequestIds): nginx
+    must set its own, or any client could choose the id of its log lines and error page."""
+    gunicorn, https_port = behind_nginx
+    chosen = "chosen-by-the-client-0123"
+    connection = http.client.HTTPSConnection(
+        "localhost", https_port, context=client_tls(), timeout=5
+    )
+    connection.request("GET", "/healthz", headers={"X-Request-ID": chosen})
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    assert answer.status == 200
+    assert re.fullmatch("[0-9a-f]{32}", answer.getheader("X-Request-ID"))  # nginx's $request_id
+    assert chosen not in gunicorn.log()
 
 
 @pytest.mark.slow

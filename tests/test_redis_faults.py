@@ -1,6 +1,9 @@
-"""Redis faults: a restart loses no session and leaves no stale connection to fail on, and a
-lock whose holder died is free within a lease, not the lock's whole hold time."""
+"""Redis faults: a restart loses no session and leaves no stale connection to fail on, a pooled
+connection that was dropped is tried again on a new one, and a lock whose holder died is free
+within a lease (the app's HTTP_TIMEOUT, 3 s at the least), not the lock's whole hold time."""
 
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -41,6 +44,22 @@ def test_a_lock_whose_holder_was_killed_is_free_within_a_lease(redis_server):
         holder.stdout.close()
     with backend.lock("tokens-of-someone", wait=3 * LEASE, hold=HOLD):
         pass  # within a lease or so of the kill, not after HOLD seconds
+
+
+@pytest.mark.parametrize("http_timeout", ["1", "7"])
+def test_the_apps_lock_lease_is_its_http_timeout_and_at_least_three_seconds(
+    make_app, redis_server, http_timeout
+):
+    """A dead holder's lock is free within HTTP_TIMEOUT (3 s at the least, which leave a busy
+    machine 2 s to renew it): the app's backend takes the lease from its HTTP_TIMEOUT."""
+    app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url, HTTP_TIMEOUT=http_timeout)
+    backend = app.extensions["store"].backend
+    timeout = app.config["HTTP_TIMEOUT"]
+    assert backend.client.connection_pool.connection_kwargs["socket_timeout"] == timeout
+    assert backend.lease == max(3.0, timeout)
+    key = f"{RedisBackend.PREFIX}a-name:lock"
+    with backend.lock("a-name", wait=1, hold=HOLD):
+        assert (backend.lease - 1) * 1000 < backend.client.pttl(key) <= backend.lease * 1000
 
 
 def test_a_lock_is_renewed_for_its_hold_time_only(redis_server):
@@ -89,3 +108,66 @@ def test_a_redis_restart_loses_no_session_and_fails_no_request_after_it(
     assert sum(status == 503 for mine in answers for _, status in mine) > 0  # it was down
     for person in people:
         assert person.get("/me").status_code == 200  # 0 sessions lost
+
+
+class ResettingProxy:
+    """A loopback TCP proxy in front of a redis-server that, once armed (`reset_once`), resets
+    the next connection that sends it a command instead of passing the command on: a pooled
+    connection dropped as a restarted Redis or a proxy's idle timeout drops it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.armed = threading.Event()
+        self.resets = 0
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def reset_once(self) -> None:
+        self.armed.set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, commands: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if commands and self.armed.is_set():
+                    self.armed.clear()
+                    self.resets += 1
+                    # SO_LINGER 0: close() sends a RST, as a peer that dropped the connection.
+                    source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        for end in (source, target):
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_pooled_connection_reset_once_is_retried_on_a_new_one(make_app, auth_for, redis_server):
+    proxy = ResettingProxy(redis_server.port)
+    try:
+        app = make_app(SESSION_TYPE="redis", REDIS_URL=proxy.url)
+        person = app.test_client()
+        auth_for(person).sign_in()
+        assert person.get("/me").status_code == 200  # its connections are pooled
+        pooled = proxy.connections
+        proxy.reset_once()
+        assert person.get("/me").status_code == 200
+        assert proxy.resets == 1
+        assert proxy.connections > pooled  # the command was sent again on a new connection
+    finally:
+        proxy.close()

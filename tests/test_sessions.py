@@ -22,6 +22,7 @@ from test_pages import url_of
 
 from ilert.budget_redis import KEY
 from sandbox import CLIENT_ID, CLIENT_SECRET
+from store import sign_ins
 from store.redis_backend import RedisBackend
 from tests.tools import pending_sign_in_secrets
 from views.registry import PAGES
@@ -285,6 +286,64 @@ def test_a_double_clicked_callback_exchanges_once_and_signs_in(served):
             f"{served.url}/me", cookies={cookie_name: cookies[0]}, allow_redirects=False
         )
         assert signed_in.status_code == 200
+
+
+def test_a_double_click_whose_first_exchange_failed_exchanges_once(served):
+    """The code went to ilert with the first click: the second must not send it again (ilert
+    may have spent it, or may revoke what it issued for it), whatever the first one got."""
+    sandbox = served.sandbox
+    browser = requests.Session()
+    callback = consent(
+        browser.get(f"{served.url}/login", allow_redirects=False).headers["Location"]
+    )
+    held = browser.cookies.get_dict()
+    sandbox.fault(endpoint="authorization_code", count=1, status=502, delay=0.5)
+    start = threading.Barrier(2)
+
+    def click(_):
+        start.wait()
+        return requests.get(callback, cookies=held, allow_redirects=False, timeout=10)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(click, range(2)))
+    assert sandbox.stats()["token"]["authorization_code"] == 1
+    assert sorted(a.status_code for a in answers) == [400, 502]
+    assert any("This sign-in link is not valid" in a.text for a in answers)
+    assert not any(served.app.config["SESSION_COOKIE_NAME"] in a.cookies for a in answers)
+
+
+def test_a_callback_replayed_after_a_denial_is_not_valid(served):
+    """ilert answered this sign-in with a denial: the same state later, even with a code
+    ilert issued for it (the consent page opened again), is a used sign-in."""
+    browser = requests.Session()
+    authorize_url = browser.get(f"{served.url}/login", allow_redirects=False).headers["Location"]
+    copy_of_the_cookies = browser.cookies.copy()
+    denied = requests.post(
+        authorize_url,
+        data={"user": "ada.lovelace", "decision": "deny"},
+        allow_redirects=False,
+        timeout=10,
+    ).headers["Location"]
+    assert browser.get(denied, allow_redirects=False).status_code == 403
+    replay = requests.get(consent(authorize_url), cookies=copy_of_the_cookies, timeout=10)
+    assert replay.status_code == 400
+    assert "This sign-in link is not valid" in replay.text
+    assert served.app.config["SESSION_COOKIE_NAME"] not in replay.cookies
+    assert served.sandbox.stats()["token"]["authorization_code"] == 0
+
+
+def test_refusals_anyone_can_send_leave_a_bounded_number_of_entries(app, monkeypatch):
+    """A denial callback needs no ilert: anyone with a sign-in cookie of their own can send
+    one. Each is remembered in one of REFUSED_SLOTS entries, never one more."""
+    monkeypatch.setattr(sign_ins, "REFUSED_SLOTS", 4)
+    path = urlsplit(app.config["ILERT_REDIRECT_URI"]).path
+    for _ in range(5 * sign_ins.REFUSED_SLOTS):
+        client = app.test_client()
+        authorize_url = client.get("/login").headers["Location"]
+        state = parse_qs(urlsplit(authorize_url).query)["state"][0]
+        refused = client.get(path, query_string={"state": state, "error": "access_denied"})
+        assert refused.status_code == 403
+    assert 0 < len(dump(app)) <= sign_ins.REFUSED_SLOTS
 
 
 def test_a_used_callback_opened_again_later_changes_nothing(served):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from ilert import rescue
 from store import LockBusy, SealedStore
 from store.backends import LOCK_STRIPES, SWEEP_GRACE, TAKEN_INFIX, TEMPORARY_PREFIX, FileBackend
 from store.redis_backend import RedisBackend
@@ -261,6 +262,15 @@ def test_delete_and_take_reach_the_older_keys_copies_too(sealed, clock):
     assert new.get("session", "one") is None and sealed.get("session", "one") is None
     assert new.take("sign-in", "two") == {"n": 2}
     assert raw_values(sealed) == {}
+
+
+def test_a_value_kept_outside_the_store_opens_under_an_older_key(sealed, clock):
+    """Renewed tokens the store refused wait in a sealed cookie (ilert/rescue.py): rotating
+    the key meanwhile must not lose them, or the session's spent refresh token is all it has."""
+    kept = sealed.seal(rescue.PURPOSE, "cookie", {"n": 1})
+    assert rotated(sealed, clock).unseal(rescue.PURPOSE, "cookie", kept) == {"n": 1}
+    new_key_alone = SealedStore(sealed.backend, "the-new-secret-key", clock)
+    assert new_key_alone.unseal(rescue.PURPOSE, "cookie", kept) is None
 
 
 def test_touch_renews_the_older_keys_copies_too(sealed, kind, clock):

@@ -4,6 +4,7 @@ to install, never a skip: a suite that skips its browser quietly tests less than
 
 import os
 import shutil
+import threading
 
 import pytest
 from playwright.sync_api import Browser, Error, Playwright, sync_playwright
@@ -121,3 +122,19 @@ def pending_sign_in_secrets(app, cookies):
     )
     verifier = sealer.secret(sign_ins.VERIFIER_PURPOSE, fields["nonce"], generation)
     return fields["nonce"], verifier
+
+
+def hold_next_call(sandbox_app, path):
+    """Hold the sandbox's next request for `path` until the test lets it go: returns the
+    events (reached, release). A WSGI wrapper, so it can be put in after the first request."""
+    reached, release = threading.Event(), threading.Event()
+    inner = sandbox_app.wsgi_app
+
+    def wsgi_app(environ, start_response):
+        if environ["PATH_INFO"] == path and not reached.is_set():
+            reached.set()
+            release.wait(10)
+        return inner(environ, start_response)
+
+    sandbox_app.wsgi_app = wsgi_app
+    return reached, release

@@ -28,7 +28,7 @@ import metrics
 import store
 from config import LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
-from ilert import oauth, session_tokens
+from ilert import budget, oauth, session_tokens
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
 from store import sign_ins
@@ -177,6 +177,8 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     from views import grant  # it starts its sign-ins with this module's begin_sign_in
 
     refused = request.args.get("error")
+    if refused:
+        sign_ins.note_refused(sign_in)
     if refused == "access_denied" and sign_in.scopes is not None:
         return grant.denied(sign_in)
     if refused:
@@ -195,7 +197,10 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     try:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
+        if error.error != budget.BUSY_ERROR:  # the code went to ilert: never send it again
+            sign_ins.claim(sign_in)
         return make_response(_exchange_failed(error))
+    sign_ins.claim(sign_in)  # until what it makes is kept, for any later callback
     if sign_in.scopes is not None:
         return grant.finish(sign_in, code, tokens)
     with _replacing_this_browsers_session():
