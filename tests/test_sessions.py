@@ -423,7 +423,9 @@ def test_ten_thousand_cookieless_logins_leave_nothing_while_another_person_signs
     flooding.join()
     assert statuses == [302] * 10_000
     entries = set(dump(served.app)) - {KEY.encode()}  # the deployment's ilert budget aside
-    assert len(entries) == 3  # the person's session, tokens and finished sign-in
+    # The person's session, tokens, finished sign-in, and the session their browser's other
+    # tabs would end (views/auth.py REPLACED_BY).
+    assert len(entries) == 4
     assert signed_in(served, person)
 
 
@@ -460,6 +462,55 @@ def test_two_callbacks_at_once_in_a_signed_in_browser_leave_one_session(served):
     ]
     assert sorted(alive) == [False, True]
     assert served.sandbox.stats()["revoke"] == 2  # the session held, and the one not kept
+
+
+def test_two_callbacks_at_once_in_a_signed_out_browser_leave_one_session(served):
+    """The same, from a browser holding no session: each tab's callback carries both pending
+    sign-in cookies, and the later one ends the session the earlier made."""
+    name = served.app.config["SESSION_COOKIE_NAME"]
+    logins = [requests.get(f"{served.url}/login", allow_redirects=False) for _ in range(2)]
+    cookies = {key: value for login in logins for key, value in login.cookies.items()}
+    assert name not in cookies and len(cookies) == 2
+    callbacks = [consent(login.headers["Location"]) for login in logins]
+    start = threading.Barrier(2)
+
+    def finish(callback):
+        start.wait()
+        return requests.get(callback, cookies=cookies, allow_redirects=False, timeout=30)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(finish, callbacks))
+    assert [answer.status_code for answer in answers] == [302, 302]
+    made = [answer.cookies[name] for answer in answers]
+    alive = [
+        requests.get(f"{served.url}/me", cookies={name: sid}, allow_redirects=False).status_code
+        == 200
+        for sid in made
+    ]
+    assert sorted(alive) == [False, True]
+    assert served.sandbox.stats()["revoke"] == 1  # the session not kept
+
+
+def test_a_tossed_session_cookie_signs_out_nobody_who_signs_in_with_it(served):
+    """Someone tosses their session cookie into another person's browser, who then signs in
+    there; their own next sign-in, with the same cookie, leaves that person signed in."""
+    name = served.app.config["SESSION_COOKIE_NAME"]
+    tosser = signed_in_browser(served.url)
+    tossed = tosser.cookies[name]
+    login = requests.get(
+        f"{served.url}/login", cookies={name: tossed}, allow_redirects=False, timeout=10
+    )
+    callback = consent(login.headers["Location"])
+    person = requests.get(
+        callback, cookies={name: tossed, **login.cookies}, allow_redirects=False, timeout=10
+    )
+    assert person.status_code == 302
+    persons_session = {name: person.cookies[name]}
+    again = tosser.get(f"{served.url}/login", timeout=10)
+    signed_in = tosser.post(again.url, data={"user": "ada.lovelace", "decision": "allow"})
+    assert signed_in.status_code == 200 and signed_in.url == f"{served.url}/me"
+    me = requests.get(f"{served.url}/me", cookies=persons_session, allow_redirects=False)
+    assert me.status_code == 200
 
 
 # --- folders ------------------------------------------------------------------------------

@@ -194,6 +194,8 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
                 retry=True,
             )
         )
+    browser = _this_browser()
+    replaced = _replaced_in(browser)  # before the exchange (_replacing_this_browsers_session)
     try:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
@@ -203,7 +205,7 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     sign_ins.claim(sign_in)  # until what it makes is kept, for any later callback
     if sign_in.scopes is not None:
         return grant.finish(sign_in, code, tokens)
-    with _replacing_this_browsers_session():
+    with _replacing_this_browsers_session(browser, replaced):
         _revoke_quietly(session_tokens.forget(current_session().sid))
         user = _fetch_user(tokens["access_token"])
         regenerate()
@@ -217,24 +219,44 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
 
 
 @contextmanager
-def _replacing_this_browsers_session() -> Iterator[None]:
-    """Run a sign-in's switch to its new session one at a time per browser session cookie.
-    Two callbacks finishing at once in one browser (two tabs) both start from the session it
-    held: the later one also ends the session the earlier made, which the browser will not
-    keep (its refresh token is revoked), so no second session lives on unseen."""
-    held = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
-    if not held:
+def _replacing_this_browsers_session(browser: str | None, replaced: object) -> Iterator[None]:
+    """Run a sign-in's switch to its new session one at a time per browser (`_this_browser`).
+    Two callbacks finishing at once in one browser (two tabs) both start from what it held:
+    the later one also ends the session the earlier made, which the browser will not keep (its
+    refresh token is revoked), so no second session lives on unseen.
+
+    Only a callback that was under way when the earlier finished does so (the session named
+    changed since `replaced`, read as the callback began): a later one, from someone holding
+    the same cookie (tossed into the browser by whoever made it), must not sign out the person
+    who signed in there."""
+    if browser is None:
         yield
         return
     most = 3 * current_app.config["HTTP_TIMEOUT"]
-    with store.current().lock(REPLACED_BY, held, wait=most, hold=most + 5):
-        earlier = store.current().get(REPLACED_BY, held)
-        if isinstance(earlier, str):
+    with store.current().lock(REPLACED_BY, browser, wait=most, hold=most + 5):
+        earlier = store.current().get(REPLACED_BY, browser)
+        if isinstance(earlier, str) and earlier != replaced:
             _revoke_quietly(session_tokens.forget(earlier))
             store.forget_beside_session(earlier)
             store.current().delete("session", earlier)
         yield
-        store.current().put(REPLACED_BY, held, current_session().sid, sign_ins.LIFETIME)
+        store.current().put(REPLACED_BY, browser, current_session().sid, sign_ins.LIFETIME)
+
+
+def _replaced_in(browser: str | None) -> object:
+    """The session a sign-in in `browser` made last (REPLACED_BY), if any."""
+    return None if browser is None else store.current().get(REPLACED_BY, browser)
+
+
+def _this_browser() -> str | None:
+    """What every callback of a browser's tabs carries: the session cookie it holds or, signed
+    out, the first of its pending sign-in cookies (each request sends them all)."""
+    held = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+    if held:
+        return held
+    prefix = sign_ins.cookie_prefix()
+    pending = sorted(value for name, value in request.cookies.items() if name.startswith(prefix))
+    return pending[0] if pending else None
 
 
 def _continued_or_invalid(finished: dict):
