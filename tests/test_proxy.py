@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -67,6 +68,7 @@ def shipped_config_for(folder, app_port, http_port, https_port):
         config = shipped.read()
     replacements = {
         "server 127.0.0.1:<PORT>;": f"server 127.0.0.1:{app_port};",
+        "location = <CALLBACK_PATH> {": f"location = {CALLBACK_PATH} {{",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
         "listen [::]:80;": "",
@@ -127,6 +129,9 @@ def behind_nginx(start_server, start_sandbox, tmp_path):
         https_port,
         stop_signal=signal.SIGQUIT,
     )
+    # gunicorn's master listens before its worker has booted: the tests' bounds start once the
+    # app answers.
+    assert answers_within(f"http://127.0.0.1:{app_port}", seconds=30)
     return gunicorn, https_port
 
 
@@ -199,6 +204,16 @@ def healthz_within_a_second(url):
     return answer.status_code == 200 and answer.json()["status"] == "ok"
 
 
+def answers_within(url, seconds):
+    """Whether /healthz answered ok within `seconds`, asked again until then."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if healthz_within_a_second(url):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("waits in real time")
 def test_slow_clients_at_the_proxy_leave_healthz_answering(behind_nginx):
@@ -264,6 +279,43 @@ def test_a_clients_request_id_is_replaced_by_the_proxys(behind_nginx):
     assert answer.status == 200
     assert re.fullmatch("[0-9a-f]{32}", answer.getheader("X-Request-ID"))  # nginx's $request_id
     assert chosen not in gunicorn.log()
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from another loopback address: another client, to nginx's rate limit."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, source_address=("127.0.0.2", 0), **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("waits in real time")
+def test_a_flood_of_forged_callbacks_from_one_address_leaves_others_signing_in(behind_nginx):
+    """Each callback costs a call to ilert from the deployment's one budget: nginx lets one
+    address send a burst of 10 and then 30 a minute, so a flood of forged ones (a sign-in
+    cookie of the flooder's own and a made-up code) mostly never reaches the app, and someone
+    else signs in meanwhile."""
+    gunicorn, https_port = behind_nginx
+    proxied = f"https://localhost:{https_port}"
+    statuses = []
+    with urllib3.warnings.catch_warnings():
+        urllib3.warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        for _ in range(40):
+            flooder = requests.Session()  # verify=False each time: REQUESTS_CA_BUNDLE would win
+            login = flooder.get(f"{proxied}/login", allow_redirects=False, verify=False)
+            state = parse_qs(urlsplit(login.headers["Location"]).query)["state"][0]
+            forged = f"{proxied}{CALLBACK_PATH}?state={state}&code=made-up"
+            statuses.append(flooder.get(forged, allow_redirects=False, verify=False).status_code)
+        person = requests.Session()
+        person.mount(proxied, FromAddress())
+        consent = person.get(f"{proxied}/login", verify=False, timeout=10)
+        signed_in = person.post(
+            consent.url, data={"user": "ada.lovelace", "decision": "allow"}, verify=False
+        )
+    reached = gunicorn.log().count(f"GET {CALLBACK_PATH}?")
+    assert statuses.count(429) >= 40 - 10 - 5 and reached <= 10 + 5 + 1
+    assert set(statuses) == {400, 429}  # the app's "not valid" page for the ones let through
+    assert signed_in.status_code == 200 and signed_in.url == f"{proxied}/me"
 
 
 @pytest.mark.slow
