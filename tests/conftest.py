@@ -2,6 +2,7 @@
 over HTTP, as the app reaches ilert."""
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -410,10 +411,33 @@ def signed_in_browser(app_url):
 
 
 def free_port():
-    """A loopback port that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port that nothing uses right now, for a server a test starts.
+
+    Taken below the kernel's range of ephemeral ports, which it gives every outgoing
+    connection: a port from that range (what binding port 0 gives) can be handed to one of the
+    suite's many connections before the server binds it, and the server then finds it busy."""
+    for _ in range(100):
+        port = random.randrange(*_PORTS_FOR_SERVERS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {_PORTS_FOR_SERVERS}")
+
+
+def _ports_for_servers() -> tuple[int, int]:
+    """10000 up to the first ephemeral port (Linux says which; 32768 is its default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            first_ephemeral = int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    return 10000, max(first_ephemeral, 12000)
+
+
+_PORTS_FOR_SERVERS = _ports_for_servers()
 
 
 def wait_for_port(port, process=None, timeout=15):
