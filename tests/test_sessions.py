@@ -437,6 +437,9 @@ def test_two_callbacks_at_once_in_a_signed_in_browser_leave_one_session(served):
     held = browser.cookies[served.app.config["SESSION_COOKIE_NAME"]]
     logins = [browser.get(f"{served.url}/login", allow_redirects=False) for _ in range(2)]
     callbacks = [consent(login.headers["Location"]) for login in logins]
+    # Each code exchange takes a second at ilert, so the callbacks overlap even when the
+    # second thread starts late on a loaded machine (they once ran one after the other).
+    served.sandbox.fault(endpoint="authorization_code", count=2, delay=1)
     start = threading.Barrier(2)
 
     def finish(callback):
@@ -472,6 +475,9 @@ def test_two_callbacks_at_once_in_a_signed_out_browser_leave_one_session(served)
     cookies = {key: value for login in logins for key, value in login.cookies.items()}
     assert name not in cookies and len(cookies) == 2
     callbacks = [consent(login.headers["Location"]) for login in logins]
+    # Each code exchange takes a second at ilert, so the callbacks overlap even when the
+    # second thread starts late on a loaded machine (they once ran one after the other).
+    served.sandbox.fault(endpoint="authorization_code", count=2, delay=1)
     start = threading.Barrier(2)
 
     def finish(callback):
