@@ -518,6 +518,11 @@ def redis_server(shared_redis_server):
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What a copy of the project (tests/test_fork.py, test_docs.py) leaves out: a developer's
+# settings and caches, which another test worker may be writing while it is copied.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".env", "instance", "__pycache__", ".*_cache", ".venv", "venv", "*.pyc", "screenshots"
+)
 
 
 def process_environ(**variables):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, free_port, process_environ, wait_for_port
+from conftest import NOT_COPIED, ROOT, free_port, process_environ, wait_for_port
 from test_tracing import Collector
 
 import config
@@ -226,9 +226,7 @@ def test_the_readmes_first_section_serves_the_sign_in_page_from_a_fresh_copy(she
     commands = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
     assert [venv, *commands] == [VENV["macos"], APP + "\n"]
     copy = tmp_path / "clone"
-    # __pycache__ aside: another test worker may be writing a .pyc there while this copies it
-    skipped = shutil.ignore_patterns(".git", ".env", ".venv", "instance", "__pycache__")
-    shutil.copytree(ROOT, copy, ignore=skipped)
+    shutil.copytree(ROOT, copy, ignore=NOT_COPIED)
     port = free_port()
     environ = developer_environ(PORT=port, SANDBOX_PORT=free_port())
     running = shell(f"{venv} && {APP}", environ, cwd=copy)

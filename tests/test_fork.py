@@ -20,15 +20,12 @@ import textwrap
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-from conftest import ROOT, process_environ
+from conftest import NOT_COPIED, ROOT, process_environ
 
 from config import DEFAULT_PORT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("copies of the project")]
 
-NOT_COPIED = shutil.ignore_patterns(
-    ".git", "instance", "__pycache__", ".*_cache", ".venv", "venv", "*.pyc", "screenshots"
-)
 RENAMED = {
     "APP_NAME": '"Acme on-call desk"',
     "DEFAULT_PORT": "5150",
