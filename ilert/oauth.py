@@ -98,18 +98,27 @@ class UpstreamSession(requests.Session):
     """A `requests.Session` that takes the environment's proxies (HTTPS_PROXY, NO_PROXY) and
     CA bundle (REQUESTS_CA_BUNDLE) but never `~/.netrc`: with `trust_env`, requests adds a
     .netrc login for ilert's host to every call that has no credentials of its own, so the
-    token and revoke calls would carry someone's password beside the client secret."""
+    token and revoke calls would carry someone's password beside the client secret.
+
+    It reads them once per origin (ilert's API has one), when the first call goes there:
+    requests would read the whole environment twice on every call, for settings that do not
+    change while the app runs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.trust_env = False  # requests reads no .netrc, nor proxies: added back below
+        self.environment: dict[str, tuple[dict[str, str], str | None]] = {}  # by origin
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        proxies = {**requests.utils.get_environ_proxies(url), **(proxies or {})}
-        if verify is True or verify is None:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-            )
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self.environment:
+            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            self.environment[origin] = (requests.utils.get_environ_proxies(url), ca_bundle)
+        environ_proxies, ca_bundle = self.environment[origin]
+        proxies = {**environ_proxies, **(proxies or {})}
+        if (verify is True or verify is None) and ca_bundle:
+            verify = ca_bundle
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
 
