@@ -1,6 +1,7 @@
 """Shared fixtures. The sandbox runs for real on a free loopback port and is reached
 over HTTP, as the app reaches ilert."""
 
+import itertools
 import os
 import random
 import shutil
@@ -415,29 +416,58 @@ def free_port():
 
     Taken below the kernel's range of ephemeral ports, which it gives every outgoing
     connection: a port from that range (what binding port 0 gives) can be handed to one of the
-    suite's many connections before the server binds it, and the server then finds it busy."""
-    for _ in range(100):
-        port = random.randrange(*_PORTS_FOR_SERVERS)
+    suite's many connections before the server binds it, and the server then finds it busy.
+    Each test process takes its ports from a block of its own (`_port_blocks`), in turn: a
+    port it handed out and that is not bound yet is never handed out again, here or elsewhere."""
+    for _ in range(len(OWN_PORTS)):
+        port = next(_next_ports)
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise AssertionError(f"no free port in {_PORTS_FOR_SERVERS}")
+    raise AssertionError(f"no free port in {OWN_PORTS}")
 
 
-def _ports_for_servers() -> tuple[int, int]:
+def _ports_for_servers() -> range:
     """10000 up to the first ephemeral port (Linux says which; 32768 is its default)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
             first_ephemeral = int(ranges.read().split()[0])
     except (OSError, ValueError, IndexError):
         first_ephemeral = 32768
-    return 10000, max(first_ephemeral, 12000)
+    return range(10000, max(first_ephemeral, 12000))
 
 
-_PORTS_FOR_SERVERS = _ports_for_servers()
+PORTS_VARIABLE = "TESTS_PORTS"
+
+
+def _port_blocks() -> tuple[range, range]:
+    """This process's ports, and the ports it leaves to a suite it runs (a copy's, in
+    `test_fork`), which gets them as `TESTS_PORTS`.
+
+    pytest-xdist's workers share their suite's ports out, one block each; each block's lower
+    half is the worker's, its upper half its children's. Without blocks, a worker and a copy's
+    suite picked ports from the same range at random, and now and then the same one."""
+    given = os.environ.get(PORTS_VARIABLE)
+    if given:
+        first, _, end = given.partition("-")
+        ports = range(int(first), int(end))
+    else:
+        ports = _ports_for_servers()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        size = len(ports) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+        index = int(worker[2:])
+        ports = ports[index * size : (index + 1) * size]
+    half = len(ports) // 2
+    return ports[:half], ports[half:]
+
+
+OWN_PORTS, CHILDRENS_PORTS = _port_blocks()
+_first = random.randrange(len(OWN_PORTS))
+_next_ports = itertools.cycle([*OWN_PORTS[_first:], *OWN_PORTS[:_first]])
 
 
 def wait_for_port(port, process=None, timeout=15):
@@ -531,6 +561,7 @@ def process_environ(**variables):
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "PYTHON_DOTENV_DISABLED": "1",
+        PORTS_VARIABLE: f"{CHILDRENS_PORTS.start}-{CHILDRENS_PORTS.stop}",
         **{name: str(value) for name, value in variables.items()},
     }
 

@@ -20,7 +20,7 @@ import textwrap
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-from conftest import NOT_COPIED, ROOT, process_environ
+from conftest import NOT_COPIED, OWN_PORTS, ROOT, process_environ
 
 from config import DEFAULT_PORT
 
@@ -227,3 +227,26 @@ def test_a_renamed_fork_without_sandbox_mode(tmp_path):
     started = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                   "tests/test_app_py.py")  # fmt: skip
     assert started.returncode == 0, started.stdout[-6000:]
+
+
+def test_a_copys_suite_takes_its_ports_from_a_block_this_worker_does_not_use():
+    """A copy's suite ran beside this one and picked its servers' ports at random from the
+    same range: now and then a server found its port taken by the other suite's. Each test
+    process has a block of its own (conftest's `_port_blocks`); here a copy's two workers get
+    theirs, as the copy's suite's workers do."""
+    code = "import conftest; print(conftest.OWN_PORTS.start, conftest.OWN_PORTS.stop)"
+
+    def ports_of(worker: str) -> range:
+        environ = process_environ(
+            PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+            PYTEST_XDIST_WORKER=worker,
+            PYTEST_XDIST_WORKER_COUNT=2,
+        )
+        printed = subprocess.run([sys.executable, "-c", code], env=environ, cwd=ROOT,
+                                 capture_output=True, text=True, check=True)  # fmt: skip
+        first, end = map(int, printed.stdout.split())
+        return range(first, end)
+
+    blocks = [set(OWN_PORTS), *(set(ports_of(worker)) for worker in ("gw0", "gw1"))]
+    assert all(len(block) >= 100 for block in blocks), [len(block) for block in blocks]
+    assert len(set.union(*blocks)) == sum(map(len, blocks))
