@@ -14,6 +14,7 @@ PROFILE_FIELDS = {
 # Phone numbers left users/current in ilert's 2023 user-preference migration (they live
 # under /api/users/{id}/contacts now): an older answer's are not shown as current facts.
 NOT_SHOWN = {"mobile", "landline"}
+NOT_AMONG_THE_OTHERS = PROFILE_FIELDS | NOT_SHOWN
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def profile(user):
     others = [
         (_label(key), _text(value))
         for key, value in sorted(user.items())
-        if key not in PROFILE_FIELDS | NOT_SHOWN and value not in (None, "")
+        if key not in NOT_AMONG_THE_OTHERS and value not in (None, "")
     ]
     return Profile(
         name=name or username or "Your profile",
