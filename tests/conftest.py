@@ -417,8 +417,8 @@ def free_port():
     Taken below the kernel's range of ephemeral ports, which it gives every outgoing
     connection: a port from that range (what binding port 0 gives) can be handed to one of the
     suite's many connections before the server binds it, and the server then finds it busy.
-    Each test process takes its ports from a block of its own (`_port_blocks`), in turn: a
-    port it handed out and that is not bound yet is never handed out again, here or elsewhere."""
+    Each test process takes its ports from a block of its own (`_port_blocks`), in turn: no
+    other process hands out the same ones, and this one only once it has gone round its block."""
     for _ in range(len(OWN_PORTS)):
         port = next(_next_ports)
         with socket.socket() as probe:
