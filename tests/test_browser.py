@@ -18,9 +18,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, SESSION_COOKIE
 from ilert.scopes import describe_scope
-from tests.test_pages import allow_button, url_of
+from tests.test_pages import allow_button, post_forms, url_of, without
 from tests.tools import launch_chromium
-from views.registry import PAGES, scope_to_ask
+from views.registry import ACTIONS, PAGES, scope_to_ask
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,20 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 VIEWPORTS = {"on_a_desktop": DESKTOP, "on_a_phone": PHONE}
 ASSETS = ("stylesheet", "image", "font")
+# The first action whose page needs a scope: the step-up tests sign in without that scope,
+# ask for it on the page, and then use the action.
+STEP_UP = next(a for a in ACTIONS if any(p.endpoint == a.back and p.scope for p in PAGES))
+STEP_UP_PAGE = next(page for page in PAGES if page.endpoint == STEP_UP.back)
+
+
+def action_forms(app, html):
+    """The forms in `html` that post to the action STEP_UP: [(action URL, {field: value})]."""
+    routes = app.url_map.bind("localhost")
+    return [
+        (url, fields)
+        for url, fields in post_forms(html)
+        if routes.match(url, method="POST")[0] == STEP_UP.endpoint
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -298,50 +312,58 @@ def test_every_page_of_the_navigation_opens(person, live_app):
         )
 
 
-def test_step_up_from_profile_only_to_accepting_an_alert(person, live_app):
-    served = live_app(ILERT_SCOPES="profile")
+def test_step_up_to_a_page_and_its_action_keeps_the_session(person, live_app):
+    page = STEP_UP_PAGE
+    granted = without(page.scope)
+    served = live_app(ILERT_SCOPES=granted)
     person.open(served.url)
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
     session_id = person.session_id()
     person.expect_error_page(403)
-    person.click_link("Alerts")
+    person.click_link(page.title)
     person.sees_page("This needs more access at ilert")
-    person.sees("This sign-in was granted: profile.")
-    person.click_button(allow_button("pages.alerts", "alert:r"))
+    shown = person.page.locator("p", has_text="This sign-in was granted:").locator("code")
+    assert set(shown.all_inner_texts()) == set(granted.split())
+    person.click_button(allow_button(page.endpoint, page.scope))
     expect(person.page.locator("h1")).to_contain_text("wants to access your ilert account")
     person.click_button("Allow")
-    person.page.wait_for_url(f"{served.url}/alerts")
-    person.sees_page("Alerts")
-    person.sees(f"Allowed: {describe_scope(scope_to_ask('pages.alerts', 'alert:r'))}.")
+    back = served.url + url_of(served.app, page.endpoint)
+    person.page.wait_for_url(back)
+    person.sees_page(page.title)
+    person.sees(f"Allowed: {describe_scope(scope_to_ask(page.endpoint, page.scope))}.")
 
-    row = person.page.locator("tbody tr", has=person.page.get_by_role("button", name="Accept"))
-    summary = row.first.locator(".source-name").inner_text()
-    row.first.get_by_role("button", name="Accept").click()
-    person.page.wait_for_url(f"{served.url}/alerts")
-    person.sees(f"Accepted: {summary}.")
-    accepted = person.page.locator("tbody tr", has_text=summary)
-    expect(accepted.locator(".badge")).to_have_text("Accepted")
-    expect(accepted.get_by_role("button", name="Accept")).to_have_count(0)
+    form = action_forms(served.app, person.page.content())[0]
+    person.page.locator(f'form[action="{form[0]}"] button').first.click()
+    person.page.wait_for_url(back)
+    expect(person.page.locator(".flash-info")).to_have_count(1)
+    assert form not in action_forms(served.app, person.page.content())  # done: not offered again
     assert person.session_id() == session_id  # no second session
     stats = served.sandbox.stats()
     assert (stats["token"]["authorization_code"], stats["revoke"]) == (2, 1)
 
 
 def test_denying_a_missing_scope_keeps_the_session(person, live_app):
-    served = live_app(ILERT_SCOPES="profile")
+    page = STEP_UP_PAGE
+    granted = without(page.scope)
+    served = live_app(ILERT_SCOPES=granted)
     person.open(served.url)
     person.sign_in()
     person.page.wait_for_url(f"{served.url}/me")
+    session_id = person.session_id()
     person.expect_error_page(403)
-    person.click_link("Alerts")
-    person.click_button(allow_button("pages.alerts", "alert:r"))
+    person.click_link(page.title)
+    person.click_button(allow_button(page.endpoint, page.scope))
     person.expect_error_page(403)
     person.click_button("Deny")
-    person.page.wait_for_url(f"{served.url}/alerts")
+    person.page.wait_for_url(served.url + url_of(served.app, page.endpoint))
     person.sees("You did not allow the extra access at ilert: nothing was changed.")
-    person.click_link("Profile")
-    person.sees_page("Ada Lovelace")
+    assert person.session_id() == session_id
+    other = next(p for p in PAGES if p.scope is None or p.scope in granted.split())
+    person.click_link(other.title)
+    person.page.wait_for_url(served.url + url_of(served.app, other.endpoint))
+    expect(person.page).to_have_title(f"{other.title} · {APP_NAME}")
+    person.sees_page()
 
 
 def test_favicon_and_stylesheet_are_served(person, live_app):
