@@ -448,16 +448,17 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     page.wait_for_url(f"{served.url}{CALLBACK_PATH}*")
     check("access denied (403)")
 
-    signed_in_with_profile = live_app(ILERT_SCOPES="profile")
-    person.open(signed_in_with_profile.url)
+    lacking = live_app(ILERT_SCOPES=without(STEP_UP_PAGE.scope))
+    person.open(lacking.url)
     person.sign_in()
-    page.wait_for_url(f"{signed_in_with_profile.url}/me")
+    page.wait_for_url(f"{lacking.url}/me")
     person.expect_error_page(403)
-    person.open(f"{signed_in_with_profile.url}/alert-sources")
+    step_up_url = lacking.url + url_of(lacking.app, STEP_UP_PAGE.endpoint)
+    person.open(step_up_url)
     check("grant page (403)")
-    person.click_button(allow_button("pages.alert_sources", "source:r"))
+    person.click_button(allow_button(STEP_UP_PAGE.endpoint, STEP_UP_PAGE.scope))
     person.click_button("Allow")
-    page.wait_for_url(f"{signed_in_with_profile.url}/alert-sources")
+    page.wait_for_url(step_up_url)
     check("a page with a notice")
 
     report = [f"{name}: {line}" for name, lines in found.items() for line in lines]
