@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, SESSION_COOKIE
 from ilert.scopes import describe_scope
-from tests.test_pages import allow_button, post_forms, url_of, without
+from tests.test_pages import allow_button, forms_posting_to, url_of, without
 from tests.tools import launch_chromium
 from views.registry import ACTIONS, PAGES, scope_to_ask
 
@@ -32,16 +32,6 @@ ASSETS = ("stylesheet", "image", "font")
 # ask for it on the page, and then use the action.
 STEP_UP = next(a for a in ACTIONS if any(p.endpoint == a.back and p.scope for p in PAGES))
 STEP_UP_PAGE = next(page for page in PAGES if page.endpoint == STEP_UP.back)
-
-
-def action_forms(app, html):
-    """The forms in `html` that post to the action STEP_UP: [(action URL, {field: value})]."""
-    routes = app.url_map.bind("localhost")
-    return [
-        (url, fields)
-        for url, fields in post_forms(html)
-        if routes.match(url, method="POST")[0] == STEP_UP.endpoint
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -333,11 +323,12 @@ def test_step_up_to_a_page_and_its_action_keeps_the_session(person, live_app):
     person.sees_page(page.title)
     person.sees(f"Allowed: {describe_scope(scope_to_ask(page.endpoint, page.scope))}.")
 
-    form = action_forms(served.app, person.page.content())[0]
+    form = forms_posting_to(served.app, STEP_UP.endpoint, person.page.content())[0]
     person.page.locator(f'form[action="{form[0]}"] button').first.click()
     person.page.wait_for_url(back)
     expect(person.page.locator(".flash-info")).to_have_count(1)
-    assert form not in action_forms(served.app, person.page.content())  # done: not offered again
+    # done: not offered again
+    assert form not in forms_posting_to(served.app, STEP_UP.endpoint, person.page.content())
     assert person.session_id() == session_id  # no second session
     stats = served.sandbox.stats()
     assert (stats["token"]["authorization_code"], stats["revoke"]) == (2, 1)

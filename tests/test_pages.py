@@ -216,8 +216,12 @@ def test_every_action_without_its_scope_offers_the_grant_page_and_sends_nothing(
 
 def forms_of(client, endpoint, path):
     """The forms on the page at `path` that post to the action `endpoint`."""
-    routes = client.application.url_map.bind("localhost")
-    page = client.get(path).get_data(as_text=True)
+    return forms_posting_to(client.application, endpoint, client.get(path).get_data(as_text=True))
+
+
+def forms_posting_to(app, endpoint, page):
+    """The post forms of the HTML `page` that post to the action `endpoint`."""
+    routes = app.url_map.bind("localhost")
     return [
         (url, fields)
         for url, fields in post_forms(page)
