@@ -396,6 +396,23 @@ def profiles_at_once(urls, cookie, count):
         return list(pool.map(get, range(count)))
 
 
+def profiles_until_two_workers_served(server, cookie, workers_in_log) -> int:
+    """Rounds of 16 concurrent GET /me (`profiles_at_once`) against a gunicorn `server` of
+    two workers until its access log shows both: the kernel may hand a whole round to one.
+    `workers_in_log(log)` lists the worker of each logged request. Returns the rounds sent."""
+    logged_before = len(workers_in_log(server.log()))
+    rounds = 0
+    while len(set(workers_in_log(server.log()))) < 2 and rounds < 20:
+        assert profiles_at_once([server.url], cookie, 16) == [200] * 16
+        rounds += 1
+        logged_by = time.monotonic() + 5  # gunicorn logs a request after answering it
+        while len(workers_in_log(server.log())) < logged_before + 16 * rounds:
+            if time.monotonic() > logged_by:
+                break
+            time.sleep(0.05)
+    return rounds
+
+
 def signed_in_browser(app_url):
     """/login, the sandbox's consent page (allow), the callback, over real HTTP against a
     served app: a signed-in `requests.Session`."""
