@@ -45,6 +45,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """The idle and the total time of all cores so far, in clock ticks, from /proc/stat (idle
+    includes waiting for I/O)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(tick) for tick in stat.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
 def wrk(url: str, clients: int, seconds: float, headers: dict) -> dict:
     """One wrk run (1 thread, `clients` connections): requests, rps, p50_ms, p99_ms, errors
     (socket errors and 4xx/5xx answers)."""
@@ -108,12 +116,15 @@ def rounds(targets: list[Target], clients: tuple[int, ...], count: int, seconds:
                 first = (round_number + block) % len(targets)
                 for target in targets[first:] + targets[:first]:
                     before = cpu_seconds(target.pids), cpu_seconds(target.others)
+                    idle_before, total_before = machine_jiffies()
                     if number == 1:
                         run = one_client(target.url, target.headers, ONE_CLIENT_BLOCK * seconds)
                     else:
                         run = wrk(target.url, number, seconds, target.headers)
                     run["cpu"] = cpu_seconds(target.pids) - before[0]
                     run["others"] = cpu_seconds(target.others) - before[1]
+                    idle, total = machine_jiffies()
+                    run["idle"] = (idle - idle_before) / max(total - total_before, 1)
                     target.runs[number].append(run)
 
 
@@ -121,10 +132,12 @@ def print_table(targets: list[Target], limit: Target) -> None:
     """A Markdown table: medians of the rounds (one client's p50 and p99: of all its requests),
     each round's req/s over the limit's in the same round (median and range), the CPU per
     request of the target's processes (user + system; Redis's beside), and the limit's CPU per
-    request over the target's: the ratio a CPU-bound machine would give, whatever else it ran."""
+    request over the target's: the ratio a CPU-bound machine would give, whatever else it ran;
+    then how much of the machine's CPU stayed idle meanwhile (median of the rounds): a row
+    whose cores were not all busy was bound by something else than CPU."""
     columns = "req/s | p50 ms | p99 ms | / limit, by round | CPU ms/req | limit's CPU / this"
-    print(f"\n| target | clients | {columns} |")
-    print("|---" * 8 + "|")
+    print(f"\n| target | clients | {columns} | idle |")
+    print("|---" * 9 + "|")
     for number in limit.runs:
         for target in targets:
             results = target.runs[number]
@@ -142,11 +155,12 @@ def print_table(targets: list[Target], limit: Target) -> None:
             ratio = "" if target is limit else median_and_range(ratios)
             cpu, others = cpu_per_request(results, "cpu"), cpu_per_request(results, "others")
             efficiency = cpu_per_request(limit.runs[number], "cpu") / cpu
+            idle = statistics.median(r["idle"] for r in results)
             errors = sum(r["errors"] for r in results)
             print(
                 f"| {target.name} | {number} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | "
                 f"{cpu:.2f}{f' + Redis {others:.2f}' if target.others else ''} | "
-                f"{'' if target is limit else f'{efficiency:.2f}'} |"
+                f"{'' if target is limit else f'{efficiency:.2f}'} | {idle:.0%} |"
                 + (f" ! {errors} errors" if errors else "")
             )
 
