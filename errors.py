@@ -297,6 +297,8 @@ class RedactCallbackParameters(logging.Filter):
     them) and environ variable, far more than a line prints."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _CALLBACK_SECRETS.sub(r"\1[redacted]", record.getMessage())
+        line = record.getMessage()
+        # Most lines have no `=`, without which no parameter has a value to redact.
+        record.msg = _CALLBACK_SECRETS.sub(r"\1[redacted]", line) if "=" in line else line
         record.args = ()
         return True

@@ -8,6 +8,7 @@ to size them.
 
 import glob
 import os
+import re
 import shutil
 import signal
 import sys
@@ -81,6 +82,7 @@ accesslog = "-"
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms %({x-request-id}o)s'
 )
+OWN_FORMAT_ATOMS = {"h", "l", "u", "t", "r", "s", "b", "f", "a", "M", "{x-request-id}o"}
 
 
 class AppLogger(Logger):
@@ -92,11 +94,18 @@ class AppLogger(Logger):
         if _settings["LOG_FORMAT"] == "json":
             for handler in (*self.error_log.handlers, *self.access_log.handlers):
                 handler.setFormatter(_logs.formatter("json"))
+        # Another format, such as one given on gunicorn's command line, gets gunicorn's atoms.
+        printed = set(re.findall(r"%\(([^)]*)\)", cfg.access_log_format))
+        self.prints_own_atoms_only = printed <= OWN_FORMAT_ATOMS
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return
-        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        if self.prints_own_atoms_only:
+            atoms = self.own_format_atoms(resp, environ, request_time)
+        else:
+            atoms = self.atoms(resp, req, environ, request_time)
+        atoms = self.atoms_wrapper_class(atoms)
         request = {
             "request_id": environ.get("REQUEST_ID", "-"),
             "method": environ.get("REQUEST_METHOD", ""),
@@ -105,6 +114,27 @@ class AppLogger(Logger):
             "duration_ms": round(request_time.total_seconds() * 1000, 1),
         }
         self.access_log.info(self.cfg.access_log_format, atoms, extra=request)
+
+    def own_format_atoms(self, resp, environ, request_time):
+        """The atoms `access_log_format` above prints (OWN_FORMAT_ATOMS), as gunicorn's `atoms`
+        gives them. gunicorn's gathers every request header, answer header and WSGI environ
+        entry for each line, whatever the format prints: most of what a line costs."""
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        sent = getattr(resp, "sent", None)
+        request_id = [value for name, value in resp.headers if name.lower() == "x-request-id"]
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "l": "-",
+            "u": self._get_user(environ) or "-",
+            "t": self.now(),
+            "r": f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}",
+            "s": status,
+            "b": str(sent) if sent is not None else "-",
+            "f": environ.get("HTTP_REFERER", "-"),
+            "a": environ.get("HTTP_USER_AGENT", "-"),
+            "M": request_time.seconds * 1000 + int(request_time.microseconds / 1000),
+            "{x-request-id}o": request_id[-1] if request_id else "-",
+        }
 
 
 logger_class = AppLogger

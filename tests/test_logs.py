@@ -4,10 +4,11 @@ JSON lines for the app and gunicorn alike; a User-Agent on every call to ilert."
 import json
 import logging
 import re
+import subprocess
 import sys
 
 import pytest
-from conftest import free_port, signed_in_browser
+from conftest import ROOT, free_port, signed_in_browser
 from test_production import environ_for
 
 import logs
@@ -122,3 +123,75 @@ def test_gunicorn_logs_json_lines_that_share_the_request_id(start_server, start_
     ]
     assert f"{CALLBACK_PATH}?code=[redacted]&state=[redacted]" in callback["message"]
     assert "sbx_code_x" not in server.log() and "sbx_state_y" not in server.log()
+
+
+# gunicorn.conf.py's logger, built as gunicorn builds it, writes access lines for the answers
+# in argv[1] (JSON) with its own atoms and with gunicorn's: it prints both, a pair a line.
+ACCESS_LINES = """
+import datetime, json, runpy, sys, types
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+conf = runpy.run_path("gunicorn.conf.py")
+for log_format in (conf["access_log_format"], "%(p)s %(U)s"):
+    cfg = Config()
+    cfg.set("access_log_format", log_format)
+    logger = conf["AppLogger"](cfg)
+    print(json.dumps([log_format, logger.prints_own_atoms_only]))
+cfg = Config()
+cfg.set("access_log_format", conf["access_log_format"])
+logger = conf["AppLogger"](cfg)
+logger.now = lambda: "[03/Dec/2026:13:15:17 +0000]"  # both read the clock: the same second
+for case in json.loads(sys.argv[1]):
+    resp = types.SimpleNamespace(status=case["status"], sent=case["sent"], headers=case["out"])
+    req = types.SimpleNamespace(headers=case["in"])
+    took = datetime.timedelta(microseconds=case["microseconds"])
+    own = logger.own_format_atoms(resp, case["environ"], took)
+    theirs = Logger.atoms(logger, resp, req, case["environ"], took)
+    lines = [cfg.access_log_format % logger.atoms_wrapper_class(atoms) for atoms in (own, theirs)]
+    print(json.dumps(lines))
+"""
+
+
+def test_gunicorn_conf_writes_the_access_lines_gunicorns_own_atoms_give(tmp_path, sandbox):
+    """gunicorn.conf.py builds only the atoms its format prints; its lines are gunicorn's."""
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/me", "SERVER_PROTOCOL": "HTTP/1.1"}
+    environ |= {"REMOTE_ADDR": "127.0.0.1", "PATH_INFO": "/me", "QUERY_STRING": ""}
+    everything = {
+        **environ,
+        "HTTP_REFERER": 'http://localhost/"quoted"',
+        "HTTP_USER_AGENT": 'agent "with" quotes',
+        "HTTP_AUTHORIZATION": "Basic YWRhOnNlY3JldA==",  # ada:secret
+    }
+    cases = [
+        {"status": "200 OK", "sent": 351, "microseconds": 1234, "environ": everything,
+         "in": [["USER-AGENT", everything["HTTP_USER_AGENT"]]],
+         "out": [["Content-Type", "application/json"], ["X-Request-ID", "bb86ae9313174413"]]},
+        {"status": "404 NOT FOUND", "sent": 0, "microseconds": 2_500_000,
+         "environ": {**environ, "RAW_URI": "/authorize-result?code=c&state=s"},
+         "in": [], "out": [["x-request-id", "first"], ["X-REQUEST-ID", "last"]]},
+        {"status": "502 Bad Gateway", "sent": None, "microseconds": 0,
+         "environ": {k: v for k, v in environ.items() if k != "REMOTE_ADDR"},
+         "in": [], "out": []},
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", ACCESS_LINES, json.dumps(cases)],
+        cwd=ROOT,
+        env=environ_for(sandbox, free_port(), tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    own_format, other_format, *pairs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert own_format[1] is True and other_format == ["%(p)s %(U)s", False]
+    assert len(pairs) == len(cases)
+    for own, theirs in pairs:
+        assert own == theirs
+    line = '127.0.0.1 - ada [03/Dec/2026:13:15:17 +0000] "GET /me HTTP/1.1" 200 351 '
+    assert (
+        pairs[0][0]
+        == line + '"http://localhost/\\"quoted\\"" "agent \\"with\\" quotes" 1ms bb86ae9313174413'
+    )
+    assert pairs[1][0].endswith('?code=c&state=s HTTP/1.1" 404 0 "-" "-" 2500ms last')
+    assert pairs[2][0].startswith("- - - ") and pairs[2][0].endswith(' 502 - "-" "-" 0ms -')
