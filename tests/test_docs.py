@@ -109,6 +109,8 @@ BENCHMARK = [
     "python bench/run.py --rounds 12",
     "python bench/run.py --env LOG_LEVEL=info",
     "python bench/run.py --with LOG_LEVEL=debug",
+    "python bench/run.py --only local --stores files --rounds 8 "
+    "--with 'GUNICORN_CMD_ARGS=--access-logfile -'",
     "python bench/run.py --only distant",
     "python bench/run.py --only budget",
 ]
