@@ -119,13 +119,14 @@ def test_a_worker_serves_32_requests_at_once_through_one_pool(production):
 def test_the_access_log_redacts_the_callback_code_and_state(production):
     server, _, _ = production()
     referer = "https://app.ilert.com/api/developers/oauth2/authorize?client_id=x&state=refstate"
-    requests.get(
+    answer = requests.get(
         f"{server.url}{CALLBACK_PATH}?code=sbx_code_secret&state=secretstate",
         headers={"Referer": referer},
         timeout=10,
     )
     log = wait_for_log(server, CALLBACK_PATH)
     assert f'"GET {CALLBACK_PATH}?code=[redacted]&state=[redacted] HTTP/1.1" 400' in log
+    assert f"ms {answer.headers['X-Request-ID']}\n" in log  # the line's last atom
     assert "authorize?client_id=x&state=[redacted]" in log
     assert "sbx_code_secret" not in log and "secretstate" not in log and "refstate" not in log
 
