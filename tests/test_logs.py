@@ -147,6 +147,7 @@ for case in json.loads(sys.argv[1]):
     req = types.SimpleNamespace(headers=case["in"])
     took = datetime.timedelta(microseconds=case["microseconds"])
     own = logger.own_format_atoms(resp, case["environ"], took)
+    assert set(own) == conf["OWN_FORMAT_ATOMS"], set(own) ^ conf["OWN_FORMAT_ATOMS"]
     theirs = Logger.atoms(logger, resp, req, case["environ"], took)
     lines = [cfg.access_log_format % logger.atoms_wrapper_class(atoms) for atoms in (own, theirs)]
     print(json.dumps(lines))
