@@ -11,6 +11,9 @@ Under gunicorn every worker counts in files of its own, added up when /metrics i
 
 import os
 import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -53,6 +56,15 @@ MAX_AGE_ENDS = Counter(f"{PREFIX}_sessions_ended_max_age", "Sessions ended by SE
 def endpoint(path: str) -> str:
     """The path as a template, its ids as `{id}` (`/api/alerts/{id}/accept`)."""
     return _ID_SEGMENT.sub("/{id}", path)
+
+
+@lru_cache(maxsize=1024)
+def ilert_call_series(method: str, url: str, outcome: str) -> tuple[Any, Any]:
+    """The series a call to ilert counts in (`ILERT_CALLS`) and times in (`ILERT_LATENCY`),
+    found once per method, URL and outcome: `labels` takes a lock and builds its key on
+    every call, and every page makes one."""
+    labels = (method, endpoint(urlsplit(url).path))
+    return ILERT_CALLS.labels(*labels, outcome), ILERT_LATENCY.labels(*labels)
 
 
 def sign_in_outcome(status: int) -> str:

@@ -3,6 +3,7 @@ need, worked out here so that templates stay simple (and fast) loops."""
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ilert.scopes import describe_scope
 
@@ -92,8 +93,10 @@ def _words(value):
     return value.replace("_", " ").capitalize() if isinstance(value, str) and value else None
 
 
+@lru_cache(maxsize=256)
 def _label(key):
-    """An ilert field name as a label: `shiftColor` as "Shift color"."""
+    """An ilert field name as a label: `shiftColor` as "Shift color" (remembered: every
+    profile page labels the same few fields)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).capitalize()
 
 

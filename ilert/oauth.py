@@ -338,9 +338,9 @@ def _finish(call, outcome, response=None):
     seconds = time.time() - call["started"]
     call["ms"] = round(seconds * 1000)
     call["status"] = outcome
-    labels = (call["method"], metrics.endpoint(urlsplit(call["url"]).path))
-    metrics.ILERT_CALLS.labels(*labels, str(outcome)).inc()
-    metrics.ILERT_LATENCY.labels(*labels).observe(seconds)
+    calls, latency = metrics.ilert_call_series(call["method"], call["url"], str(outcome))
+    calls.inc()
+    latency.observe(seconds)
     log.debug("%s %s -> %s in %d ms", call["method"], call["url"], outcome, call["ms"])
     _announce(call, response)
 
