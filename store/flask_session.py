@@ -21,6 +21,9 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask_session import Session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib.cachelib import CacheLibSession
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.sansio.http import parse_cookie
+from werkzeug.utils import cached_property
 
 from store import BESIDE_SESSION, SealedStore, StoreError, current
 
@@ -88,8 +91,20 @@ class SessionCache:
         return True
 
 
+class CookieRequest(Request):
+    """Flask's request, with its cookies read from the environ's one `HTTP_COOKIE`: werkzeug
+    gathers them with `headers.getlist("Cookie")`, which walks the whole environ, and every
+    request with a session reads them."""
+
+    @cached_property
+    def cookies(self) -> ImmutableMultiDict[str, str]:
+        cookies = parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class)
+        return cast(ImmutableMultiDict[str, str], cookies)  # dict_storage_class is that
+
+
 def init_app(app: Flask) -> None:
     """Flask-Session's cachelib type over our cache, wrapped in `GuardedSessionInterface`."""
+    app.request_class = CookieRequest
     app.config.update(
         SESSION_TYPE="cachelib",
         SESSION_CACHELIB=SessionCache(app.extensions["store"]),
