@@ -19,6 +19,7 @@ from conftest import NOT_COPIED, ROOT, free_port, process_environ, wait_for_port
 from test_tracing import Collector
 
 import config
+from bench import cost as bench_cost
 from bench import run as bench_run
 from tests import faults
 
@@ -114,6 +115,7 @@ BENCHMARK = [
     "python bench/run.py --only distant",
     "python bench/run.py --only budget",
 ]
+COST = ["python bench/cost.py", "python bench/cost.py --functions 25"]
 FAULTS = ["python -m tests.faults", "python -m tests.faults eviction"]
 OTEL = "pip install -r requirements-otel.txt"
 NEW_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'  # for SECRET_KEY=
@@ -141,7 +143,7 @@ RUN_BY = {
 RUN_BY_CI = [SUITE, "pip install -r requirements-dev.txt"]
 # Minutes of load each: the benchmark is run by hand (docs/performance.md), the fault runs'
 # cheap parts are tests of their own; here their arguments are checked.
-ARGUMENTS_CHECKED = [*BENCHMARK, *FAULTS]
+ARGUMENTS_CHECKED = [*BENCHMARK, *COST, *FAULTS]
 # What no test here can run, and why.
 NOT_RUN = {
     VENV["debian"]: "installs a Debian package with sudo; the rest is the macOS line, run",
@@ -151,6 +153,7 @@ NOT_RUN = {
     "brew install redis nginx": "macOS only",
     "brew install --cask chromium": "macOS only",
     "apt-get install wrk redis-server": "installs Debian packages (wrk for the benchmark)",
+    "apt-get install valgrind": "installs a Debian package (valgrind for bench/cost.py)",
 }
 
 
@@ -330,6 +333,9 @@ def test_the_benchmark_and_fault_commands_are_valid():
     for command in BENCHMARK:
         assert command.startswith("python bench/run.py")
         bench_run.arguments(shlex.split(command)[2:])
+    for command in COST:
+        assert command.startswith("python bench/cost.py")
+        bench_cost.arguments(shlex.split(command)[2:])
     for command in FAULTS:
         assert command.startswith("python -m tests.faults")
         faults.arguments(shlex.split(command)[3:])
