@@ -9,8 +9,8 @@ formatters read it from the thread serving the request, so no call site passes i
 
 import json
 import logging
-import random
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -74,9 +74,9 @@ class RequestIds:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         given = environ.get("HTTP_X_REQUEST_ID", "")
         trusted = given and _TRUSTED_ID.fullmatch(given) and _from_this_machine(environ)
-        # An id must be unique, not secret: Python's random (reseeded in every forked worker)
-        # makes one without the system call of `secrets`, which lets go of a worker's lock.
-        rid = given if trusted else f"{random.getrandbits(64):016x}"
+        # Unguessable, though `random` would save a system call: a person quotes their id to
+        # whoever reads the logs, and ids others could predict could be quoted as theirs.
+        rid = given if trusted else secrets.token_hex(8)
         environ["REQUEST_ID"] = rid
         # Not reset afterwards: the server writes its access line for this request after the
         # app has returned, in the same thread, and the thread's next request sets its own.

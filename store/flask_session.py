@@ -11,6 +11,9 @@ Flask-Session writes it only then. Every tenth of its idle lifetime (at most hou
 renews it instead: the session's entries get a fresh idle lifetime in place (`touch`, never a
 rewrite that could put back what another request replaced) and the cookie is set again with
 the new expiry.
+
+`init_app` also gives the app `CookieRequest`, whose cookies every request with a session
+reads: werkzeug's way to them walks the whole WSGI environ.
 """
 
 from typing import Any, cast
