@@ -115,8 +115,8 @@ def run(
     environ = {"PATH": os.environ["PATH"], "PYTHONHASHSEED": "0", "TMPDIR": str(work)}
     if args.functions:
         environ["PYTHONPERFSUPPORT"] = "1"
-    log = (work / f"{TARGETS.index(target)}.log").open("w")
-    return out, subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+    with (work / f"{TARGETS.index(target)}.log").open("w") as log:
+        return out, subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
 
 
 def counts(out: Path) -> tuple[list[int], dict[str, list[int]]]:
