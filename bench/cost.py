@@ -58,7 +58,8 @@ def measure(target: str, upstream: str, requests_counted: int) -> None:
     port = config.DEFAULT_PORT  # only named in the redirect URI: nothing listens on it
     environ = app_environ(upstream, port, Path(tempfile.mkdtemp(prefix="ilert-cost-")))
     environ["SESSION_TYPE"] = "filesystem"
-    token = requests.post(f"{upstream}{TOKEN_PATH}", data={"code": "cost"})
+    grant = {"grant_type": "authorization_code", "code": "cost"}
+    token = requests.post(f"{upstream}{TOKEN_PATH}", data=grant)
     environ |= {"BENCH_API_URL": upstream, "BENCH_ACCESS_TOKEN": token.json()["access_token"]}
     environ["TMPDIR"] = os.environ["TMPDIR"]  # where callgrind_control finds this process
     os.environ.clear()
@@ -74,18 +75,20 @@ def measure(target: str, upstream: str, requests_counted: int) -> None:
     request_environ = base.get_environ() | {"REMOTE_ADDR": "127.0.0.1"}
 
     def call() -> None:
-        answer = wsgi(dict(request_environ), lambda status, headers, exc_info=None: None)
+        statuses = []
+        answer = wsgi(dict(request_environ), lambda status, *_: statuses.append(status))
         body = b"".join(answer)
         getattr(answer, "close", lambda: None)()
-        if not body.startswith((b"{", b"<!doctype")):
-            raise RuntimeError(f"{target} answered {body[:200]!r}")
+        if statuses != ["200 OK"]:  # an error page would be counted as a /me
+            raise RuntimeError(f"{target} answered {statuses}: {body[:300]!r}")
 
     for _ in range(WARM_UP):
         call()
-    subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], capture_output=True)
+    counting = ["callgrind_control", "--instr=on", str(os.getpid())]
+    subprocess.run(counting, check=True, capture_output=True)
     for _ in range(requests_counted):
         call()
-    subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())], capture_output=True)
+    subprocess.run([*counting[:1], "--instr=off", *counting[2:]], check=True, capture_output=True)
 
 
 def _signed_in(wsgi, port: int) -> str:
@@ -99,7 +102,10 @@ def _signed_in(wsgi, port: int) -> str:
     if browser.get(back, base_url=base_url).status_code not in (302, 303):
         raise RuntimeError("the sign-in did not end at /me")
     name = wsgi.config["SESSION_COOKIE_NAME"]
-    return f"{name}={browser.get_cookie(name).value}"
+    cookie = browser.get_cookie(name)
+    if cookie is None:
+        raise RuntimeError(f"the sign-in set no {name} cookie")
+    return f"{name}={cookie.value}"
 
 
 def run(
@@ -122,12 +128,14 @@ def run(
 def counts(out: Path) -> tuple[list[int], dict[str, list[int]]]:
     """The program's totals, and each Python function's inclusive counts (found by the address
     of its trampoline in the process's perf map; empty without one)."""
-    pid = re.search(r"^pid: (\d+)", out.read_text(errors="replace")[:4000], re.M).group(1)
+    with out.open(errors="replace") as head:
+        pid = re.search(r"^pid: (\d+)", head.read(4000), re.M)
+    if pid is None:
+        raise RuntimeError(f"{out} names no process")
     command = ["callgrind_annotate", "--inclusive=yes", "--threshold=100"]
-    annotated = subprocess.run(
-        [*command, f"--show={','.join(EVENTS)}", str(out)], capture_output=True, text=True
-    ).stdout
-    names = _perf_map(Path(f"/tmp/perf-{pid}.map"))
+    command += [f"--show={','.join(EVENTS)}", str(out)]
+    annotated = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    names = _perf_map(Path(f"/tmp/perf-{pid.group(1)}.map"))
     starts = [start for start, _, _ in names]
     totals, functions = [0] * len(EVENTS), {}
     for line in annotated.splitlines():
@@ -140,13 +148,16 @@ def counts(out: Path) -> tuple[list[int], dict[str, list[int]]]:
             continue
         if "PROGRAM TOTALS" in line:
             totals = numbers
-        address = re.search(r"\?\?\?:0x([0-9a-f]+)", line)
+        # A trampoline's address; `'2` and so on mark a recursive call's deeper levels, which
+        # the outermost level's inclusive counts already hold.
+        address = re.search(r"\?\?\?:0x([0-9a-f]+)(?![0-9a-f'])", line)
         if address and starts:
             at = int(address.group(1), 16)
             found = bisect.bisect_right(starts, at) - 1
             start, size, name = names[found] if found >= 0 else (0, 0, "")
-            if start <= at < start + size and cycles(numbers) > cycles(functions.get(name, [0])):
-                functions[name] = numbers  # a recursive function: its outermost call
+            if start <= at < start + size:  # functions of one name (two lambdas): added up
+                before = functions.get(name, [0] * len(EVENTS))
+                functions[name] = [a + b for a, b in zip(before, numbers, strict=True)]
     return totals, functions
 
 
@@ -183,7 +194,7 @@ def print_tables(results: dict, args: argparse.Namespace) -> None:
     for target in TARGETS[1:]:
         theirs, mine = results["limit"][1], results[target][1]
         if not mine:
-            print("\nNo functions named: --functions needs Python 3.12 or newer.")
+            print("\nNo functions named: no perf map (/tmp/perf-PID.map) was found.")
             return
         print(f"\nThousand cycles per request, inclusive, {target} against the limit:\n")
         print("| limit | /me | difference | function |\n|---|---|---|---|")
@@ -196,9 +207,9 @@ def print_tables(results: dict, args: argparse.Namespace) -> None:
         # middlewares, the limit's view) is the road, not a cost: left out.
         road = {
             name
-            for side, other in ((mine, theirs), (theirs, mine))
+            for side, other, total in ((mine, theirs, target), (theirs, mine, "limit"))
             for name, found in side.items()
-            if name not in other and cycles(found) > cycles(results[target][0]) / 2
+            if name not in other and cycles(found) > cycles(results[total][0]) / 2
         }
         shown_names = sorted(set(difference) - road, key=lambda n: -abs(difference[n]))
         for name in shown_names[: args.functions]:
@@ -244,6 +255,7 @@ def main(argv: list | None = None) -> None:
             work / "upstream.log",
         )
         upstream.start()
+        started = {}
         try:
             started = {t: run(t, f"http://127.0.0.1:{port}", args, work) for t in TARGETS}
             results = {}
@@ -254,6 +266,9 @@ def main(argv: list | None = None) -> None:
                     log = (work / f"{TARGETS.index(target)}.log").read_text()[-3000:]
                     sys.exit(f"{target}: nothing was counted\n{log}")
         finally:
+            for _, process in started.values():  # also on an error or Ctrl-C
+                process.terminate()
+                process.wait()
             upstream.stop()
     print_tables(results, args)
 
