@@ -257,7 +257,8 @@ def main(argv: list | None = None) -> None:
         upstream.start()
         started = {}
         try:
-            started = {t: run(t, f"http://127.0.0.1:{port}", args, work) for t in TARGETS}
+            for target in TARGETS:  # one by one: a failed start still stops those before it
+                started[target] = run(target, f"http://127.0.0.1:{port}", args, work)
             results = {}
             for target, (out, process) in started.items():
                 failed = process.wait()
