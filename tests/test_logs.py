@@ -3,6 +3,7 @@ JSON lines for the app and gunicorn alike; a User-Agent on every call to ilert."
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,24 @@ def test_every_answer_has_a_request_id_of_its_own(client):
     first, second = client.get("/"), client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{16}", first.headers["X-Request-ID"])
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
+def test_request_ids_stay_distinct_across_their_batches():
+    ids = [logs.new_request_id() for _ in range(3 * logs.ID_BATCH + 1)]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", rid) for rid in ids)
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.filterwarnings("ignore:.*fork:DeprecationWarning")  # the child only writes, then exits
+def test_a_forked_worker_draws_request_ids_of_its_own():
+    logs.new_request_id()  # the rest of its batch waits in this process
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write_end, logs.new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read_end, 16).decode() != logs.new_request_id()
 
 
 def test_an_error_page_quotes_its_request_id(client):
