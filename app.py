@@ -20,7 +20,8 @@ import tempfile
 import time
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import is_running_from_reloader
 
@@ -37,6 +38,8 @@ from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
+# Request bodies this long or longer are refused (413): the app takes small forms only.
+MAX_REQUEST_BODY = 64 * 1024  # deploy/nginx.conf's client_max_body_size
 
 
 def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flask:
@@ -67,7 +70,9 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BODY,
     )
+    app.before_request(refuse_a_cut_body)
     logs.init_app(app)
     if settings["OTEL_EXPORTER_OTLP_ENDPOINT"]:
         import tracing  # only traces need it, and the otel extra (docs/production.md)
@@ -85,6 +90,16 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     app.jinja_env.globals.update(sandbox_mode=sandbox_mode, app_name=config.APP_NAME)  # per app
     app.wsgi_app = ForwardedByLocalProxy(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def refuse_a_cut_body() -> None:
+    """MAX_CONTENT_LENGTH refuses a body whose Content-Length is past it, and stops reading a
+    chunked one there (without it, a chunked body was read into memory whole); werkzeug then
+    parses what it read. A chunked body that reached the limit may have been cut, so it is
+    refused too."""
+    if request.method == "POST" and request.content_length is None:
+        if len(request.get_data(cache=True)) >= MAX_REQUEST_BODY:
+            raise RequestEntityTooLarge()
 
 
 class ForwardedByLocalProxy:

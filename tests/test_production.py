@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 import requests
 from conftest import ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
 
+import app
 import config
 from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
 from ilert import oauth
@@ -91,6 +93,43 @@ def wait_for_log(server, text, times=1, seconds=15):
     while server.log().count(text) < times and time.monotonic() < deadline:
         time.sleep(0.05)
     return server.log()
+
+
+def post_raw(port, framing, body, ended=True):
+    """POST `body` to /logout over a socket of its own, chunked or with its length: the
+    status line and the rest of the answer. A chunked body not `ended` lacks its last chunk,
+    so that only a server that stops reading early answers."""
+    if framing == "chunked":
+        chunks = [body[start : start + 8192] for start in range(0, len(body), 8192)]
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks)
+        header, payload = "Transfer-Encoding: chunked", framed + (b"0\r\n\r\n" if ended else b"")
+    else:
+        header, payload = f"Content-Length: {len(body)}", body
+    head = (
+        f"POST /logout HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head.encode() + payload)
+        answer = connection.makefile("rb").read()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return status_line, rest
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_a_body_past_the_limit_is_refused(production, framing):
+    """Also one whose length is not given up front: without the limit, a chunked body was read
+    into a worker's memory whole, however large. This one never ends: the answer comes once
+    the limit is reached."""
+    server, _, _ = production()
+    past_it = b"next=" + b"x" * app.MAX_REQUEST_BODY
+    status_line, rest = post_raw(server.port, framing, past_it, ended=False)
+    assert status_line == b"HTTP/1.1 413 REQUEST ENTITY TOO LARGE"
+    assert b"X-Request-ID: " in rest and b"<!doctype html>" in rest  # the app's own page
+    small = b"csrf_token=forged&next=" + b"x" * (app.MAX_REQUEST_BODY // 2)
+    status_line, rest = post_raw(server.port, framing, small)
+    assert status_line == b"HTTP/1.1 400 BAD REQUEST"  # read, and refused for its token
+    assert b"form has expired" in rest
 
 
 def test_the_conf_alone_sets_workers_threads_and_bind(production):
