@@ -141,17 +141,6 @@ def _entry_of(tokens: TokenAnswer, refreshed: bool = False) -> TokenSet:
     return entry
 
 
-def replace(sid: str, tokens: TokenAnswer) -> str | None:
-    """Keep newly granted tokens for session `sid` in place of its current ones, under the
-    refresh lock (a refresh running meanwhile would write the old ones back after); returns
-    the refresh token they replace, for the caller to revoke."""
-    timeout = current_app.config["HTTP_TIMEOUT"]
-    with store.current().lock("tokens", sid, timeout, hold=_refresh_hold()):
-        old = store.current().get("tokens", sid)
-        keep(sid, tokens)
-    return old.get("refresh_token") if isinstance(old, dict) else None
-
-
 def forget(sid: str) -> str | None:
     """Delete session `sid`'s tokens and return the refresh token they held, if any. Under
     the refresh lock: a refresh running meanwhile would write its new tokens back after."""

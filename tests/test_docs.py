@@ -349,6 +349,25 @@ def test_every_documented_setting_is_one_the_app_takes():
         config.load({**REAL, **assignments})  # a ConfigError names what is wrong
 
 
+# `test_file.py::test_name`, or `::test_name` for a test of the file named last before it.
+NAMED_TEST = re.compile(r"`(test_\w+\.py)?(?:::(test_\w+)(?:\[[^\]`]*\])?)?`")
+
+
+def test_every_test_the_documents_name_is_there():
+    """What SECURITY.md and the docs give as proof is a test that exists, in the file named."""
+    missing = []
+    for document in [*DOCUMENTS, Path(ROOT, "SECURITY.md")]:
+        named_file = None
+        for match in NAMED_TEST.finditer(document.read_text()):
+            named_file = match.group(1) or named_file
+            if match.group(2) is None:
+                continue
+            tests = Path(ROOT, "tests", named_file or "?")
+            if not tests.exists() or f"def {match.group(2)}(" not in tests.read_text():
+                missing.append(f"{document.name}: {named_file}::{match.group(2)}")
+    assert missing == []
+
+
 # Builds the app with traces on, asks for /healthz, and exits (the span is sent at exit).
 TRACED = (
     "import json, sys; from app import create_app; "

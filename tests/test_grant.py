@@ -1,6 +1,7 @@
 """Granting a scope on demand: a person signed in without a page's scope allows it from the
-page, at ilert's consent, and comes back to the page in the same session, with new tokens
-(the old refresh token revoked); denying, or allowing as someone else, changes nothing.
+page, at ilert's consent, and comes back to the page in the same session under a new id, with
+new tokens (the old refresh token revoked); denying, or allowing as someone else, changes
+nothing.
 
 The page and action are taken from the registry (the first action that a `profile`-only sign-in
 may not do, and the page it returns to), and the scope and `next` from the grant form that page
@@ -52,10 +53,15 @@ def test_allowing_from_a_page_asks_for_what_the_person_has_plus_the_page_scope(p
     assert query["code_challenge_method"] == ["S256"]
 
 
-def test_allowing_keeps_the_session_replaces_the_tokens_and_revokes_the_old(profile_only, sandbox):
+def test_allowing_renews_the_session_id_replaces_the_tokens_and_revokes_the_old(
+    profile_only, sandbox
+):
     client, signing = profile_only
     path, (scope, next_path) = offered(client)
     sid, old = signing.session_id(), signing.tokens()
+    copied = client.application.test_client()  # a copy of the cookie, taken before the grant
+    copied.set_cookie(client.session_cookie, sid)
+    assert copied.get("/me").status_code == 200
     answer = signing.grant(scope, next_path)
     assert answer.status_code == 302
     assert answer.headers["Location"] == next_path == path
@@ -63,7 +69,10 @@ def test_allowing_keeps_the_session_replaces_the_tokens_and_revokes_the_old(prof
     assert page.status_code == 200
     assert f"Allowed: {describe_scope(scope)}." in page.get_data(as_text=True)
     assert "Allowed:" not in client.get(path).get_data(as_text=True)  # once
-    assert signing.session_id() == sid  # no second session
+    assert signing.session_id() != sid
+    store = client.application.extensions["store"]
+    assert store.get("tokens", sid) is None
+    assert copied.get(path).status_code == 302  # signed out: to sign-in
     new = signing.tokens()
     assert new["scope"] == f"profile {scope}"
     assert new["refresh_token"] != old["refresh_token"]
@@ -180,7 +189,7 @@ def test_step_up_from_profile_only_to_an_action(profile_only, sandbox, action):
     assert stats["token"]["authorization_code"] == 2  # one extra consent
     assert stats["revoke"] == 1
     assert sandbox.state.tokens.access_token(old["access_token"]) is None
-    assert signing.session_id() == sid  # no second session
+    assert signing.session_id() != sid
 
 
 @pytest.mark.parametrize("action", STEP_UPS, ids=lambda action: action.endpoint)

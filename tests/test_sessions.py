@@ -23,6 +23,7 @@ from test_pages import url_of
 from ilert.budget_redis import KEY
 from sandbox import CLIENT_ID, CLIENT_SECRET
 from store import sign_ins
+from store.flask_session import VISITOR_LIFETIME
 from store.redis_backend import RedisBackend
 from tests.tools import pending_sign_in_secrets
 from views.registry import PAGES
@@ -185,6 +186,23 @@ def test_rotating_the_secret_key_signs_nobody_out(make_app, store_settings, auth
         back.set_cookie(cookie, client.get_cookie(cookie).value, domain="localhost")
         assert back.get("/me").status_code == 200
     assert sandbox.stats()["token"]["refresh_token"] == 0
+
+
+def test_a_session_without_a_person_lives_ten_minutes(make_app, auth_for, clock):
+    """Here one that carries only the notice that a sign-in reached its maximum age."""
+    app = make_app(SESSION_MAX_AGE="15s")
+    client = app.test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    store = app.extensions["store"]
+    _, signed_in_until = store.get_expiring("session", auth.session_id())
+    assert signed_in_until > store.clock() + VISITOR_LIFETIME
+    clock.advance(16)
+    assert client.get("/me").status_code == 302
+    notice, expires_at = store.get_expiring("session", auth.session_id())
+    assert "user" not in notice
+    assert expires_at <= store.clock() + VISITOR_LIFETIME
+    assert b"maximum age" in client.get("/").data
 
 
 def test_session_max_age_ends_a_session_in_use_and_revokes_its_token(
