@@ -33,12 +33,15 @@ class Profile:
 
 
 def profile(user):
-    """The profile page's content from a `users/current` answer."""
-    name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
-    username = user.get("username")
-    avatar = user.get("avatarUrl")
+    """The profile page's content from a `users/current` answer. A field of another type than
+    ilert's (a number for a name, say) is shown as none, never as an error."""
+    first, last = _string(user.get("firstName")), _string(user.get("lastName"))
+    name = " ".join(filter(None, (first, last)))
+    username = _string(user.get("username"))
+    avatar = _string(user.get("avatarUrl"))
+    position, department = _string(user.get("position")), _string(user.get("department"))
     role = _words(user.get("role"))
-    language = user.get("language")
+    language = _string(user.get("language"))
     if language in LANGUAGES:
         language = f"{LANGUAGES[language]} ({language})"
     others = [
@@ -49,23 +52,23 @@ def profile(user):
     return Profile(
         name=name or username or "Your profile",
         initials=("".join(part[0] for part in name.split()[:2]) or (username or "?")[0]).upper(),
-        avatar=avatar if isinstance(avatar, str) and avatar.startswith("https://") else None,
-        subtitle=" · ".join(filter(None, (user.get("position"), user.get("department")))),
+        avatar=avatar if avatar and avatar.startswith("https://") else None,
+        subtitle=" · ".join(filter(None, (position, department))),
         role=role,
         username=username,
         sections=[
-            ("contact", "Contact", [("Email", user.get("email"))]),
+            ("contact", "Contact", [("Email", _string(user.get("email")))]),
             ("work", "Work", [
                 ("Role", role),
-                ("Position", user.get("position")),
-                ("Department", user.get("department")),
-                ("Region", user.get("region")),
+                ("Position", position),
+                ("Department", department),
+                ("Region", _string(user.get("region"))),
             ]),
             ("preferences", "Preferences", [
-                ("Timezone", user.get("timezone")), ("Language", language),
+                ("Timezone", _string(user.get("timezone"))), ("Language", language),
             ]),
             ("account", "Account", [
-                ("Username", username), ("User id", user.get("id")), *others,
+                ("Username", username), ("User id", _text(user.get("id"))), *others,
             ]),
         ],
     )  # fmt: skip
@@ -73,7 +76,7 @@ def profile(user):
 
 def scopes(granted):
     """(scope, what it allows) for each scope in a space-separated `granted` string."""
-    return [(scope, describe_scope(scope)) for scope in (granted or "").split()]
+    return [(scope, describe_scope(scope)) for scope in (_string(granted) or "").split()]
 
 
 def in_words(seconds):
@@ -98,6 +101,11 @@ def _label(key):
     """An ilert field name as a label: `shiftColor` as "Shift color" (remembered: every
     profile page labels the same few fields)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).capitalize()
+
+
+def _string(value):
+    """`value` if it is text, else None."""
+    return value if isinstance(value, str) else None
 
 
 def _text(value):

@@ -1,6 +1,10 @@
 """The one way views call ilert for the signed-in person: `get`, `get_page` (one page of a
 list), the writes `post`, `put` and `delete`, and `token_info`.
 
+Reads are checked for their shape, an object (`get`, `token_info`) or a list of objects
+(`get_page`): any other answer is a 502, as one that is not JSON is. What the fields hold is
+for the page to check (presentation.py, the templates).
+
 Writes are sent once: a write whose answer is lost (a timeout, a dropped connection) is never
 sent again, since ilert may have done it (`OutcomeUnknown`), and a write ilert refuses (400,
 409, 412) is `Refused` with ilert's reason, for the person to read.
@@ -19,6 +23,7 @@ from ilert.session_tokens import TokenSet
 from store.flask_session import current_session
 
 PAGE_SIZE = 25  # entries per page of a list (ilert serves at most 100 at once)
+MAX_START = 1_000_000  # the furthest a list is paged into
 REFUSED_STATUSES = (400, 409, 412)  # a write ilert refused: a bad value, a conflict, stale
 
 
@@ -57,22 +62,31 @@ class ListPage:
         return self.start + self.size if self.more else None
 
 
-def get(path: str, params: dict | None = None) -> Any:
-    """`GET {API}{path}` for the signed-in person; the decoded JSON answer."""
-    return call("GET", path, params)
+def get(path: str, params: dict | None = None) -> dict:
+    """`GET {API}{path}` for the signed-in person: ilert's JSON object."""
+    answer = call("GET", path, params)
+    if not isinstance(answer, dict):
+        raise _not_in_shape(path, "an object")
+    return answer
 
 
 def get_page(
     path: str, start: int = 0, size: int | None = None, params: dict | None = None
 ) -> ListPage:
     """`size` (default PAGE_SIZE) entries of the list at `path` from index `start`, by ilert's
-    `start-index` and `max-results` (one more is asked for, to know whether more follow)."""
+    `start-index` and `max-results` (one more is asked for, to know whether more follow).
+    `start` may come straight from the query string: it is kept from 0 to MAX_START."""
     size = size or PAGE_SIZE
+    start = min(max(start, 0), MAX_START)
     paging = {"start-index": start, "max-results": size + 1}
-    items = get(path, {**(params or {}), **paging})
-    if not isinstance(items, list):
-        raise IlertError(502, "bad_upstream_answer", f"ilert's answer to {path} was not a list.")
+    items = call("GET", path, {**(params or {}), **paging})
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise _not_in_shape(path, "a list of objects")
     return ListPage(items[:size], start, size, more=len(items) > size)
+
+
+def _not_in_shape(path: str, shape: str) -> IlertError:
+    return IlertError(502, "bad_upstream_answer", f"ilert's answer to {path} was not {shape}.")
 
 
 def post(path: str, body: dict | None = None) -> Any:
@@ -160,4 +174,7 @@ def token_info() -> tuple[dict, TokenSet]:
     """What ilert knows about the signed-in person's access token, and the tokens' entry
     (for its expiry; never show the tokens themselves)."""
     entry = session_tokens.fresh(current_session().sid)
-    return oauth.token_info(entry["access_token"]), entry
+    info = oauth.token_info(entry["access_token"])
+    if not isinstance(info, dict):
+        raise _not_in_shape(oauth.TOKEN_INFO_PATH, "an object")
+    return info, entry

@@ -39,6 +39,7 @@ AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
 TOKEN_PATH = "/api/developers/oauth2/token"
 TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
 REVOKE_PATH = "/api/developers/oauth2/revoke"
+MAX_TOKEN_LIFETIME = 24 * 3600  # the longest expires_in believed: ilert's tokens live an hour
 
 ilert_called = Namespace().signal("ilert-called")
 
@@ -250,9 +251,9 @@ def _token_answer(response):
         raise _bad_token_answer("was not for a Bearer token, the only kind this app can use")
     try:
         lifetime = int(tokens.get("expires_in", 3600))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise _bad_token_answer("had a malformed expires_in") from None
-    tokens["expires_in"] = lifetime
+    tokens["expires_in"] = min(lifetime, MAX_TOKEN_LIFETIME)
     return tokens
 
 

@@ -145,6 +145,16 @@ def test_switching_an_alert_source_off_and_on(person, sandbox):
     assert sandbox.stats()["alert_source_update"] == 2
 
 
+def test_a_switch_whose_alert_source_ilert_answers_in_another_shape_writes_nothing(person, sandbox):
+    client, signing = person
+    (source_id,) = list(sources(client))[:1]
+    sandbox.fault(endpoint="alert_source", status=200, body="[1]")
+    answer = act(client, signing, f"/alert-sources/{source_id}/active", active="false")
+    assert answer.status_code == 502
+    assert "was not an object" in answer.get_data(as_text=True)
+    assert sandbox.stats()["alert_source_update"] == 0
+
+
 @pytest.mark.parametrize("value", ["", "yes", "TRUE", "1"])
 def test_a_switch_other_than_true_or_false_is_400_and_sends_nothing(person, sandbox, value):
     client, signing = person

@@ -5,6 +5,7 @@ at a port that refuses every connection. HTTP_TIMEOUT is TIMEOUT, and a delay ha
 longer is a timeout.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -25,12 +26,21 @@ FAULTS = {
     "http_500": ({"status": 500, "body": SERVER_ERROR}, 502),
     "http_502_html": ({"status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>"}, 502),
     "invalid_json": ({"status": 200, "body": "{this is not json"}, 502),
+    # JSON, but neither the object nor the list of objects any call of the app is answered with
+    "json_of_another_shape": ({"status": 200, "body": "[1]"}, 502),
     "timeout": ({"delay": TIMEOUT + 0.5}, 504),
     "dropped": ({"drop": True}, 502),
     "refused": (None, 503),
 }
 # Faults after which ilert may have spent the refresh token we sent: the session must end.
-ANSWER_LOST = {"invalid_json", "timeout", "dropped"}
+ANSWER_LOST = {"invalid_json", "json_of_another_shape", "timeout", "dropped"}
+# Faults that are a 200: for a revoke, that is all RFC 7009 asks of the answer.
+ANSWERED_200 = {"invalid_json", "json_of_another_shape"}
+# A value of another JSON type for each: what a field of ilert's answer is turned into.
+OTHER_TYPE = {
+    str: 7, int: "seven", float: "seven", bool: "yes", list: {"a": 1}, dict: [1, "b"],
+    type(None): ["x"],
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -157,6 +167,40 @@ def test_api_call_fault_keeps_the_session(client, auth, upstream, page, fault, i
     assert client.get(path).status_code == 200
 
 
+def with_fields_of_other_types(answer):
+    """ilert's `answer` (an object or a list of them) with each field of another JSON type."""
+    if isinstance(answer, list):
+        return [with_fields_of_other_types(item) for item in answer]
+    return {key: OTHER_TYPE[type(value)] for key, value in answer.items()}
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.endpoint)
+def test_a_page_shows_fields_of_unexpected_types(client, auth, upstream, page, accept):
+    """Shown as none or as they are, without the buttons an entry without its number cannot
+    have: a field of another type than ilert's is no reason for an error page."""
+    auth.sign_in()
+    path = url_of(client.application, page.endpoint)
+    answer = client.get(path, headers={"Accept": "application/json"}).get_json()
+    assert answer, f"the sandbox has nothing for {path}: the test would show nothing"
+    strange = with_fields_of_other_types(answer)
+    upstream.fault(endpoint=sandbox_endpoint(page.call), status=200, body=json.dumps(strange))
+    response = client.get(path, headers={"Accept": accept})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    if accept == "application/json":
+        assert response.get_json() == strange
+    assert_signed_in(client)
+
+
+def test_sign_in_with_a_users_current_answer_of_another_shape(client, auth, upstream):
+    callback = auth.consent(auth.start())
+    upstream.fault(endpoint="users_current", status=200, body="[1]")
+    assert client.get(callback).status_code == 302
+    assert client.get("/").status_code == 200
+    upstream.fault(endpoint="users_current", status=200, body=json.dumps({"firstName": 7}))
+    assert client.get("/me").status_code == 200
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_api_call_fault_as_json(client, auth, upstream, fault, inject, recover):
     auth.sign_in()
@@ -177,7 +221,7 @@ def test_revoke_fault_still_signs_out_and_says_so(client, auth, upstream, fault,
     recover()
     assert response.status_code == 302
     home = client.get("/").data
-    if fault == "invalid_json":
+    if fault in ANSWERED_200:
         # RFC 7009: a 200 means the token is revoked; the body does not matter.
         assert b"You are signed out." in home
     else:

@@ -9,6 +9,7 @@ import requests
 from conftest import EVERY_SCOPE
 
 from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
+from ilert import oauth
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 from tests.test_pages import allow_button
 from views.registry import scope_to_ask
@@ -473,6 +474,16 @@ def test_token_answer_without_refresh_token_works_until_expiry(client, auth, san
     assert response.status_code == 302
     assert b"Please sign in again" in client.get("/").data
     assert sandbox.stats()["token"]["refresh_token"] == 0
+
+
+@pytest.mark.parametrize("expires_in", [1e308, 10**30])
+def test_a_token_lifetime_past_belief_is_cut_to_a_day(client, auth, sandbox, expires_in):
+    answer = {**real_tokens_without_refresh_token(sandbox), "expires_in": expires_in}
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    assert auth.sign_in().status_code == 302
+    assert client.get("/token-info").status_code == 200
+    store = client.application.extensions["store"]
+    assert auth.tokens()["expires_at"] <= store.clock() + oauth.MAX_TOKEN_LIFETIME
 
 
 def test_logout_without_refresh_token_revokes_nothing(client, auth, sandbox):

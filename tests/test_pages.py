@@ -14,8 +14,12 @@ from flask import url_for
 
 from config import DEFAULT_SCOPES
 from ilert import client as ilert_client
+from ilert.oauth import TOKEN_PATH
 from ilert.scopes import describe_scope, includes, missing_scope_hint, required_scope, scope_for
+from sandbox.server import API
 from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
+
+OAUTH2_PATHS = TOKEN_PATH.rsplit("/", 1)[0] + "/"  # the sign-in's calls, not writes
 
 SCOPED_PAGES = [page for page in PAGES if page.scope is not None]
 
@@ -102,6 +106,20 @@ def test_every_page_answers_when_its_scope_is_granted(make_app, auth_for, page):
     as_json = client.get(path, headers={"Accept": "application/json"})
     assert as_json.status_code == 200
     assert as_json.is_json
+
+
+@pytest.mark.parametrize("start", ["-3", "abc", "9" * 30, "1e9"])
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.endpoint)
+def test_every_page_takes_any_start(signed_in_with_every_scope, sandbox, page, start):
+    """`?start=` pages a list (ilert/client.py keeps it in bounds); a page without a list
+    ignores it. Either way, the page as at `start=0`."""
+    client = signed_in_with_every_scope
+    path = url_of(client.application, page.endpoint)
+    first = client.get(path, headers={"Accept": "application/json"}).get_json()
+    answer = client.get(f"{path}?start={start}", headers={"Accept": "application/json"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    if start in ("-3", "abc", "1e9"):  # below 0, or not a whole number: from the first entry
+        assert answer.get_json() == first
 
 
 @pytest.mark.parametrize("page", SCOPED_PAGES, ids=lambda page: page.endpoint)
@@ -231,20 +249,31 @@ def forms_posting_to(app, endpoint, page):
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)
 def test_every_action_is_offered_on_its_page_and_does_what_it_says_once(
-    signed_in_with_every_scope, action
+    signed_in_with_every_scope, sandbox, action
 ):
     client = signed_in_with_every_scope
     back = url_of(client.application, action.back)
     offered = forms_of(client, action.endpoint, back)
     assert offered, f"{back} offers no {action.endpoint} button"
     url, fields = offered[0]
+    writes = writes_of(sandbox.stats())
     answer = client.post(url, data={name: html.unescape(v) for name, v in fields.items()})
     assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    assert writes_of(sandbox.stats()) == writes + 1  # one write sent, once
     assert urlsplit(answer.headers["Location"]).path == back
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert page.count('<p class="flash flash-info" role="status">') == 1
     assert (url, fields) not in forms_of(client, action.endpoint, back)  # done: not offered again
     assert '<p class="flash' not in client.get(back).get_data(as_text=True)  # the notice, once
+
+
+def writes_of(stats):
+    """How many writes (PUT, POST or DELETE of ilert's API beyond OAuth2) the sandbox had."""
+    return sum(
+        stats.get(row.name, 0)
+        for row in API
+        if row.method in ("PUT", "POST", "DELETE") and not row.path.startswith(OAUTH2_PATHS)
+    )
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.endpoint)

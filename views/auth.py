@@ -359,8 +359,16 @@ def _fetch_user(access_token: str) -> dict:
     except IlertError as error:
         log.warning("Could not read the signed-in user: %s", error.error)
         user = {}
-    name = " ".join(filter(None, (user.get("firstName"), user.get("lastName"))))
-    return {"id": user.get("id"), "username": user.get("username"), "name": name}
+    if not isinstance(user, dict):
+        log.warning("Could not read the signed-in user: ilert's answer was not an object")
+        user = {}
+    names = [user.get("firstName"), user.get("lastName"), user.get("username")]
+    first, last, username = [value if isinstance(value, str) else None for value in names]
+    return {
+        "id": user.get("id"),
+        "username": username,
+        "name": " ".join(filter(None, (first, last))),
+    }
 
 
 def _revoke_quietly(refresh_token: str | None) -> bool:

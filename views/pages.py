@@ -77,7 +77,7 @@ def token_info():
 def alert_sources():
     """The person's alert sources, a page at a time (`?start=`): a second API call through the
     same client."""
-    listing = client.get_page("/api/alert-sources", _start())
+    listing = client.get_page("/api/alert-sources", request.args.get("start", 0, type=int))
     return respond(listing.items, "alert_sources.html", listing=listing)
 
 
@@ -96,7 +96,9 @@ def switch_alert_source(source_id: int) -> str:
       "GET /api/alerts", scope="alert:r")  # fmt: skip
 def alerts():
     """The person's open alerts, a page at a time (`?start=`)."""
-    listing = client.get_page("/api/alerts", _start(), params={"states": OPEN_ALERTS})
+    listing = client.get_page(
+        "/api/alerts", request.args.get("start", 0, type=int), params={"states": OPEN_ALERTS}
+    )
     return respond(listing.items, "alerts.html", listing=listing)
 
 
@@ -110,11 +112,6 @@ def accept_alert(alert_id: int) -> str:
 def resolve_alert(alert_id: int) -> str:
     """Resolve an alert at ilert: it is over."""
     return f"Resolved: {_summary(client.put(f'/api/alerts/{alert_id}/resolve'), alert_id)}."
-
-
-def _start() -> int:
-    """The index of a list's first entry on this page (`?start=`, 0 unless a number)."""
-    return min(max(request.args.get("start", 0, type=int), 0), 1_000_000)
 
 
 def _summary(alert: object, alert_id: int) -> str:
