@@ -157,10 +157,17 @@ def finished(pending: PendingSignIn) -> dict | None:
 
 
 def claim(pending: PendingSignIn) -> None:
-    """Note that this sign-in's code went to ilert without signing anyone in (the exchange
-    failed): a later callback with its state is a used sign-in, and no code is exchanged
-    twice. One entry per code exchange, which the ilert budget bounds. Under `callback_lock`."""
+    """Note that this sign-in's code goes to ilert: until it has signed someone in
+    (`keep_finished`), a later callback with its state is a used sign-in, and no code is
+    exchanged twice. One entry per code exchange, which the ilert budget bounds. Under
+    `callback_lock`."""
     current().put(FINISHED_PURPOSE, pending.nonce, {"at": now()}, _remaining(pending))
+
+
+def unclaim(pending: PendingSignIn) -> None:
+    """Take back a `claim` whose code never went to ilert (the app's budget held it back), so
+    that the same callback may try again. Under `callback_lock`."""
+    current().delete(FINISHED_PURPOSE, pending.nonce)
 
 
 def note_refused(pending: PendingSignIn) -> None:

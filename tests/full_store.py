@@ -99,7 +99,10 @@ class FullRedis:
         self.client.config_set("maxmemory", used + 256 * 1024)
 
     def free(self) -> None:
+        """The ballast gone and `maxmemory` lifted: with only the ballast gone, the little room
+        left under `maxmemory` could fill again with what Redis keeps per connection."""
         keys = [f"ballast:{index}" for index in range(self.ballast_keys)]
         for start in range(0, len(keys), 1000):
             self.client.delete(*keys[start : start + 1000])
         self.ballast_keys = 0
+        self.client.config_set("maxmemory", 0)

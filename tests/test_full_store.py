@@ -2,6 +2,7 @@
 signs nobody out: a refresh token is sent only once the store has taken a write, and renewed
 tokens it refuses reach the session's next request in a sealed cookie, on any instance."""
 
+import json
 import threading
 import time
 
@@ -105,3 +106,60 @@ def test_a_store_that_refuses_writes_for_a_while_signs_nobody_out(
     for person in [first, *people[1:]]:
         assert person.get("/me").status_code == 200
     assert upstream.stats()["token"]["refresh_token"] == 2 * PEOPLE
+
+
+def test_a_store_full_at_the_callback_sends_no_code_and_the_reload_signs_in(
+    full_store, make_app, start_sandbox, auth_for
+):
+    settings, store = full_store
+    upstream = start_sandbox()
+    client = make_app(sandbox=upstream, **settings).test_client()
+    auth = auth_for(client, upstream)
+    callback = auth.consent(auth.start())
+    store.fill()
+    response = client.get(callback)
+    assert response.status_code == 503
+    assert b"Sessions are unavailable" in response.data
+    assert upstream.stats()["token"]["authorization_code"] == 0  # the code is unused
+    store.free()
+    assert client.get(callback).status_code == 302  # the reload, with that code
+    assert client.get("/me").status_code == 200
+    assert upstream.stats()["token"]["authorization_code"] == 1
+
+
+def test_a_store_that_fills_during_the_exchange_leaves_no_token_alive(
+    full_store, make_app, start_sandbox, auth_for
+):
+    settings, store = full_store
+    upstream = start_sandbox()
+    client = make_app(sandbox=upstream, **settings).test_client()
+    auth = auth_for(client, upstream)
+    callback = auth.consent(auth.start())
+    issued = []
+    inner = upstream.app.wsgi_app
+
+    def note_tokens(environ, start_response):  # the tokens ilert issues, as the app gets them
+        answer = b"".join(inner(environ, start_response))
+        if environ["PATH_INFO"] == oauth.TOKEN_PATH:
+            issued.append(json.loads(answer))
+        return [answer]
+
+    upstream.app.wsgi_app = note_tokens
+    reached, release = hold_next_call(upstream.app, oauth.TOKEN_PATH)
+    answers = []
+    in_flight = threading.Thread(target=lambda: answers.append(client.get(callback)))
+    in_flight.start()
+    try:
+        assert reached.wait(10), "the code exchange never reached ilert"
+        store.fill()
+    finally:
+        release.set()
+    in_flight.join()
+    assert answers[0].status_code == 503
+    (tokens,) = issued
+    assert upstream.state.tokens.access_token(tokens["access_token"]) is None  # revoked
+    store.free()
+    assert client.get(callback).status_code == 400  # the code went to ilert: never again
+    assert upstream.stats()["token"]["authorization_code"] == 1
+    assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200

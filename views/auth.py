@@ -31,7 +31,7 @@ from errors import error_page
 from ilert import budget, oauth, session_tokens
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
-from store import sign_ins
+from store import StoreError, sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
 from views.csrf import csrf_token_valid, form_expired
 
@@ -196,25 +196,31 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
         )
     browser = _this_browser()
     replaced = _replaced_in(browser)  # before the exchange (_replacing_this_browsers_session)
+    # Claimed before the code goes to ilert, never to go again: a store that takes no writes
+    # is found out while the code is still unused, and a reload then signs in with it.
+    sign_ins.claim(sign_in)
     try:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
-        if error.error != budget.BUSY_ERROR:  # the code went to ilert: never send it again
-            sign_ins.claim(sign_in)
+        if error.error == budget.BUSY_ERROR:  # the code never went to ilert: it may go later
+            sign_ins.unclaim(sign_in)
         return make_response(_exchange_failed(error))
-    sign_ins.claim(sign_in)  # until what it makes is kept, for any later callback
-    if sign_in.scopes is not None:
-        return grant.finish(sign_in, code, tokens)
-    with _replacing_this_browsers_session(browser, replaced):
-        _revoke_quietly(session_tokens.forget(current_session().sid))
-        user = _fetch_user(tokens["access_token"])
-        regenerate()
-        session.clear()
-        session_tokens.keep(current_session().sid, tokens)
-        session["user"] = user
-        session["csrf_token"] = secrets.token_urlsafe(32)
-        session["signed_in_at"] = store.now()
-        sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    try:
+        if sign_in.scopes is not None:
+            return grant.finish(sign_in, code, tokens)
+        with _replacing_this_browsers_session(browser, replaced):
+            _revoke_quietly(session_tokens.forget(current_session().sid))
+            user = _fetch_user(tokens["access_token"])
+            regenerate()
+            session.clear()
+            session_tokens.keep(current_session().sid, tokens)
+            session["user"] = user
+            session["csrf_token"] = secrets.token_urlsafe(32)
+            session["signed_in_at"] = store.now()
+            sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    except StoreError:
+        _revoke_quietly(tokens.get("refresh_token"))  # kept nowhere: not left alive at ilert
+        raise
     return redirect(sign_in.next or url_for("pages.me"))
 
 
