@@ -53,6 +53,10 @@ UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
         "Try again in a moment. If it keeps happening, HTTP_TIMEOUT may be too short for "
         "this server's connection to ilert.",
     ),
+    404: (
+        "ilert has no such record",
+        "It may have been deleted at ilert meanwhile: reload the page to see what ilert has now.",
+    ),
     None: (
         "ilert refused the request",
         "Your ilert role, or the scopes this app was granted, may not allow this.",

@@ -378,8 +378,8 @@ def _error_from(response):
         # ilert's OAuth2 endpoints: {"code": "invalid_grant", "error": "Provided code is
         # unknown"}; its REST API: {"status": 404, "message": "...", "code": "NOT_FOUND"}
         error, description = body.get("code"), body.get("error") or body.get("message")
-    else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}
-        error, description = body.get("error"), body.get("error_description")
+    else:  # RFC 6749: {"error": "invalid_grant", "error_description": "..."}, or REST's
+        error, description = body.get("error"), body.get("error_description") or body.get("message")
     error = str(error or f"http_{response.status_code}")
     description = str(description or f"ilert answered with HTTP {response.status_code}.")
     status = response.status_code

@@ -122,6 +122,15 @@ def test_a_lost_answer_says_the_outcome_is_unknown_and_is_never_sent_again(
     assert client.get("/me").status_code == 200
 
 
+def test_a_refusal_without_a_code_still_says_ilerts_reason(person, sandbox):
+    client, signing = person
+    body = '{"status": 412, "message": "The alert changed meanwhile"}'
+    sandbox.fault(endpoint="alert_accept", status=412, body=body)
+    answer = act(client, signing, f"/alerts/{PENDING}/accept")
+    assert answer.status_code == 412
+    assert "ilert answered: The alert changed meanwhile" in answer.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("body", ["", "OK", "{}"], ids=["empty", "text", "json"])
 def test_a_2xx_answer_with_or_without_a_body_is_success(person, sandbox, body):
     client, signing = person
@@ -169,4 +178,5 @@ def test_an_unknown_alert_is_ilerts_404(person):
     client, signing = person
     answer = act(client, signing, "/alerts/999999/accept")
     assert answer.status_code == 502  # ilert's 404 for a write this app offered
+    assert "ilert has no such record" in answer.get_data(as_text=True)
     assert client.get("/me").status_code == 200
