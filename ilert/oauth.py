@@ -40,6 +40,7 @@ TOKEN_PATH = "/api/developers/oauth2/token"
 TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
 REVOKE_PATH = "/api/developers/oauth2/revoke"
 MAX_TOKEN_LIFETIME = 24 * 3600  # the longest expires_in believed: ilert's tokens live an hour
+TOKEN_TEXTS = ("access_token", "refresh_token", "scope")  # what a token answer has as text
 
 ilert_called = Namespace().signal("ilert-called")
 
@@ -245,6 +246,8 @@ def _token_answer(response):
     tokens = _json(response)
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
         raise _bad_token_answer("had no access token")
+    if any(not isinstance(tokens.get(key) or "", str) for key in TOKEN_TEXTS):
+        raise _bad_token_answer("had a token or scope that was not text")
     token_type = tokens.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # RFC 6749 §7.1: a client must not use a token whose type it does not understand.
@@ -287,11 +290,8 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
         )
     except requests.ConnectTimeout:
         _finish(call, "connect timeout")
-        raise IlertError(
-            504,
-            "upstream_timeout",
-            f"ilert could not be reached within {connect_timeout:g} seconds.",
-        ) from None
+        unreached = f"ilert could not be reached within {connect_timeout:g} seconds."
+        raise IlertError(504, "upstream_timeout", unreached) from None
     except requests.Timeout:
         _finish(call, "timeout")
         raise IlertError(

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from config import LOGOUT_NOTICE_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE_PREFIX
+from ilert import oauth
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 HSTS = "max-age=31536000"
@@ -135,6 +136,23 @@ def test_code_exchange_answer_that_is_not_bearer_is_refused(client, auth, sandbo
     assert FORGED_ACCESS_TOKEN not in page
     assert sandbox.stats()["token"]["authorization_code"] == 1
     assert client.get("/me").status_code == 302
+    assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize("key", oauth.TOKEN_TEXTS)
+def test_a_token_answer_with_a_token_or_scope_that_is_not_text_is_refused(
+    client, auth, sandbox, key
+):
+    callback = auth.consent(auth.start())
+    answer = {
+        "access_token": FORGED_ACCESS_TOKEN, "refresh_token": "sbx_rt_never_shown",
+        "token_type": "Bearer", "expires_in": 3600, "scope": "profile",
+    }  # fmt: skip
+    sandbox.fault(endpoint="token", status=200, body=json.dumps({**answer, key: [7]}))
+    response = client.get(callback)
+    assert response.status_code == 502
+    assert "was not text" in response.get_data(as_text=True)
     assert auth.sign_in().status_code == 302
     assert client.get("/me").status_code == 200
 

@@ -5,9 +5,9 @@ A page or action that needs a scope this sign-in was not granted offers to allow
 (`next`). This starts a sign-in as `/login` does, asking ilert for the scopes the person has
 plus that one, and marks it as a grant. Its callback (`views.auth`) hands it back here:
 
-- `finish`: for the same ilert person, the session gets a new id (more access, as at sign-in:
-  a cookie copied before the grant gets none of it), the new tokens are kept under it, and the
-  old id's tokens are deleted under the refresh lock and their refresh token revoked.
+- `finish`: for the same ilert person, the old tokens are deleted under the refresh lock and
+  their refresh token revoked, then the session gets a new id (more access, as at sign-in: a
+  cookie copied before the grant gets none of it) and the new tokens are kept under it.
 - `denied`: the person said no at ilert; the session is as it was, with a notice saying so.
 
 Only a scope that a page or action declares is ever asked for.
@@ -69,12 +69,11 @@ def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> R
         return make_response(_not_applied(signed_in_as, allowed_by))
     tokens.setdefault("scope", sign_in.scopes or "")
     had = session_tokens.granted_scopes()
-    old_sid = current_session().sid
-    regenerate()  # OWASP ASVS V3.2.1: a new session id whenever the session gains access
-    session_tokens.keep(current_session().sid, tokens)
-    old_refresh_token = session_tokens.forget(old_sid)  # a refresh under way ends first
+    old_refresh_token = session_tokens.forget(current_session().sid)  # a refresh ends first
     if old_refresh_token != tokens.get("refresh_token"):
         auth._revoke_quietly(old_refresh_token)
+    regenerate()  # OWASP ASVS V3.2.1: a new session id whenever the session gains access
+    session_tokens.keep(current_session().sid, tokens)
     added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]
     words = "; ".join(scopes.describe_scope(scope) for scope in added)
     flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
