@@ -31,7 +31,7 @@ from errors import error_page
 from ilert import budget, oauth, session_tokens
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
-from store import StoreError, sign_ins
+from store import sign_ins
 from store.flask_session import cookie_name, current_session, regenerate
 from views.csrf import csrf_token_valid, form_expired
 
@@ -218,8 +218,8 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
             session["csrf_token"] = secrets.token_urlsafe(32)
             session["signed_in_at"] = store.now()
             sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
-    except StoreError:
-        _revoke_quietly(tokens.get("refresh_token"))  # kept nowhere: not left alive at ilert
+    except Exception:  # a store that refused or stayed locked: not left alive at ilert
+        _revoke_quietly(tokens.get("refresh_token"))
         raise
     return redirect(sign_in.next or url_for("pages.me"))
 
