@@ -38,7 +38,7 @@ from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
 CONFIG_ERROR_EXIT_CODE = 3  # gunicorn stops instead of restarting the worker
-# Request bodies this long or longer are refused (413): the app takes small forms only.
+# Request bodies longer than this are refused (413): the app takes small forms only.
 MAX_REQUEST_BODY = 64 * 1024  # deploy/nginx.conf's client_max_body_size
 
 
@@ -70,9 +70,9 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
-        MAX_CONTENT_LENGTH=MAX_REQUEST_BODY,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BODY + 1,  # read one byte more: see refuse_a_long_body
     )
-    app.before_request(refuse_a_cut_body)
+    app.before_request(refuse_a_long_body)
     logs.init_app(app)
     if settings["OTEL_EXPORTER_OTLP_ENDPOINT"]:
         import tracing  # only traces need it, and the otel extra (docs/production.md)
@@ -92,14 +92,13 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
     return app
 
 
-def refuse_a_cut_body() -> None:
+def refuse_a_long_body() -> None:
     """MAX_CONTENT_LENGTH refuses a body whose Content-Length is past it, and stops reading a
-    chunked one there (without it, a chunked body was read into memory whole); werkzeug then
-    parses what it read. A chunked body that reached the limit may have been cut, so it is
-    refused too."""
-    if request.method == "POST" and request.content_length is None:
-        if len(request.get_data(cache=True)) >= MAX_REQUEST_BODY:
-            raise RequestEntityTooLarge()
+    chunked one there (without it, a chunked body was read into memory whole), but werkzeug
+    then parses what it read. So a body is read up to one byte past MAX_REQUEST_BODY, and
+    refused if that byte came: cut off, a chunked one could be read as another form."""
+    if request.method == "POST" and len(request.get_data(cache=True)) > MAX_REQUEST_BODY:
+        raise RequestEntityTooLarge()
 
 
 class ForwardedByLocalProxy:

@@ -38,7 +38,7 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=31536000"  # a year (RFC 6797)
-UPSTREAM_FAILURES = {  # our status: (title, what the person can do)
+UPSTREAM_FAILURES = {  # the IlertError's status (ours for 5xx, ilert's 404): (title, hint)
     502: (
         "ilert gave an unexpected answer",
         "Try again in a moment. You are still signed in.",

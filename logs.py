@@ -89,7 +89,8 @@ class RequestIds:
 
 ID_BATCH = 64  # ids drawn from the system's random source at once
 _drawn: deque[str] = deque()
-os.register_at_fork(after_in_child=_drawn.clear)  # a forked worker never repeats its parent's
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_drawn.clear)  # a forked worker never repeats its parent's
 
 
 def new_request_id() -> str:

@@ -246,8 +246,10 @@ def _token_answer(response):
     tokens = _json(response)
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
         raise _bad_token_answer("had no access token")
-    if any(not isinstance(tokens.get(key) or "", str) for key in TOKEN_TEXTS):
+    if any(not isinstance(tokens.get(key), str | None) for key in TOKEN_TEXTS):
         raise _bad_token_answer("had a token or scope that was not text")
+    if tokens.get("scope") is None:
+        tokens.pop("scope", None)  # as if not said: ilert then decides (registry.lacks)
     token_type = tokens.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # RFC 6749 §7.1: a client must not use a token whose type it does not understand.
@@ -304,12 +306,8 @@ def _send(method, path, step, data=None, headers=None, params=None, body=None):
         _finish(call, "unreachable")
         if _never_connected(error):
             raise IlertError(503, "upstream_unreachable", "ilert could not be reached.") from None
-        raise IlertError(
-            502,
-            "upstream_dropped",
-            "ilert closed the connection without an answer.",
-            answer_lost=True,
-        ) from None
+        dropped = "ilert closed the connection without an answer."
+        raise IlertError(502, "upstream_dropped", dropped, answer_lost=True) from None
     except requests.RequestException:  # for example an answer cut off in its body
         _finish(call, "broken answer")
         raise IlertError(

@@ -12,8 +12,12 @@ runs under a lock per session that holds across threads, worker processes (a loc
 instances (a Redis lock): concurrent requests that all find the access token expiring send one
 refresh to ilert, and the others wait and use its result. ilert rotates refresh tokens, so two
 refreshes racing with the same refresh token would lose the session.
+
+A sign-in over a session, and a grant of more scopes, move the session to a new id with new
+tokens (`replacing`): the old ones are taken under the lock, and their refresh token revoked.
 """
 
+import logging
 import os
 import socket
 import threading
@@ -31,6 +35,8 @@ from ilert import oauth, rescue
 from ilert.oauth import IlertError, TokenAnswer
 from store import LockBusy, StoreError
 from store.flask_session import current_session
+
+log = logging.getLogger(__name__)
 
 REFRESH_FLOOR = 300  # seconds: ilert asks for at most one refresh per 5 minutes
 EXPIRY_SKEW = 5.0  # seconds by which ilert may see a token expire before we do
@@ -152,6 +158,32 @@ def forget(sid: str) -> str | None:
     entry = rescue.newer(sid, entry) or entry
     rescue.done(sid)
     return entry.get("refresh_token")
+
+
+def revoke_quietly(refresh_token: str | None) -> bool:
+    """Revoke a refresh token; True if it worked (or there was none)."""
+    if not refresh_token:
+        return True
+    try:
+        oauth.revoke(refresh_token)
+        return True
+    except IlertError as error:
+        log.warning("Could not revoke a refresh token: %s", error.error)
+        return False
+
+
+@contextmanager
+def replacing(old_sid: str, tokens: TokenAnswer) -> Iterator[None]:
+    """Take session `old_sid`'s tokens (under the refresh lock), let the block give the session
+    its new id and tokens, then revoke the old refresh token, also if the block failed. The
+    revoke waits for ilert, so it comes last: meanwhile a request of the same browser with the
+    old cookie finds no session, rather than a session without tokens, which it would end."""
+    old_refresh_token = forget(old_sid)
+    try:
+        yield
+    finally:
+        if old_refresh_token != tokens.get("refresh_token"):
+            revoke_quietly(old_refresh_token)
 
 
 def _lifetime(entry: TokenSet) -> float:

@@ -165,8 +165,9 @@ def claim(pending: PendingSignIn) -> None:
 
 
 def unclaim(pending: PendingSignIn) -> None:
-    """Take back a `claim` whose code never went to ilert (the app's budget held it back), so
-    that the same callback may try again. Under `callback_lock`."""
+    """Take back a `claim` whose code never went to ilert (the app's budget held it back): a
+    callback of the same sign-in waiting meanwhile (a double click) may send it. Under
+    `callback_lock`."""
     current().delete(FINISHED_PURPOSE, pending.nonce)
 
 

@@ -68,7 +68,7 @@ def test_a_new_sign_in_starts_a_new_flow(make_app, auth_for):
     assert len(calls) == 4  # the pending sign-in does not touch the session's flow
     client.get(callback)
     calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
-    assert [call["step"][:2] for call in calls] == ["1.", "2.", "6.", "3."]  # 6: the old token
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "3.", "6."]  # 6: the old token
 
 
 def test_logout_clears_the_flow(make_app, auth_for):
@@ -92,7 +92,7 @@ def test_the_flow_moves_with_the_new_session_id_at_sign_in(make_app, auth_for):
     auth.sign_in()
     assert store.get("flow", first_session_id) is None
     calls = store.get("flow", auth.session_id())
-    assert [call["step"][:2] for call in calls] == ["1.", "2.", "6.", "3."]  # 6: the old token
+    assert [call["step"][:2] for call in calls] == ["1.", "2.", "3.", "6."]  # 6: the old token
 
 
 def test_unknown_fields_of_a_token_answer_are_hidden(make_app, auth_for, sandbox):

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from test_flow import real_tokens_without_refresh_token
 
 from config import LOGOUT_NOTICE_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE_PREFIX
 from ilert import oauth
@@ -140,20 +141,30 @@ def test_code_exchange_answer_that_is_not_bearer_is_refused(client, auth, sandbo
     assert client.get("/me").status_code == 200
 
 
+@pytest.mark.parametrize("value", [[7], 0, False], ids=["list", "zero", "false"])
 @pytest.mark.parametrize("key", oauth.TOKEN_TEXTS)
 def test_a_token_answer_with_a_token_or_scope_that_is_not_text_is_refused(
-    client, auth, sandbox, key
+    client, auth, sandbox, key, value
 ):
     callback = auth.consent(auth.start())
     answer = {
         "access_token": FORGED_ACCESS_TOKEN, "refresh_token": "sbx_rt_never_shown",
         "token_type": "Bearer", "expires_in": 3600, "scope": "profile",
     }  # fmt: skip
-    sandbox.fault(endpoint="token", status=200, body=json.dumps({**answer, key: [7]}))
+    sandbox.fault(endpoint="token", status=200, body=json.dumps({**answer, key: value}))
     response = client.get(callback)
     assert response.status_code == 502
-    assert "was not text" in response.get_data(as_text=True)
+    assert "token answer had" in response.get_data(as_text=True)  # no token, or not as text
     assert auth.sign_in().status_code == 302
+    assert client.get("/me").status_code == 200
+
+
+def test_a_token_answer_with_a_null_scope_is_one_that_does_not_say(client, auth, sandbox):
+    """ilert then decides what a page may do (views.registry.lacks)."""
+    answer = {**real_tokens_without_refresh_token(sandbox), "scope": None}
+    sandbox.fault(endpoint="token", status=200, body=json.dumps(answer))
+    assert auth.sign_in().status_code == 302
+    assert auth.tokens()["scope"] == ""
     assert client.get("/me").status_code == 200
 
 

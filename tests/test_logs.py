@@ -41,6 +41,13 @@ def test_a_forked_worker_draws_request_ids_of_its_own():
     assert os.read(read_end, 16).decode() != logs.new_request_id()
 
 
+def test_request_ids_come_where_there_is_no_fork():
+    """Windows has no os.register_at_fork: logs.py imports there all the same."""
+    code = "import os; del os.register_at_fork; import logs; print(logs.new_request_id())"
+    made = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert re.fullmatch(r"[0-9a-f]{16}\n", made.stdout), made.stderr
+
+
 def test_an_error_page_quotes_its_request_id(client):
     response = client.get("/nowhere")
     assert response.status_code == 404

@@ -122,12 +122,14 @@ def test_a_body_past_the_limit_is_refused(production, framing):
     into a worker's memory whole, however large. This one never ends: the answer comes once
     the limit is reached."""
     server, _, _ = production()
-    past_it = b"next=" + b"x" * app.MAX_REQUEST_BODY
-    status_line, rest = post_raw(server.port, framing, past_it, ended=False)
+    far_past_it = b"next=" + b"x" * (app.MAX_REQUEST_BODY + 3 * 8192)  # chunks past the limit
+    status_line, rest = post_raw(server.port, framing, far_past_it, ended=False)
     assert status_line == b"HTTP/1.1 413 REQUEST ENTITY TOO LARGE"
     assert b"X-Request-ID: " in rest and b"<!doctype html>" in rest  # the app's own page
-    small = b"csrf_token=forged&next=" + b"x" * (app.MAX_REQUEST_BODY // 2)
-    status_line, rest = post_raw(server.port, framing, small)
+    at_it = b"csrf_token=forged&next=" + b"x" * (app.MAX_REQUEST_BODY - 23)
+    status_line, _ = post_raw(server.port, framing, at_it + b"x")  # one byte too many
+    assert status_line == b"HTTP/1.1 413 REQUEST ENTITY TOO LARGE"
+    status_line, rest = post_raw(server.port, framing, at_it)
     assert status_line == b"HTTP/1.1 400 BAD REQUEST"  # read, and refused for its token
     assert b"form has expired" in rest
 

@@ -114,7 +114,7 @@ def logout():
     """Revoke the refresh token at ilert, then destroy the session here."""
     if not csrf_token_valid():
         return form_expired("sign-out form")
-    revoked = _revoke_quietly(session_tokens.forget(current_session().sid))
+    revoked = session_tokens.revoke_quietly(session_tokens.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     session.clear()  # Flask-Session deletes the stored session and clears the cookie
     response = redirect(url_for("pages.home"))
@@ -140,7 +140,7 @@ def end_session_past_max_age() -> None:
         return
     if store.now() - signed_in_at < current_app.config["SESSION_MAX_AGE"].total_seconds():
         return
-    _revoke_quietly(session_tokens.forget(current_session().sid))
+    session_tokens.revoke_quietly(session_tokens.forget(current_session().sid))
     store.forget_beside_session(current_session().sid)
     metrics.MAX_AGE_ENDS.inc()
     raise SessionEnded("Your sign-in reached its maximum age. Please sign in again.")
@@ -202,24 +202,24 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
     try:
         tokens = oauth.exchange_code(code, sign_in.verifier)
     except IlertError as error:
-        if error.error == budget.BUSY_ERROR:  # the code never went to ilert: it may go later
+        if error.error == budget.BUSY_ERROR:  # the code never went to ilert: it still may
             sign_ins.unclaim(sign_in)
         return make_response(_exchange_failed(error))
     try:
         if sign_in.scopes is not None:
             return grant.finish(sign_in, code, tokens)
+        user = _fetch_user(tokens["access_token"])
         with _replacing_this_browsers_session(browser, replaced):
-            _revoke_quietly(session_tokens.forget(current_session().sid))
-            user = _fetch_user(tokens["access_token"])
-            regenerate()
-            session.clear()
-            session_tokens.keep(current_session().sid, tokens)
+            with session_tokens.replacing(current_session().sid, tokens):
+                regenerate()
+                session.clear()
+                session_tokens.keep(current_session().sid, tokens)
             session["user"] = user
             session["csrf_token"] = secrets.token_urlsafe(32)
             session["signed_in_at"] = store.now()
             sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
     except Exception:  # a store that refused or stayed locked: not left alive at ilert
-        _revoke_quietly(tokens.get("refresh_token"))
+        session_tokens.revoke_quietly(tokens.get("refresh_token"))
         raise
     return redirect(sign_in.next or url_for("pages.me"))
 
@@ -242,7 +242,7 @@ def _replacing_this_browsers_session(browser: str | None, replaced: object) -> I
     with store.current().lock(REPLACED_BY, browser, wait=most, hold=most + 5):
         earlier = store.current().get(REPLACED_BY, browser)
         if isinstance(earlier, str) and earlier != replaced:
-            _revoke_quietly(session_tokens.forget(earlier))
+            session_tokens.revoke_quietly(session_tokens.forget(earlier))
             store.forget_beside_session(earlier)
             store.current().delete("session", earlier)
         yield
@@ -375,15 +375,3 @@ def _fetch_user(access_token: str) -> dict:
         "username": username,
         "name": " ".join(filter(None, (first, last))),
     }
-
-
-def _revoke_quietly(refresh_token: str | None) -> bool:
-    """Revoke a refresh token; True if it worked (or there was none)."""
-    if not refresh_token:
-        return True
-    try:
-        oauth.revoke(refresh_token)
-        return True
-    except IlertError as error:
-        log.warning("Could not revoke a refresh token: %s", error.error)
-        return False

@@ -5,9 +5,10 @@ A page or action that needs a scope this sign-in was not granted offers to allow
 (`next`). This starts a sign-in as `/login` does, asking ilert for the scopes the person has
 plus that one, and marks it as a grant. Its callback (`views.auth`) hands it back here:
 
-- `finish`: for the same ilert person, the old tokens are deleted under the refresh lock and
-  their refresh token revoked, then the session gets a new id (more access, as at sign-in: a
-  cookie copied before the grant gets none of it) and the new tokens are kept under it.
+- `finish`: for the same ilert person, the session gets a new id (more access, as at sign-in:
+  a cookie copied before the grant gets none of it) with the new tokens, and the old tokens
+  are deleted under the refresh lock and their refresh token revoked
+  (`ilert.session_tokens.replacing`).
 - `denied`: the person said no at ilert; the session is as it was, with a notice saying so.
 
 Only a scope that a page or action declares is ever asked for.
@@ -65,15 +66,13 @@ def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> R
     signed_in_as = session.get("user", {}).get("id")
     allowed_by = auth._fetch_user(tokens["access_token"])["id"]
     if signed_in_as is None or allowed_by != signed_in_as:
-        auth._revoke_quietly(tokens.get("refresh_token"))
+        session_tokens.revoke_quietly(tokens.get("refresh_token"))
         return make_response(_not_applied(signed_in_as, allowed_by))
     tokens.setdefault("scope", sign_in.scopes or "")
     had = session_tokens.granted_scopes()
-    old_refresh_token = session_tokens.forget(current_session().sid)  # a refresh ends first
-    if old_refresh_token != tokens.get("refresh_token"):
-        auth._revoke_quietly(old_refresh_token)
-    regenerate()  # OWASP ASVS V3.2.1: a new session id whenever the session gains access
-    session_tokens.keep(current_session().sid, tokens)
+    with session_tokens.replacing(current_session().sid, tokens):
+        regenerate()  # OWASP ASVS V3.2.1: a new session id whenever the session gains access
+        session_tokens.keep(current_session().sid, tokens)
     added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]
     words = "; ".join(scopes.describe_scope(scope) for scope in added)
     flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
