@@ -8,12 +8,15 @@ may not do, and the page it returns to), and the scope and `next` from the grant
 offers: a fork that removes or renames the examples keeps these tests."""
 
 import html
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from test_pages import forms_of, grant_offered, url_of
 
+from ilert.oauth import REVOKE_PATH
 from ilert.scopes import RESOURCES, describe_scope, includes
+from tests.tools import hold_next_call
 from views.registry import ACTIONS, declared_scopes
 
 # The actions a `profile`-only sign-in may not do: each is a step-up.
@@ -80,6 +83,32 @@ def test_allowing_renews_the_session_id_replaces_the_tokens_and_revokes_the_old(
     stats = sandbox.stats()
     assert stats["token"]["authorization_code"] == 2  # one sign-in, one extra consent
     assert stats["revoke"] == 1
+    assert client.get("/me").status_code == 200
+
+
+def test_a_request_with_the_old_cookie_while_the_old_token_is_revoked_ends_nothing(
+    profile_only, sandbox
+):
+    """Another tab of the same browser, still with the old cookie: it finds no session (and
+    sets no cookie) rather than a session without tokens, which it would end, with a cookie
+    of its own that could land after the grant's and sign the person out."""
+    client, signing = profile_only
+    _, (scope, next_path) = offered(client)
+    other_tab = client.application.test_client()
+    other_tab.set_cookie(client.session_cookie, signing.session_id())
+    reached, release = hold_next_call(sandbox.app, REVOKE_PATH)
+    granted = []
+    grant = threading.Thread(target=lambda: granted.append(signing.grant(scope, next_path)))
+    grant.start()
+    try:
+        assert reached.wait(10), "the old refresh token was never revoked"
+        during = other_tab.get("/me")
+    finally:
+        release.set()
+        grant.join()
+    assert during.status_code == 302
+    assert during.headers.getlist("Set-Cookie") == []
+    assert granted[0].status_code == 302
     assert client.get("/me").status_code == 200
 
 
