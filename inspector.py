@@ -107,7 +107,7 @@ def keep_calls(response: Response) -> Response:
 def _authorize_step(pending) -> dict:
     """Step 1 of a sign-in, as `/login` sent it (noted here: `/login` keeps nothing)."""
     challenge = oauth.pkce_challenge(pending.verifier) if pending.verifier else None
-    call = oauth.authorize_call(pending.state, challenge)
+    call = oauth.authorize_call(pending.state, challenge, pending.scopes)  # a grant's own
     return {**call, "sent": _masked(call["sent"])}
 
 

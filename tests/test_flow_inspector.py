@@ -2,6 +2,8 @@
 
 import re
 
+from test_grant import offered
+
 from sandbox import CLIENT_SECRET
 
 
@@ -148,3 +150,14 @@ def test_a_refresh_is_a_step_of_the_flow(make_app, auth_for, start_sandbox, cloc
     assert client.get("/me").status_code == 200
     calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
     assert "4. Refresh the access token" in [call["step"] for call in calls]
+
+
+def test_a_grants_first_step_shows_the_scopes_it_asked_for(make_app, auth_for):
+    client = make_app(FLOW_INSPECTOR="true", ILERT_SCOPES="profile").test_client()
+    signing = auth_for(client)
+    signing.sign_in()
+    _, (scope, next_path) = offered(client)
+    signing.grant(scope, next_path)
+    (first, *_) = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
+    assert first["step"].startswith("1.")
+    assert first["sent"]["scope"] == f"profile {scope}"
