@@ -108,14 +108,19 @@ def test_a_store_that_refuses_writes_for_a_while_signs_nobody_out(
     assert upstream.stats()["token"]["refresh_token"] == 2 * PEOPLE
 
 
-def test_a_store_full_at_the_callback_sends_no_code_and_the_reload_signs_in(
-    full_store, make_app, start_sandbox, auth_for
-):
+@pytest.fixture
+def at_the_callback(full_store, make_app, start_sandbox, auth_for):
+    """A person back from ilert's consent: (client, its SignIn, the sandbox, the store, the
+    callback URL)."""
     settings, store = full_store
     upstream = start_sandbox()
     client = make_app(sandbox=upstream, **settings).test_client()
     auth = auth_for(client, upstream)
-    callback = auth.consent(auth.start())
+    return client, auth, upstream, store, auth.consent(auth.start())
+
+
+def test_a_store_full_at_the_callback_sends_no_code_and_the_reload_signs_in(at_the_callback):
+    client, _, upstream, store, callback = at_the_callback
     store.fill()
     response = client.get(callback)
     assert response.status_code == 503
@@ -127,14 +132,8 @@ def test_a_store_full_at_the_callback_sends_no_code_and_the_reload_signs_in(
     assert upstream.stats()["token"]["authorization_code"] == 1
 
 
-def test_a_store_that_fills_during_the_exchange_leaves_no_token_alive(
-    full_store, make_app, start_sandbox, auth_for
-):
-    settings, store = full_store
-    upstream = start_sandbox()
-    client = make_app(sandbox=upstream, **settings).test_client()
-    auth = auth_for(client, upstream)
-    callback = auth.consent(auth.start())
+def test_a_store_that_fills_during_the_exchange_leaves_no_token_alive(at_the_callback):
+    client, auth, upstream, store, callback = at_the_callback
     issued = []
     inner = upstream.app.wsgi_app
 
