@@ -42,8 +42,8 @@ def test_a_forked_worker_draws_request_ids_of_its_own():
 
 
 def test_request_ids_come_where_there_is_no_fork():
-    """Windows has no os.register_at_fork: logs.py imports there all the same."""
-    code = "import os; del os.register_at_fork; import logs; print(logs.new_request_id())"
+    """Windows has no os.fork nor os.register_at_fork: logs.py imports there all the same."""
+    code = "import os; del os.fork, os.register_at_fork; import logs; print(logs.new_request_id())"
     made = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert re.fullmatch(r"[0-9a-f]{16}\n", made.stdout), made.stderr
 
