@@ -23,13 +23,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
 import metrics
+import store
 from ilert import client, scopes, session_tokens
 from ilert.client import MissingScope
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
 from logs import request_id
 from store import LockBusy, StoreError
-from store.flask_session import regenerate
+from store.flask_session import current_session, regenerate
 
 # Forms post to this app, and /grant's answer redirects a form to ilert's sign-in, which
 # browsers check against form-action too: `{sign_in}` is ILERT_AUTH_URL.
@@ -149,6 +150,15 @@ def end_session(message: str | None = None, category: str = "info") -> None:
         regenerate()
 
 
+def _replaced_meanwhile() -> bool:
+    """Whether another request of this browser moved this session to a new id or ended it
+    while this one ran (a sign-in, a grant, a logout): then that one's cookie stands."""
+    try:
+        return store.current().get("session", current_session().sid) is None
+    except StoreError:
+        return False
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers, the security headers and the access-log redaction."""
     secure = app.config["SESSION_COOKIE_SECURE"]
@@ -202,13 +212,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(SessionEnded)
     def session_ended(error: SessionEnded):
+        if _replaced_meanwhile():
+            current_session().renewed = False  # its cookie stands: this answer sets none
+        elif error.status is not None:
+            end_session()
+        else:
+            end_session(str(error), "warning")
         if error.status is not None:
             log.warning("Session ended after an upstream failure (%s)", error.status)
-            end_session()
             return error_page(
                 error.status, "Please sign in again", str(error), error="session_ended", retry=True
             )
-        end_session(str(error), "warning")
         if wants_json():
             return json_error(401, "session_ended", str(error))
         return redirect(url_for("pages.home"))

@@ -248,8 +248,9 @@ def _token_answer(response):
         raise _bad_token_answer("had no access token")
     if any(not isinstance(tokens.get(key), str | None) for key in TOKEN_TEXTS):
         raise _bad_token_answer("had a token or scope that was not text")
-    if tokens.get("scope") is None:
-        tokens.pop("scope", None)  # as if not said: ilert then decides (registry.lacks)
+    for key in TOKEN_TEXTS:  # null as if not said: no refresh token, ilert decides the scope
+        if tokens.get(key) is None:
+            tokens.pop(key, None)
     token_type = tokens.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # RFC 6749 §7.1: a client must not use a token whose type it does not understand.

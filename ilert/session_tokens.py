@@ -34,7 +34,7 @@ import store
 from ilert import oauth, rescue
 from ilert.oauth import IlertError, TokenAnswer
 from store import LockBusy, StoreError
-from store.flask_session import current_session
+from store.flask_session import current_session, regenerate
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +173,17 @@ def revoke_quietly(refresh_token: str | None) -> bool:
 
 
 @contextmanager
-def replacing(old_sid: str, tokens: TokenAnswer) -> Iterator[None]:
-    """Take session `old_sid`'s tokens (under the refresh lock), let the block give the session
-    its new id and tokens, then revoke the old refresh token, also if the block failed. The
-    revoke waits for ilert, so it comes last: meanwhile a request of the same browser with the
-    old cookie finds no session, rather than a session without tokens, which it would end."""
+def replacing(tokens: TokenAnswer) -> Iterator[None]:
+    """Move the current session to a new id with `tokens` (a sign-in over it, a grant of more
+    scopes; OWASP ASVS V3.2.1), then run the block. The old session entry goes first: a request
+    with the old cookie then finds none and sets no cookie (`errors`' SessionEnded handler),
+    even if its tokens go next. They are taken under the refresh lock, and their refresh
+    token revoked last (it waits for ilert), also if something after failed."""
+    old_sid = current_session().sid
+    regenerate()
     old_refresh_token = forget(old_sid)
     try:
+        keep(current_session().sid, tokens)
         yield
     finally:
         if old_refresh_token != tokens.get("refresh_token"):

@@ -112,6 +112,32 @@ def test_a_request_with_the_old_cookie_while_the_old_token_is_revoked_ends_nothi
     assert client.get("/me").status_code == 200
 
 
+def test_a_request_in_flight_across_the_grant_ends_nothing_and_sets_no_cookie(
+    profile_only, sandbox
+):
+    """It opened the old session before the grant moved it, and reaches ilert with the old
+    tokens after they were revoked: its session is gone, and the grant's cookie stands."""
+    client, signing = profile_only
+    _, (scope, next_path) = offered(client)
+    other_tab = client.application.test_client()
+    other_tab.set_cookie(client.session_cookie, signing.session_id())
+    reached, release = hold_next_call(sandbox.app, "/api/users/current")
+    answers = []
+    in_flight = threading.Thread(target=lambda: answers.append(other_tab.get("/me")))
+    in_flight.start()
+    try:
+        assert reached.wait(10), "the other tab's call never reached ilert"
+        granted = signing.grant(scope, next_path)
+    finally:
+        release.set()
+        in_flight.join()
+    assert granted.status_code == 302
+    (during,) = answers
+    assert during.status_code == 302
+    assert during.headers.getlist("Set-Cookie") == []
+    assert client.get("/me").status_code == 200
+
+
 def test_denying_at_ilert_keeps_the_session_as_it_was(profile_only, sandbox):
     client, signing = profile_only
     path, (scope, next_path) = offered(client)

@@ -130,7 +130,7 @@ def test_a_body_past_the_limit_is_refused(production, framing):
     status_line, _ = post_raw(server.port, framing, at_it + b"x")  # one byte too many
     assert status_line == b"HTTP/1.1 413 REQUEST ENTITY TOO LARGE"
     status_line, rest = post_raw(server.port, framing, at_it)
-    assert status_line == b"HTTP/1.1 400 BAD REQUEST"  # read, and refused for its token
+    assert status_line == b"HTTP/1.1 400 BAD REQUEST"  # taken (no 413): then its token fails
     assert b"form has expired" in rest
 
 

@@ -32,7 +32,7 @@ from ilert import budget, oauth, session_tokens
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
 from store import sign_ins
-from store.flask_session import cookie_name, current_session, regenerate
+from store.flask_session import cookie_name, current_session
 from views.csrf import csrf_token_valid, form_expired
 
 CONSENT_ERROR_HINTS = {
@@ -205,21 +205,22 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
         if error.error == budget.BUSY_ERROR:  # the code never went to ilert: it still may
             sign_ins.unclaim(sign_in)
         return make_response(_exchange_failed(error))
+    sid_before = current_session().sid
     try:
         if sign_in.scopes is not None:
             return grant.finish(sign_in, code, tokens)
         user = _fetch_user(tokens["access_token"])
         with _replacing_this_browsers_session(browser, replaced):
-            with session_tokens.replacing(current_session().sid, tokens):
-                regenerate()
+            with session_tokens.replacing(tokens):
                 session.clear()
-                session_tokens.keep(current_session().sid, tokens)
-            session["user"] = user
-            session["csrf_token"] = secrets.token_urlsafe(32)
-            session["signed_in_at"] = store.now()
-            sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
-    except Exception:  # a store that refused or stayed locked: not left alive at ilert
+                session["user"] = user
+                session["csrf_token"] = secrets.token_urlsafe(32)
+                session["signed_in_at"] = store.now()
+                sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    except Exception:  # a store that refused or stayed locked: nothing of it left alive
         session_tokens.revoke_quietly(tokens.get("refresh_token"))
+        if current_session().sid != sid_before:
+            session.clear()  # the new session, which would hold them: not kept, no cookie
         raise
     return redirect(sign_in.next or url_for("pages.me"))
 

@@ -5,10 +5,9 @@ A page or action that needs a scope this sign-in was not granted offers to allow
 (`next`). This starts a sign-in as `/login` does, asking ilert for the scopes the person has
 plus that one, and marks it as a grant. Its callback (`views.auth`) hands it back here:
 
-- `finish`: for the same ilert person, the session gets a new id (more access, as at sign-in:
-  a cookie copied before the grant gets none of it) with the new tokens, and the old tokens
-  are deleted under the refresh lock and their refresh token revoked
-  (`ilert.session_tokens.replacing`).
+- `finish`: for the same ilert person, the session moves to a new id with the new tokens
+  (more access, as at sign-in: a cookie copied before the grant gets none of it), and the old
+  tokens are deleted and their refresh token revoked (`ilert.session_tokens.replacing`).
 - `denied`: the person said no at ilert; the session is as it was, with a notice saying so.
 
 Only a scope that a page or action declares is ever asked for.
@@ -32,7 +31,7 @@ from errors import error_page
 from ilert import scopes, session_tokens
 from ilert.oauth import TokenAnswer
 from store import sign_ins
-from store.flask_session import current_session, regenerate
+from store.flask_session import current_session
 from views import auth, registry
 
 bp = Blueprint("grant", __name__)
@@ -70,13 +69,11 @@ def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> R
         return make_response(_not_applied(signed_in_as, allowed_by))
     tokens.setdefault("scope", sign_in.scopes or "")
     had = session_tokens.granted_scopes()
-    with session_tokens.replacing(current_session().sid, tokens):
-        regenerate()  # OWASP ASVS V3.2.1: a new session id whenever the session gains access
-        session_tokens.keep(current_session().sid, tokens)
     added = [s for s in tokens["scope"].split() if not (had and scopes.includes(had, s))]
     words = "; ".join(scopes.describe_scope(scope) for scope in added)
-    flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
-    sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
+    with session_tokens.replacing(tokens):  # more access: a new session id
+        flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
+        sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
     return redirect(sign_in.next or url_for("pages.me"))
 
 
