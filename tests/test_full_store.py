@@ -155,6 +155,7 @@ def test_a_store_that_fills_during_the_exchange_leaves_no_token_alive(at_the_cal
         release.set()
     in_flight.join()
     assert answers[0].status_code == 503
+    assert client.get_cookie(client.application.config["SESSION_COOKIE_NAME"]) is None
     (tokens,) = issued
     assert upstream.state.tokens.access_token(tokens["access_token"]) is None  # revoked
     store.free()
