@@ -168,7 +168,9 @@ class GuardedSessionInterface(SessionInterface):
         if session and not session.modified:
             # Nothing to write, as on most requests: all Flask-Session would do is say that
             # the answer varies by cookie (SESSION_REFRESH_EACH_REQUEST is off).
-            if session.renewed:
+            if session.renewed and current().get("session", session.sid) is not None:
+                # Set again only if still there: another request of this browser may have
+                # moved the session to a new id (a sign-in, a grant) or ended it meanwhile.
                 self.set_cookie(app, session, response)
             elif session.accessed:
                 vary_by_cookie(response)

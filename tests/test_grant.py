@@ -138,6 +138,43 @@ def test_a_request_in_flight_across_the_grant_ends_nothing_and_sets_no_cookie(
     assert client.get("/me").status_code == 200
 
 
+def test_a_request_renewing_the_old_session_across_the_grant_sets_no_cookie(
+    make_app, auth_for, sandbox, clock
+):
+    """It opened the old session when its renewal was due, and answers (with the old tokens,
+    not yet revoked) after the grant moved the session: it must not set the old id again."""
+    client = make_app(ILERT_SCOPES="profile", SESSION_LIFETIME="1h").test_client()
+    signing = auth_for(client)
+    signing.sign_in()
+    _, (scope, next_path) = offered(client)
+    clock.advance(7 * 60)  # past a tenth of the idle lifetime: the next request renews
+    other_tab = client.application.test_client()
+    other_tab.set_cookie(client.session_cookie, signing.session_id())
+    in_ilert, release_other_tab = hold_next_call(sandbox.app, "/api/users/current")
+    revoking, release_revoke = hold_next_call(sandbox.app, REVOKE_PATH)
+    answers, granted = [], []
+    other = threading.Thread(target=lambda: answers.append(other_tab.get("/me")))
+    grant = threading.Thread(target=lambda: granted.append(signing.grant(scope, next_path)))
+    other.start()
+    try:
+        assert in_ilert.wait(10), "the other tab's call never reached ilert"
+        grant.start()
+        assert revoking.wait(10), "the grant never revoked the old refresh token"
+        release_other_tab.set()
+        other.join()
+    finally:
+        release_other_tab.set()
+        release_revoke.set()
+        other.join()
+        if grant.ident is not None:  # started
+            grant.join()
+    (during,) = answers
+    assert during.status_code == 200  # the old tokens, not yet revoked
+    assert during.headers.getlist("Set-Cookie") == []
+    assert granted[0].status_code == 302
+    assert client.get("/me").status_code == 200
+
+
 def test_denying_at_ilert_keeps_the_session_as_it_was(profile_only, sandbox):
     client, signing = profile_only
     path, (scope, next_path) = offered(client)
