@@ -23,14 +23,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
 import metrics
-import store
 from ilert import client, scopes, session_tokens
 from ilert.client import MissingScope
 from ilert.oauth import IlertError
 from ilert.session_tokens import SessionEnded
 from logs import request_id
 from store import LockBusy, StoreError
-from store.flask_session import current_session, regenerate
+from store.flask_session import current_session, regenerate, still_stored
 
 # Forms post to this app, and /grant's answer redirects a form to ilert's sign-in, which
 # browsers check against form-action too: `{sign_in}` is ILERT_AUTH_URL.
@@ -150,15 +149,6 @@ def end_session(message: str | None = None, category: str = "info") -> None:
         regenerate()
 
 
-def _replaced_meanwhile() -> bool:
-    """Whether another request of this browser moved this session to a new id or ended it
-    while this one ran (a sign-in, a grant, a logout): then that one's cookie stands."""
-    try:
-        return store.current().get("session", current_session().sid) is None
-    except StoreError:
-        return False
-
-
 def init_app(app: Flask) -> None:
     """Register the error handlers, the security headers and the access-log redaction."""
     secure = app.config["SESSION_COOKIE_SECURE"]
@@ -212,8 +202,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(SessionEnded)
     def session_ended(error: SessionEnded):
-        if _replaced_meanwhile():
-            current_session().renewed = False  # its cookie stands: this answer sets none
+        if not still_stored(current_session().sid):
+            current_session().renewed = False  # moved or ended meanwhile: this sets no cookie
         elif error.status is not None:
             end_session()
         else:

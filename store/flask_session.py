@@ -59,6 +59,16 @@ def regenerate() -> None:
     cast(GuardedSessionInterface, current_app.session_interface).regenerate(current_session())
 
 
+def still_stored(sid: str) -> bool:
+    """Whether session `sid` is still in the store: another request of its browser may have
+    moved it to a new id (a sign-in, a grant) or ended it (a logout) meanwhile, and then that
+    one's cookie stands. A store that cannot say counts as yes."""
+    try:
+        return current().get("session", sid) is not None
+    except StoreError:
+        return True
+
+
 def cookie_name(name: str, app_config: dict | None = None) -> str:
     """`name` with the `__Host-` prefix when cookies are Secure (Secure, `Path=/`, no
     `Domain`: no other host or path can set or shadow it), else `name` as it is."""
@@ -168,9 +178,7 @@ class GuardedSessionInterface(SessionInterface):
         if session and not session.modified:
             # Nothing to write, as on most requests: all Flask-Session would do is say that
             # the answer varies by cookie (SESSION_REFRESH_EACH_REQUEST is off).
-            if session.renewed and current().get("session", session.sid) is not None:
-                # Set again only if still there: another request of this browser may have
-                # moved the session to a new id (a sign-in, a grant) or ended it meanwhile.
+            if session.renewed and still_stored(session.sid):
                 self.set_cookie(app, session, response)
             elif session.accessed:
                 vary_by_cookie(response)
