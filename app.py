@@ -33,7 +33,7 @@ import inspector
 import logs
 import store
 from config import ConfigError
-from ilert import budget, oauth
+from ilert import budget, upstream
 from store.flask_session import cookie_name
 from views import auth, grant, health, pages
 
@@ -80,7 +80,7 @@ def create_app(test_config=None, *, sandbox_mode=False, clock=time.time) -> Flas
         tracing.init_app(app)
     store.init_app(app, clock)
     budget.init_app(app)
-    oauth.init_app(app)
+    upstream.init_app(app)
     errors.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)

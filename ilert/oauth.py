@@ -5,13 +5,14 @@
 3. `call_api`: call the ilert API with `Authorization: Bearer <access token>`.
 4. `refresh`: get a new access token (and a new refresh token) before it expires.
 5. `token_info`: what ilert knows about an access token.
-6. `revoke`: revoke the refresh token, at logout.
+6. `revoke`: revoke the refresh token, at logout (and one in a token answer refused here).
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
 ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
 from the deployment's budget (`ilert/budget.py`) and goes through one pooled
-`requests.Session` with `HTTP_TIMEOUT`; a 429 pauses the budget. Whatever goes wrong becomes an
-`IlertError` that says which HTTP status our own answer should have.
+`requests.Session` (`ilert/upstream.py`) with `HTTP_TIMEOUT`; a 429 pauses the budget.
+Whatever goes wrong becomes an `IlertError` that says which HTTP status our own answer should
+have.
 
 Each step is announced on the `ilert_called` signal (the flow inspector and tracing.py listen),
 with what was sent and the answer: receivers must hide the secrets in them.
@@ -20,19 +21,15 @@ with what was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
-import os
-import re
 import time
-from http.cookiejar import DefaultCookiePolicy
 from typing import Any, NotRequired, TypedDict
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 from blinker import Namespace
-from flask import Flask, current_app
+from flask import current_app
 from urllib3.exceptions import NewConnectionError
 
-import config
 import metrics
 
 AUTHORIZE_PATH = "/api/developers/oauth2/authorize"
@@ -76,58 +73,6 @@ class IlertError(Exception):
         self.description = description
         self.retry_after = retry_after
         self.answer_lost = answer_lost
-
-
-def init_app(app: Flask) -> None:
-    """Give the app the one pooled HTTP session every upstream call goes through.
-
-    It keeps no cookies: it serves everybody, and one person's upstream cookies must not
-    ride along on another person's calls. Its pool keeps one connection per thread of a
-    gunicorn worker (`GUNICORN_THREADS`): with urllib3's default of 10, every call beyond
-    the tenth at once would open a new connection (a TLS handshake at ilert) and throw it
-    away afterwards. No retries: a token call must never be sent twice.
-    """
-    http = UpstreamSession()
-    http.headers["User-Agent"] = user_agent()
-    http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=app.config["GUNICORN_THREADS"])
-    http.mount("https://", adapter)
-    http.mount("http://", adapter)
-    app.extensions["ilert_http"] = http
-
-
-class UpstreamSession(requests.Session):
-    """A `requests.Session` that takes the environment's proxies (HTTPS_PROXY, NO_PROXY) and
-    CA bundle (REQUESTS_CA_BUNDLE) but never `~/.netrc`: with `trust_env`, requests adds a
-    .netrc login for ilert's host to every call that has no credentials of its own, so the
-    token and revoke calls would carry someone's password beside the client secret.
-
-    It reads them once per origin (ilert's API has one), when the first call goes there:
-    requests would read the whole environment twice on every call, for settings that do not
-    change while the app runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False  # requests reads no .netrc, nor proxies: added back below
-        self.environment: dict[str, tuple[dict[str, str], str | None]] = {}  # by origin
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self.environment:
-            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            self.environment[origin] = (requests.utils.get_environ_proxies(url), ca_bundle)
-        environ_proxies, ca_bundle = self.environment[origin]
-        proxies = {**environ_proxies, **(proxies or {})}
-        if (verify is True or verify is None) and ca_bundle:
-            verify = ca_bundle
-        return super().merge_environment_settings(url, proxies, stream, verify, cert)
-
-
-def user_agent() -> str:
-    """`<app name>/<version>`, the User-Agent of every call to ilert: its logs can tell this
-    app's calls from others'."""
-    return f"{re.sub(r'[^A-Za-z0-9]+', '-', config.APP_NAME).strip('-')}/{config.APP_VERSION}"
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -242,8 +187,25 @@ def revoke(refresh_token: str) -> None:
 
 def _token_answer(response):
     """A token answer, checked, with `expires_in` as a whole number of seconds. One this app
-    cannot use counts as lost: the refresh token sent for it may be spent."""
+    cannot use counts as lost: the refresh token sent for it may be spent. A refresh token in
+    it is revoked: ilert issued it, and nothing here will ever use it or revoke it later."""
     tokens = _json(response)
+    try:
+        return _checked(tokens)
+    except IlertError:
+        refresh_token = tokens.get("refresh_token") if isinstance(tokens, dict) else None
+        if isinstance(refresh_token, str) and refresh_token:
+            try:
+                revoke(refresh_token)
+            except IlertError as error:
+                log.warning(
+                    "The refresh token of a refused token answer was not revoked: %s", error
+                )
+        raise
+
+
+def _checked(tokens):
+    """`tokens` if this app can use them (RFC 6749 5.1), else a `bad_token_answer`."""
     if not isinstance(tokens, dict) or not tokens.get("access_token"):
         raise _bad_token_answer("had no access token")
     if any(not isinstance(tokens.get(key), str | None) for key in TOKEN_TEXTS):

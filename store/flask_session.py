@@ -137,8 +137,9 @@ def init_app(app: Flask) -> None:
 
 def vary_by_cookie(response: Response) -> None:
     """Say that the answer varies by cookie, as Flask-Session does. Most answers have no
-    `Vary` yet, and setting the header is cheaper than werkzeug's parsed `response.vary`."""
-    if "Vary" in response.headers:
+    `Vary` yet, and setting the header is cheaper than werkzeug's parsed `response.vary`
+    (`getlist`, since werkzeug's `in` raises and catches an exception for a missing header)."""
+    if response.headers.getlist("Vary"):
         response.vary.add("Cookie")
     else:
         response.headers["Vary"] = "Cookie"

@@ -230,6 +230,48 @@ def test_bearer_is_recognised_in_any_case(client, auth, sandbox, token_type):
     assert client.get("/me").status_code == 200
 
 
+def still_refreshes(sandbox, refresh_token):
+    """Whether ilert (the sandbox) still takes `refresh_token`."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    form |= {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    answer = requests.post(f"{sandbox.url}{oauth.TOKEN_PATH}", data=form, timeout=5)
+    return answer.status_code == 200
+
+
+@pytest.mark.parametrize("flaw", [{"token_type": "mac"}, {"expires_in": "soon"}, {"scope": 7}])
+def test_a_refused_code_exchange_answer_has_its_refresh_token_revoked(client, auth, sandbox, flaw):
+    """ilert issued the refresh token, and the app will never use it: it must not stay valid."""
+    answer = {**real_token_answer(sandbox), **flaw}
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    assert client.get(callback).status_code == 502
+    assert sandbox.stats()["revoke"] == 1
+    assert not still_refreshes(sandbox, answer["refresh_token"])
+
+
+def test_a_refused_refresh_answer_has_its_refresh_token_revoked(client, auth, sandbox):
+    auth.sign_in()
+    answer = {**real_token_answer(sandbox), "token_type": "mac"}
+    sandbox.fault(endpoint="users_current", status=401, body='{"code": "UNAUTHORIZED"}')
+    sandbox.fault(endpoint="refresh_token", status=200, body=json.dumps(answer))
+    assert client.get("/me").status_code == 502
+    assert sandbox.stats()["revoke"] == 1
+    assert not still_refreshes(sandbox, answer["refresh_token"])
+
+
+def test_a_refused_token_answer_whose_revoke_fails_still_says_why(client, auth, sandbox, caplog):
+    answer = {**real_token_answer(sandbox), "token_type": "mac"}
+    callback = auth.consent(auth.start())
+    sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
+    sandbox.fault(endpoint="revoke", status=503, body='{"code": "UNAVAILABLE"}')
+    with caplog.at_level(logging.WARNING, logger="ilert.oauth"):
+        response = client.get(callback)
+    assert response.status_code == 502
+    assert "not for a Bearer token" in response.get_data(as_text=True)
+    assert [r.getMessage() for r in caplog.records if "was not revoked" in r.getMessage()]
+    assert answer["refresh_token"] not in caplog.text
+
+
 # --- __Host- cookies (ASVS V3.4.4) ----------------------------------------------------------
 
 HTTPS_REDIRECT_URI = "https://app.example.com/authorize-result"

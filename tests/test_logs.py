@@ -14,7 +14,8 @@ from test_production import environ_for
 
 import logs
 from config import APP_NAME, APP_VERSION, CALLBACK_PATH, redirect_uri_at
-from ilert.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_INFO_PATH, TOKEN_PATH, user_agent
+from ilert.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_INFO_PATH, TOKEN_PATH
+from ilert.upstream import user_agent
 
 
 def test_every_answer_has_a_request_id_of_its_own(client):

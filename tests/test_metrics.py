@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_production import environ_for
 
 from config import SESSION_COOKIE, redirect_uri_at
-from ilert.oauth import user_agent
+from ilert.upstream import user_agent
 
 TOKEN = "metrics-token-for-the-tests-0123"
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
