@@ -21,6 +21,7 @@ with what was sent and the answer: receivers must hide the secrets in them.
 import base64
 import hashlib
 import logging
+import re
 import time
 from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlencode
@@ -38,6 +39,9 @@ TOKEN_INFO_PATH = "/api/developers/oauth2/token_info"
 REVOKE_PATH = "/api/developers/oauth2/revoke"
 MAX_TOKEN_LIFETIME = 24 * 3600  # the longest expires_in believed: ilert's tokens live an hour
 TOKEN_TEXTS = ("access_token", "refresh_token", "scope")  # what a token answer has as text
+# Retry-After as whole seconds (RFC 9110 10.2.3), ASCII digits only: str.isdigit takes "²".
+# An HTTP date, or anything else, counts as no Retry-After.
+RETRY_AFTER = re.compile(r"[0-9]{1,9}")
 
 ilert_called = Namespace().signal("ilert-called")
 
@@ -345,7 +349,7 @@ def _error_from(response):
     description = str(description or f"ilert answered with HTTP {response.status_code}.")
     status = response.status_code
     retry_after = response.headers.get("Retry-After", "")
-    retry_after = retry_after if retry_after.isdigit() else None
+    retry_after = retry_after if RETRY_AFTER.fullmatch(retry_after) else None
     if status == 429:
         return IlertError(503, "rate_limited", "ilert asks us to slow down.", retry_after)
     if status == 503:

@@ -12,6 +12,7 @@ import pytest
 import requests
 from conftest import serve_in_thread
 
+from ilert import budget
 from ilert import oauth as ilert_oauth
 
 
@@ -161,3 +162,64 @@ def test_upstream_calls_take_the_environments_proxy_but_never_netrc(
     for _, _, headers in from_the_app:
         assert "netrc-password" not in json.dumps(headers)
         assert not headers.get("Authorization", "").startswith("Basic")
+
+
+def busy_upstream(sandbox_url, status, retry_after):
+    """Forwards to the sandbox until its `busy` is set, then answers every GET with `status`
+    and `retry_after` as its Retry-After."""
+
+    class Handler(BaseHTTPRequestHandler):
+        busy = False
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = requests.post(
+                sandbox_url + self.path, data=body, headers=self.headers, timeout=5
+            )
+            self.answer(answer.status_code, answer.content)
+
+        def do_GET(self):
+            if self.busy:
+                self.answer(status, b'{"code": "BUSY"}', retry_after)
+            else:
+                answer = requests.get(sandbox_url + self.path, headers=self.headers, timeout=5)
+                self.answer(answer.status_code, answer.content)
+
+        def answer(self, code, body, retry_after=None):
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+ODD_RETRY_AFTER = ["²", "-5", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT", "9" * 20, "0x10", ""]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("retry_after", ODD_RETRY_AFTER)
+def test_an_odd_retry_after_from_ilert_counts_as_none(
+    make_app, sandbox, auth_for, upstream_servers, status, retry_after
+):
+    """Only whole seconds in ASCII digits are believed; anything else is no Retry-After: the
+    page is the app's 503, never a traceback, and names no wait it cannot stand behind."""
+    handler = busy_upstream(sandbox.url, status, retry_after)
+    upstream = upstream_servers(handler)
+    client = make_app(sandbox=sandbox, ILERT_API_URL=upstream.url).test_client()
+    auth_for(client, sandbox).sign_in()
+    handler.busy = True
+    response = client.get("/me", headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == ("rate_limited" if status == 429 else "BUSY")
+    waits = response.headers.get_all("Retry-After")
+    if status == 429:  # the budget's pause when ilert does not say how long
+        assert waits == [f"{budget.PAUSE_WITHOUT_RETRY_AFTER:.0f}"]
+    else:
+        assert waits == []
