@@ -10,6 +10,7 @@ flow with it. To remove it from a fork: delete this module, its template and the
 
 import json
 import logging
+import re
 
 from flask import (
     Blueprint,
@@ -28,11 +29,16 @@ from errors import wants_json
 from ilert import oauth
 from ilert.oauth import TOKEN_PATH, ilert_called
 from store import StoreError
-from store.flask_session import current_session
+from store.flask_session import VISITOR_LIFETIME, current_session
 
 LIMIT = 20  # calls kept per session
 HIDDEN = "[hidden]"
 SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "access_token", "refresh_token"}
+# Hidden too, in what was sent and what came back: a field whose name ends in key, secret,
+# token or password, in any case (an alert source's integrationKey lets whoever has it raise
+# alerts), and the URL that carries the integration key.
+SECRET_NAME = re.compile(r"(key|secret|token|password)$", re.IGNORECASE)
+SECRET_FIELDS_TOO = {"integrationUrl"}
 # A token answer's fields the inspector may show; any other (an id_token, say) is hidden.
 TOKEN_ANSWER_FIELDS = {"token_type", "expires_in", "scope", "refresh_token_expires_in"}
 SHORTENED_FIELDS = {"state", "code_challenge"}
@@ -98,6 +104,8 @@ def keep_calls(response: Response) -> Response:
             session["flow_only"] = True  # a failed sign-in: keep a session to show its steps
         if session and (earlier or calls):
             lifetime = current_app.config["SESSION_LIFETIME"].total_seconds()
+            if "user" not in session:  # the notes live no longer than the session they are of
+                lifetime = min(lifetime, VISITOR_LIFETIME)
             store.current().put("flow", current_session().sid, (earlier + calls)[-LIMIT:], lifetime)
     except StoreError as error:
         log.warning("Flow inspector notes not kept: %s", error)
@@ -117,12 +125,18 @@ def _flow_of(key: str) -> list:
 
 
 def _masked(fields: dict) -> dict:
+    """`fields` with secrets hidden, long ones shortened, and what is nested in them (a body's
+    objects) summarised, never looked into."""
     masked = {}
     for name, value in fields.items():
-        if name in SECRET_FIELDS:
+        if name in SECRET_FIELDS or name in SECRET_FIELDS_TOO or SECRET_NAME.search(name):
             value = HIDDEN
         elif name in SHORTENED_FIELDS:
             value = f"{value[:6]}…"
+        elif isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(item, dict | list) for item in value)
+        ):
+            value = _summary(value)
         masked[name] = value
     return masked
 

@@ -2,9 +2,13 @@
 
 import re
 
+from conftest import EVERY_SCOPE
 from test_grant import offered
 
 from sandbox import CLIENT_SECRET
+from store.flask_session import VISITOR_LIFETIME
+
+JSON = {"Accept": "application/json"}
 
 
 def test_inspector_is_off_unless_enabled(client):
@@ -137,8 +141,10 @@ def test_a_failed_sign_in_keeps_its_steps_in_a_session_of_ten_minutes(make_app, 
     callback = auth.consent(auth.start())
     sandbox.fault(endpoint="authorization_code", status=400, body='{"error": "invalid_grant"}')
     assert client.get(callback).status_code == 400
-    _, expires_at = app.extensions["store"].get_expiring("session", auth.session_id())
-    assert expires_at <= app.extensions["store"].clock() + 600
+    store = app.extensions["store"]
+    for purpose in ("session", "flow"):  # the notes too: a stranger's forged callbacks
+        _, expires_at = store.get_expiring(purpose, auth.session_id())  # leave nothing for long
+        assert expires_at <= store.clock() + VISITOR_LIFETIME
     assert "2. Turn the code into tokens" in client.get("/flow-inspector").get_data(as_text=True)
 
 
@@ -161,3 +167,26 @@ def test_a_grants_first_step_shows_the_scopes_it_asked_for(make_app, auth_for):
     (first, *_) = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
     assert first["step"].startswith("1.")
     assert first["sent"]["scope"] == f"profile {scope}"
+
+
+def test_an_alert_sources_integration_key_is_hidden_in_what_was_sent_and_answered(
+    make_app, auth_for
+):
+    """Whoever has an integration key can raise alerts with it: the inspector, made to be
+    shown on screens, hides it in the GET's answer, the PUT's body and the PUT's answer."""
+    client = make_app(FLOW_INSPECTOR="true", ILERT_SCOPES=EVERY_SCOPE).test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    source = client.get("/alert-sources", headers=JSON).get_json()[0]
+    secrets = [source["integrationKey"], *filter(None, [source.get("integrationUrl")])]
+    form = {"csrf_token": auth.csrf_token(), "active": "false"}
+    assert client.post(f"/alert-sources/{source['id']}/active", data=form).status_code == 303
+    calls = client.get("/flow-inspector", headers=JSON).get_json()
+    get, put = calls[-2:]
+    assert (get["method"], put["method"]) == ("GET", "PUT")
+    for shown in (get["answer"], put["sent"], put["answer"]):
+        assert shown["integrationKey"] == "[hidden]"
+    nested = [name for name, value in source.items() if isinstance(value, dict)]
+    assert nested and all(put["sent"][name] == "{…}" for name in nested)
+    for page in (client.get("/flow-inspector").text, str(calls)):
+        assert not any(secret in page for secret in secrets)
