@@ -33,12 +33,11 @@ from store.flask_session import VISITOR_LIFETIME, current_session
 
 LIMIT = 20  # calls kept per session
 HIDDEN = "[hidden]"
-SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "access_token", "refresh_token"}
-# Hidden too, in what was sent and what came back: a field whose name ends in key, secret,
-# token or password, in any case (an alert source's integrationKey lets whoever has it raise
-# alerts), and the URL that carries the integration key.
+# Hidden in what was sent and what came back: these fields (integrationUrl carries an alert
+# source's integration key), and any whose name ends in key, secret, token or password, in
+# any case (whoever has an alert source's integrationKey can raise alerts with it).
+SECRET_FIELDS = {"client_secret", "code", "code_verifier", "token", "integrationUrl"}
 SECRET_NAME = re.compile(r"(key|secret|token|password)$", re.IGNORECASE)
-SECRET_FIELDS_TOO = {"integrationUrl"}
 # A token answer's fields the inspector may show; any other (an id_token, say) is hidden.
 TOKEN_ANSWER_FIELDS = {"token_type", "expires_in", "scope", "refresh_token_expires_in"}
 SHORTENED_FIELDS = {"state", "code_challenge"}
@@ -129,7 +128,7 @@ def _masked(fields: dict) -> dict:
     objects) summarised, never looked into."""
     masked = {}
     for name, value in fields.items():
-        if name in SECRET_FIELDS or name in SECRET_FIELDS_TOO or SECRET_NAME.search(name):
+        if name in SECRET_FIELDS or SECRET_NAME.search(name):
             value = HIDDEN
         elif name in SHORTENED_FIELDS:
             value = f"{value[:6]}…"
