@@ -147,7 +147,9 @@ class JsonFormatter(logging.Formatter):
                 line[field] = getattr(record, field)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        # ASCII only: a path or header with U+0085 or U+2028 in it (both line ends to many
+        # readers, Python's splitlines among them) must not split the line in two.
+        return json.dumps(line)
 
 
 def _utc(created: float) -> str:

@@ -96,6 +96,19 @@ def test_a_requests_log_lines_carry_its_id(make_app, auth_for, sandbox, caplog, 
         assert f"WARNING errors [{request_id}]: ilert call failed" in line
 
 
+@pytest.mark.parametrize("odd", ["\x85", "\u2028", "\u2029", "\x1b[31m", "\x9b", "\r\n"])
+def test_a_json_line_stays_one_line_whatever_its_path_and_message_hold(odd):
+    """A client chooses its path and its headers, which lines quote: every reader, whatever it
+    takes as a line end, must read one line, and get back what was said."""
+    record = logging.makeLogRecord(
+        {"name": "errors", "levelname": "WARNING", "msg": f"said {odd}!", "path": f"/a{odd}b"}
+    )
+    line = logs.formatter("json").format(record)
+    assert line.isascii() and len(line.splitlines()) == 1
+    fields = json.loads(line)
+    assert (fields["message"], fields["path"]) == (f"said {odd}!", f"/a{odd}b")
+
+
 def test_every_call_to_ilert_names_the_app(make_app, auth_for, start_sandbox):
     sandbox = start_sandbox()
     agents = []
