@@ -20,6 +20,7 @@ DEFAULT_PORT = 4597  # PORT
 DEFAULT_SANDBOX_PORT = 4598  # SANDBOX_PORT
 CALLBACK_PATH = "/authorize-result"  # the path of the default ILERT_REDIRECT_URI
 DEFAULT_SCOPES = "profile source:w"  # ILERT_SCOPES: what sign-in asks for first
+LANDING_PAGE = "pages.me"  # the page (its view's endpoint) a sign-in ends on without `next`
 SESSION_COOKIE = "session"  # SESSION_COOKIE_NAME
 LOGOUT_NOTICE_COOKIE = "logout_notice"  # says on the home page how logout went
 SIGN_IN_COOKIE_PREFIX = "sign-in-"  # one cookie per pending sign-in, named after its state

@@ -38,7 +38,7 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=31536000"  # a year (RFC 6797)
-UPSTREAM_FAILURES = {  # the IlertError's status (ours for 5xx, ilert's 404): (title, hint)
+UPSTREAM_FAILURES = {  # the IlertError's status (ours for 5xx, ilert's 400, 404): (title, hint)
     502: (
         "ilert gave an unexpected answer",
         "Try again in a moment. You are still signed in.",
@@ -56,6 +56,11 @@ UPSTREAM_FAILURES = {  # the IlertError's status (ours for 5xx, ilert's 404): (t
     404: (
         "ilert has no such record",
         "It may have been deleted at ilert meanwhile: reload the page to see what ilert has now.",
+    ),
+    400: (
+        "ilert refused the request",
+        "ilert did not take what this page asked for, for the reason above. If you run this "
+        "app, LOG_LEVEL=debug logs each call to ilert with its parameters.",
     ),
     None: (
         "ilert refused the request",
@@ -190,8 +195,9 @@ def init_app(app: Flask) -> None:
     def upstream_failed(error: IlertError):
         log.warning("ilert call failed: %s (%s)", error.error, error.status)
         # ilert refusing what this app sent (a 400, or a 401 for its client) is a bad
-        # upstream answer for the person: never our own 400 or 401 ("not signed in").
-        status = error.status if error.status in (502, 503, 504) else 502
+        # upstream answer for the person: never our own 400 or 401 ("not signed in"). ilert's
+        # 404 stays one: the record asked for (a detail page's, an action's) is not there.
+        status = error.status if error.status in (404, 502, 503, 504) else 502
         title, hint = UPSTREAM_FAILURES.get(error.status, UPSTREAM_FAILURES[None])
         if error.error in BUSY and error.retry_after:
             title, hint = BUSY_PAGE[0], BUSY_PAGE[1].format(seconds=error.retry_after)

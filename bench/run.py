@@ -104,7 +104,9 @@ def sign_in(port: int, environ: dict) -> dict:
     settings = config.load(environ)
     name = cookie_name(settings["SESSION_COOKIE_NAME"], app_config=settings)
     with requests.Session() as browser:
-        answer = browser.get(f"http://localhost:{port}/login", timeout=60)  # workers booting
+        answer = browser.get(  # workers booting; /me, the page measured, whatever LANDING_PAGE
+            f"http://localhost:{port}/login", params={"next": "/me"}, timeout=60
+        )
         if (
             answer.status_code != 200
             or not answer.url.endswith("/me")

@@ -16,22 +16,34 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
-from flask import url_for
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from jinja2 import MemcachedBytecodeCache
 from werkzeug.serving import make_server
 
 from app import create_app as create_flask_app
-from config import DEFAULT_SCOPES, SESSION_COOKIE, redirect_uri_at
+from config import DEFAULT_SCOPES, LANDING_PAGE, SESSION_COOKIE, redirect_uri_at
 from sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_REDIRECT_URI, create_app
 from sandbox.server import new_state
 from sandbox.serving import bind
 from tests.tools import redis_server_executable
+from views import registry
 from views.registry import declared_scopes
 
 # Sign-in's scopes (ILERT_SCOPES) for a test whose person must be allowed every page and
 # action: a fork's DEFAULT_SCOPES may leave some out, to be granted on demand.
 EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
+
+
+def _path_of(endpoint):
+    """The path of a view of the pages blueprint, by its rule: a fork may move any page."""
+    probe = Flask(__name__)
+    probe.register_blueprint(registry.bp)
+    with probe.test_request_context():
+        return url_for(endpoint)
+
+
+LANDING = _path_of(LANDING_PAGE)  # where a sign-in without `next` ends
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -421,7 +433,7 @@ def signed_in_browser(app_url):
     profile = browser.post(
         consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
     )
-    assert profile.status_code == 200 and profile.url == f"{app_url}/me"
+    assert profile.status_code == 200 and profile.url == f"{app_url}{LANDING}"
     return browser
 
 

@@ -177,6 +177,6 @@ def test_a_switch_other_than_true_or_false_is_400_and_sends_nothing(person, sand
 def test_an_unknown_alert_is_ilerts_404(person):
     client, signing = person
     answer = act(client, signing, "/alerts/999999/accept")
-    assert answer.status_code == 502  # ilert's 404 for a write this app offered
+    assert answer.status_code == 404  # ilert's: it has no such alert (any more)
     assert "ilert has no such record" in answer.get_data(as_text=True)
     assert client.get("/me").status_code == 200

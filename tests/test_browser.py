@@ -13,7 +13,7 @@ import functools
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from conftest import EVERY_SCOPE, tool_paths
+from conftest import EVERY_SCOPE, LANDING, tool_paths
 from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, SESSION_COOKIE
@@ -175,7 +175,8 @@ def test_sign_in_browse_and_log_out(person_at_either_width, live_app):
     assert person.page.evaluate("getComputedStyle(document.body).display") == "flex"  # CSS on
 
     person.sign_in()
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
+    person.open(f"{served.url}/me")
     person.sees_page("Ada Lovelace")
     person.sees("ada.lovelace@example.com")
     person.sees("Europe/London")
@@ -219,7 +220,8 @@ def test_deny_shows_access_denied_with_a_way_to_try_again(person, live_app):
 
     person.click_link("Sign in again")
     person.click_button("Allow")
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
+    person.open(f"{served.url}/me")
     person.sees_page("Ada Lovelace")
 
 
@@ -238,7 +240,7 @@ def test_expired_session_asks_to_sign_in_again(person, live_app):
     served = live_app()
     person.open(served.url)
     person.sign_in()
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
     served.forget_tokens(person.session_id())
 
     person.open(f"{served.url}/me")
@@ -269,7 +271,7 @@ def test_keyboard_alone_signs_in_and_out_with_visible_focus(person, live_app):
     expect(page.locator("h1")).to_contain_text("wants to access your ilert account")
     tab_to("Allow")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{served.url}/me")
+    page.wait_for_url(f"{served.url}{LANDING}")
     tab_to("Log out")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{served.url}/")
@@ -291,7 +293,7 @@ def test_every_page_of_the_navigation_opens(person, live_app):
     served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     person.open(served.url)
     person.sign_in()
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
     for page in PAGES:
         person.click_link(page.title)
         person.page.wait_for_url(served.url + url_of(served.app, page.endpoint))
@@ -308,7 +310,7 @@ def test_step_up_to_a_page_and_its_action_keeps_the_session_under_a_new_id(perso
     served = live_app(ILERT_SCOPES=granted)
     person.open(served.url)
     person.sign_in()
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
     session_id = person.session_id()
     person.expect_error_page(403)
     person.click_link(page.title)
@@ -340,7 +342,7 @@ def test_denying_a_missing_scope_keeps_the_session(person, live_app):
     served = live_app(ILERT_SCOPES=granted)
     person.open(served.url)
     person.sign_in()
-    person.page.wait_for_url(f"{served.url}/me")
+    person.page.wait_for_url(f"{served.url}{LANDING}")
     session_id = person.session_id()
     person.expect_error_page(403)
     person.click_link(page.title)
@@ -410,8 +412,8 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     expect(page.locator("h1")).to_contain_text("wants to access your ilert account")
     check("sandbox consent page")
     person.click_button("Allow")
-    page.wait_for_url(f"{served.url}/me")
-    check("/me")
+    page.wait_for_url(f"{served.url}{LANDING}")
+    check(LANDING)
     for path in [url_of(served.app, page.endpoint) for page in PAGES] + tool_paths(served.app):
         person.open(served.url + path)
         check(path)
@@ -442,7 +444,7 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
     lacking = live_app(ILERT_SCOPES=without(STEP_UP_PAGE.scope))
     person.open(lacking.url)
     person.sign_in()
-    page.wait_for_url(f"{lacking.url}/me")
+    page.wait_for_url(f"{lacking.url}{LANDING}")
     person.expect_error_page(403)
     step_up_url = lacking.url + url_of(lacking.app, STEP_UP_PAGE.endpoint)
     person.open(step_up_url)

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import free_port, process_environ, profiles_at_once, signed_in_browser
+from conftest import LANDING, free_port, process_environ, profiles_at_once, signed_in_browser
 
 from config import CALLBACK_PATH, SESSION_COOKIE, redirect_uri_at
 from tests.tools import hold_next_call
@@ -231,4 +231,4 @@ def test_a_slow_api_call_does_not_lose_a_sign_in_started_meanwhile(live_app):
         assert slow_me.result().status_code == 200
     callback = browser.get(granted.headers["Location"], allow_redirects=False, timeout=10)
     assert callback.status_code == 302
-    assert callback.headers["Location"] == "/me"
+    assert callback.headers["Location"] == LANDING

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import NOT_COPIED, ROOT, free_port, process_environ, wait_for_port
+from conftest import LANDING, NOT_COPIED, ROOT, free_port, process_environ, wait_for_port
 from test_tracing import Collector
 
 import config
@@ -279,7 +279,8 @@ def test_the_sandbox_recipe_signs_in(shell, tmp_path):
     profile = browser.post(
         consent.url, data={"user": "ada.lovelace", "decision": "allow"}, timeout=10
     )
-    assert profile.url == f"http://localhost:{port}/me" and "Ada Lovelace" in profile.text
+    assert profile.url == f"http://localhost:{port}{LANDING}"
+    assert "Ada Lovelace" in browser.get(f"http://localhost:{port}/me", timeout=10).text
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE
+from conftest import EVERY_SCOPE, LANDING
 
 from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
 from ilert import oauth
@@ -70,7 +70,7 @@ def test_login_moves_to_the_redirect_uris_host_first(client):
 def test_allow_signs_in_and_shows_the_profile(client, auth, sandbox):
     response = auth.sign_in()
     assert response.status_code == 302
-    assert response.headers["Location"] == "/me"
+    assert response.headers["Location"] == LANDING
     profile = client.get("/me")
     assert profile.status_code == 200
     assert b"Ada Lovelace" in profile.data
@@ -121,7 +121,7 @@ def test_sign_in_returns_to_next(client, auth):
 )
 def test_sign_in_ignores_next_that_leaves_the_site(client, auth, next_value):
     response = auth.sign_in(next=next_value)
-    assert response.headers["Location"] == "/me"
+    assert response.headers["Location"] == LANDING
 
 
 def test_deny_gives_a_page_offering_to_try_again(client, auth, sandbox):

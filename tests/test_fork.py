@@ -35,6 +35,7 @@ RENAMED = {
     "LOGOUT_NOTICE_COOKIE": '"acme_signed_out"',
     "SIGN_IN_COOKIE_PREFIX": '"acme-pending-"',
     "DEFAULT_SCOPES": '"profile alert:r"',  # the rest granted on demand
+    "LANDING_PAGE": '"pages.alerts"',
 }
 
 
@@ -115,10 +116,14 @@ def readme_blocks(section):
 
 def add_the_readmes_page_and_action(copy):
     """README's "Add a page of your own" and "Add an action of your own", done as written in
-    two files each."""
+    two files each. A fork that has done them already (its README shows what it did) is
+    checked as it is."""
     view, template = readme_blocks("Add a page of your own")
     action_view, button = readme_blocks("Add an action of your own")
     pages = copy / "views" / "pages.py"
+    defined = {getattr(node, "name", None) for node in ast.parse(pages.read_text()).body}
+    if {node.name for node in ast.parse(view + action_view).body} <= defined:
+        return
     pages.write_text(pages.read_text() + "\n\n" + view + "\n\n" + action_view)
     (copy / "templates" / "incidents.html").write_text(template)
     edit(

@@ -12,6 +12,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import LANDING
 from test_pages import forms_of, grant_offered, url_of
 
 from ilert.oauth import REVOKE_PATH
@@ -246,7 +247,7 @@ def test_grant_comes_back_only_to_a_local_path(profile_only, next_path):
     _, (scope, _) = offered(client)
     answer = signing.grant(scope, next_path)
     assert answer.status_code == 302
-    assert answer.headers["Location"] == "/me"
+    assert answer.headers["Location"] == LANDING
 
 
 def test_pages_let_forms_go_on_to_ilerts_sign_in_and_nowhere_else(client, sandbox):

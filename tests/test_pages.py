@@ -5,17 +5,21 @@ session's CSRF token, sends nothing to ilert otherwise, and offers the grant pag
 scope."""
 
 import html
+import json
 import re
+import subprocess
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import EVERY_SCOPE
+from conftest import EVERY_SCOPE, ROOT, process_environ
 from flask import url_for
 
 from config import DEFAULT_SCOPES
 from ilert import client as ilert_client
 from ilert.oauth import TOKEN_PATH
 from ilert.scopes import describe_scope, includes, missing_scope_hint, required_scope, scope_for
+from sandbox import CLIENT_ID, CLIENT_SECRET
 from sandbox.server import API
 from views.registry import ACTIONS, PAGES, declared_scopes, scope_to_ask
 
@@ -370,3 +374,54 @@ def test_every_listed_page_pages_through_ilerts_list(signed_in_with_every_scope,
             here = html.unescape(following[1])
         assert seen == every, path
         assert "Previous page" in html_page and "Next page" not in html_page, path
+
+
+DETAIL_PAGE = """
+import json, sys
+sys.path.insert(0, "tests")
+from types import SimpleNamespace
+from ilert import client
+from views.registry import page
+
+@page("/alerts/<int:alert_id>", "Alert", "One alert.", "GET /api/alerts/{id}", scope="alert:r")
+def alert(alert_id):
+    return client.get(f"/api/alerts/{alert_id}")
+
+from app import create_app
+from conftest import LocalClient, SignIn
+
+app = create_app(json.loads(sys.argv[1]))
+app.test_client_class = LocalClient
+browser = app.test_client()
+home = browser.get("/")
+SignIn(browser, SimpleNamespace(url=sys.argv[2])).sign_in()
+answers = {path: browser.get(path) for path in ("/", "/alerts/70013", "/alerts/1")}
+print(json.dumps({"signed out": home.status_code, **{
+    path: [answer.status_code, answer.get_data(as_text=True)] for path, answer in answers.items()
+}}))
+"""
+
+
+def test_a_page_whose_path_takes_a_value_is_a_page_out_of_the_navigation(sandbox, tmp_path):
+    """A fork's detail page (`/alerts/<int:alert_id>`) has no one address to link to: every
+    page answers as before, it is not in the navigation or on the home page, and ilert's 404
+    for a record it lacks is the page's 404."""
+    settings = {
+        "ILERT_CLIENT_ID": CLIENT_ID, "ILERT_CLIENT_SECRET": CLIENT_SECRET,
+        "ILERT_AUTH_URL": sandbox.url, "ILERT_API_URL": sandbox.url, "ILERT_SCOPES": EVERY_SCOPE,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough",
+        "SESSION_FILE_DIR": str(tmp_path / "sessions"),
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", DETAIL_PAGE, json.dumps(settings), sandbox.url],
+        cwd=ROOT, env=process_environ(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = json.loads(done.stdout.splitlines()[-1])
+    assert answers["signed out"] == 200
+    (home_status, home), (found, alert), (missing, _) = (
+        answers[path] for path in ("/", "/alerts/70013", "/alerts/1")
+    )
+    assert (home_status, found, missing) == (200, 200, 404)
+    assert "/alerts/" not in home.replace('href="/alerts"', "")  # listed pages only
+    assert "<title>Alert · " in alert or json.loads(alert)["id"] == 70013

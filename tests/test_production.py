@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 import requests
-from conftest import ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
+from conftest import LANDING, ROOT, free_port, process_environ, profiles_at_once, signed_in_browser
 
 import app
 import config
@@ -422,7 +422,7 @@ def test_the_most_pending_sign_ins_with_long_nexts_still_fit_gunicorns_header_li
     longest_kept += "a" * (sign_ins.NEXT_MAX_LENGTH - len(json.dumps(longest_kept)) + 2)
     too_long = "/me?q=" + "a" * (3 * sign_ins.NEXT_MAX_LENGTH)
     assert safe_next(too_long) == too_long
-    for next_path, lands_on in ((longest_kept, longest_kept), (too_long, "/me")):
+    for next_path, lands_on in ((longest_kept, longest_kept), (too_long, LANDING)):
         browser = requests.Session()
         for _ in range(sign_ins.LIMIT):
             started = browser.get(

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import urllib3
-from conftest import ROOT, free_port
+from conftest import LANDING, ROOT, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -326,7 +326,7 @@ def test_a_flood_of_forged_callbacks_from_one_address_leaves_others_signing_in(b
     assert statuses.count(429) >= 40 - let_through, (statuses, flooded_for)
     assert reached <= let_through + 1, (reached, flooded_for)  # and the person's
     assert set(statuses) == {400, 429}  # the app's "not valid" page for the ones let through
-    assert signed_in.status_code == 200 and signed_in.url == f"{proxied}/me"
+    assert signed_in.status_code == 200 and signed_in.url == f"{proxied}{LANDING}"
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE, ROOT, ServerProcess, free_port, process_environ
+from conftest import EVERY_SCOPE, LANDING, ROOT, ServerProcess, free_port, process_environ
 
 from config import CALLBACK_PATH, redirect_uri_at
 from tests.test_app_py import run_app_py
@@ -79,8 +79,9 @@ def csrf_token(page):
 def test_sandbox_mode_can_be_clicked_through(shared_app_py):
     app_py = shared_app_py
     browser = requests.Session()
-    profile = click_through_sign_in(browser, app_py.url)
-    assert profile.url == app_py.url + "/me"
+    landed = click_through_sign_in(browser, app_py.url)
+    assert landed.status_code == 200 and landed.url == app_py.url + LANDING
+    profile = browser.get(app_py.url + "/me")
     assert "Ada Lovelace" in profile.text
     assert "Sandbox mode" in profile.text
     assert "ada.lovelace" in browser.get(app_py.url + "/token-info").text
@@ -172,8 +173,8 @@ def test_flask_debug_reloader_serves_the_sandbox_once(start_server, tmp_path):
     )
     server = start_server([sys.executable, "app.py"], environ, port)
     browser = requests.Session()
-    profile = click_through_sign_in(browser, server.url)
-    assert profile.status_code == 200 and "Ada Lovelace" in profile.text
+    landed = click_through_sign_in(browser, server.url)
+    assert landed.status_code == 200 and landed.url == server.url + LANDING
     assert "is busy" not in server.log()
     assert server.process.poll() is None
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from conftest import ROOT, process_environ, signed_in_browser, tool_paths
+from conftest import LANDING, ROOT, process_environ, signed_in_browser, tool_paths
 from test_pages import url_of
 
 from ilert.budget_redis import KEY
@@ -178,7 +178,7 @@ def test_rotating_the_secret_key_signs_nobody_out(make_app, store_settings, auth
     finishing = during.test_client()
     for held in started._cookies.values():
         finishing.set_cookie(held.key, held.value, domain="localhost")
-    assert finishing.get(callback).headers["Location"] == "/me"  # PKCE verifier and all
+    assert finishing.get(callback).headers["Location"] == LANDING  # PKCE verifier and all
 
     after = make_app(SECRET_KEY=NEW_KEY, **store_settings)  # the old key dropped
     for client in (moved, finishing):
@@ -296,7 +296,7 @@ def test_a_double_clicked_callback_exchanges_once_and_signs_in(served):
             answers = list(pool.map(lambda _: click(), range(2)))
         assert sandbox.stats()["token"]["authorization_code"] == before + 1
         assert [a.status_code for a in answers] == [302, 302], trial
-        assert {a.headers["Location"] for a in answers} == {"/me"}
+        assert {a.headers["Location"] for a in answers} == {LANDING}
         cookie_name = served.app.config["SESSION_COOKIE_NAME"]
         cookies = [a.cookies.get(cookie_name) for a in answers]
         assert None not in cookies and len(set(cookies)) == 1  # both set the same session
@@ -394,7 +394,7 @@ def test_a_tossed_sign_in_cookie_does_not_hand_the_victims_session_over(served):
     victim = requests.Session()
     victim.cookies.update(attacker.cookies)
     callback = consent(authorize_url)
-    assert victim.get(callback, allow_redirects=False).headers["Location"] == "/me"
+    assert victim.get(callback, allow_redirects=False).headers["Location"] == LANDING
     state = parse_qs(urlsplit(callback).query)["state"][0]
     for query in ({"state": state}, {"state": state, "code": "a-guessed-code"}):
         answer = attacker.get(callback_url(served, **query), allow_redirects=False)
@@ -532,7 +532,7 @@ def test_a_tossed_session_cookie_signs_out_nobody_who_signs_in_with_it(served):
     persons_session = {name: person.cookies[name]}
     again = tosser.get(f"{served.url}/login", timeout=10)
     signed_in = tosser.post(again.url, data={"user": "ada.lovelace", "decision": "allow"})
-    assert signed_in.status_code == 200 and signed_in.url == f"{served.url}/me"
+    assert signed_in.status_code == 200 and signed_in.url == f"{served.url}{LANDING}"
     me = requests.get(f"{served.url}/me", cookies=persons_session, allow_redirects=False)
     assert me.status_code == 200
 

@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 
 import metrics
 import store
-from config import LOGOUT_NOTICE_COOKIE, ConfigError
+from config import LANDING_PAGE, LOGOUT_NOTICE_COOKIE, ConfigError
 from errors import error_page
 from ilert import budget, oauth, session_tokens
 from ilert.oauth import IlertError
@@ -222,7 +222,7 @@ def _finish_sign_in(sign_in: sign_ins.PendingSignIn) -> Response:
         if current_session().sid != sid_before:
             session.clear()  # the new session, which would hold them: not kept, no cookie
         raise
-    return redirect(sign_in.next or url_for("pages.me"))
+    return redirect(sign_in.next or url_for(LANDING_PAGE))
 
 
 @contextmanager
@@ -281,7 +281,7 @@ def _continued_or_invalid(finished: dict):
     adopted.clear()
     adopted.update(finished["data"])
     adopted.sid = finished["sid"]
-    return redirect(finished["next"] or url_for("pages.me"))
+    return redirect(finished["next"] or url_for(LANDING_PAGE))
 
 
 def _still_signed_in(sid: str) -> bool:

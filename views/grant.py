@@ -27,6 +27,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from config import LANDING_PAGE
 from errors import error_page
 from ilert import scopes, session_tokens
 from ilert.oauth import TokenAnswer
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 @bp.route("/grant", methods=["POST"])
 def grant():
     """Send the person to ilert to allow `scope` on top of what this sign-in has."""
-    back_to = auth.safe_next(request.form.get("next")) or url_for("pages.me")
+    back_to = auth.safe_next(request.form.get("next")) or url_for(LANDING_PAGE)
     refused = registry.refuse_form(back_to)
     if refused is not None:
         return refused
@@ -74,7 +75,7 @@ def finish(sign_in: sign_ins.PendingSignIn, code: str, tokens: TokenAnswer) -> R
     with session_tokens.replacing(tokens):  # more access: a new session id
         flash(f"Allowed: {words}." if words else "ilert kept what you had allowed.", "info")
         sign_ins.keep_finished(sign_in, code, current_session().sid, dict(session))
-    return redirect(sign_in.next or url_for("pages.me"))
+    return redirect(sign_in.next or url_for(LANDING_PAGE))
 
 
 def _not_applied(signed_in_as: str | None, allowed_by: str | None):
@@ -94,4 +95,4 @@ def denied(sign_in: sign_ins.PendingSignIn) -> Response:
     """The person did not allow the grant at ilert: nothing changes, and the notice says so."""
     log.info("A grant of more scopes was denied at ilert")
     flash("You did not allow the extra access at ilert: nothing was changed.", "warning")
-    return redirect(sign_in.next or url_for("pages.me"))
+    return redirect(sign_in.next or url_for(LANDING_PAGE))

@@ -47,6 +47,7 @@ class Page:
     summary: str  # one sentence on the home page
     call: str  # what it asks ilert, as the home page shows it
     scope: str | None  # the scope its call needs (None: any sign-in may see it)
+    listed: bool = True  # in the navigation and on the home page: its path takes no values
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,14 @@ class FormError(Exception):
 
 
 def page(rule: str, title: str, summary: str, call: str, scope: str | None) -> Callable:
-    """Make a view a page for signed-in people at `rule` that needs `scope`, listed in `PAGES`."""
+    """Make a view a page for signed-in people at `rule` that needs `scope`, listed in `PAGES`.
+    A page whose rule takes values (`/incidents/<int:incident_id>`, a detail page) has no one
+    address to link to: it stays out of the navigation and the home page (its list links to
+    it), and is otherwise a page like any other."""
 
     def register(view: Callable) -> Callable:
         endpoint = f"{bp.name}.{view.__name__}"
-        PAGES.append(Page(endpoint, title, summary, call, scope))
+        PAGES.append(Page(endpoint, title, summary, call, scope, listed="<" not in rule))
 
         @wraps(view)
         def guarded(**kwargs: Any):
@@ -241,7 +245,8 @@ class Layout:
     home: str
     login: str
     logout: str
-    pages: list[Link]  # for signed-in people: PAGES
+    pages: list[Link]  # for signed-in people: PAGES, those listed
+    titles: dict[str, str]  # every page's title by its endpoint, base.html's default title
     tools: list[Link]  # for everyone: what `app.extensions["layout_tools"]` lists
 
 
@@ -262,6 +267,11 @@ def _layout(app: Any, script_root: str) -> Layout:
         home=url_for("pages.home"),
         login=url_for("auth.login"),
         logout=url_for("auth.logout"),
-        pages=[Link(p.endpoint, p.title, url_for(p.endpoint), p.summary, p.call) for p in PAGES],
+        pages=[
+            Link(p.endpoint, p.title, url_for(p.endpoint), p.summary, p.call)
+            for p in PAGES
+            if p.listed
+        ],
+        titles={p.endpoint: p.title for p in PAGES},
         tools=[Link(e, t, url_for(e)) for e, t in app.extensions.get("layout_tools", [])],
     )
