@@ -26,10 +26,17 @@ import config_checks as _config_checks
 import config_sources as _config_sources
 import logs as _logs
 
+# gunicorn reads this file again in the same master on a HUP, while it listens: what is done
+# once per master (the port's check, the metrics folder) is not done again then.
+_MASTER = "ILERT_APP_GUNICORN_MASTER"  # "<pid of the master>:<own|given>"
+_master, _, _metrics_folder_was = os.environ.get(_MASTER, "").partition(":")
+_reloaded = _master == str(os.getpid())
+
 try:
     _config_sources.load_dotenv()
     _settings = _config.require_client_id(_config.load(os.environ))
-    if not {"GUNICORN_FD", "LISTEN_FDS"} & set(os.environ):  # unless handed a socket (USR2)
+    # Not when handed a socket (USR2), nor on a HUP: the port is this master's own then.
+    if not _reloaded and not {"GUNICORN_FD", "LISTEN_FDS"} & set(os.environ):
         _config_checks.check_can_listen(_settings["HOST"], _settings["PORT"])
 except _config.ConfigError as _error:
     print(f"Configuration error: {_error}", file=sys.stderr, flush=True)
@@ -38,12 +45,16 @@ except _config.ConfigError as _error:
 # Prometheus metrics of every worker, added up at /metrics (metrics.py): prometheus_client's
 # multiprocess mode, in which each process counts in files of a folder of this run's own.
 # Set here, before the app (and prometheus_client) is imported.
-_own_metrics_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _own_metrics_folder:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ilert-app-metrics-")
+if _reloaded:  # a HUP: the counts so far are kept
+    _own_metrics_folder = _metrics_folder_was == "own"
+else:
+    _own_metrics_folder = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if _own_metrics_folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ilert-app-metrics-")
+    for _old in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(_old)  # counts of an earlier run
+    os.environ[_MASTER] = f"{os.getpid()}:{'own' if _own_metrics_folder else 'given'}"
 _metrics_folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-for _old in glob.glob(os.path.join(_metrics_folder, "*.db")):  # counts of an earlier run
-    os.remove(_old)
 
 _host, _port = _settings["HOST"], _settings["PORT"]
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"

@@ -1,6 +1,8 @@
 """`GET /metrics`: Prometheus text, never public, counting what an operator asks about."""
 
+import signal
 import sys
+import time
 
 import pytest
 import requests
@@ -116,3 +118,34 @@ def test_metrics_add_up_every_gunicorn_worker(start_server, start_sandbox, tmp_p
 def workers_that_served_me(log):
     """The worker of each `/me` in a log of `--access-logformat "%(p)s %(U)s"`."""
     return [line.split()[0] for line in log.splitlines() if line.endswith(" /me")]
+
+
+def test_a_hup_reloads_gunicorn_and_keeps_the_counts(start_server, start_sandbox, tmp_path):
+    """gunicorn reads gunicorn.conf.py again on a HUP, in the master that holds the port: it
+    starts new workers, keeps serving (once it stopped: "PORT is busy"), and the metrics
+    counted so far stay."""
+    port = free_port()
+    sandbox = start_sandbox(redirect_uris=[redirect_uri_at(port)])
+    environ = environ_for(sandbox, port, tmp_path, WEB_CONCURRENCY=2)
+    server = start_server([sys.executable, "-m", "gunicorn", "app:create_app()"], environ, port)
+    browser = signed_in_browser(server.url)
+    first_workers = set(worker_pids(server.process.pid))
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = set(worker_pids(server.process.pid))
+        if len(workers) == 2 and not workers & first_workers:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(server.log()[-3000:])
+    assert server.process.poll() is None
+    assert browser.get(f"{server.url}/me", timeout=10).status_code == 200
+    found = samples(requests.get(f"{server.url}/metrics", timeout=10).text)
+    assert value(found, "ilert_app_sign_ins_total", outcome="signed_in") == 1
+    assert "Configuration error" not in server.log()
+
+
+def worker_pids(master):
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        return [int(pid) for pid in children.read().split()]
