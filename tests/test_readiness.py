@@ -55,12 +55,16 @@ def test_a_redis_that_refuses_writes_is_not_ready_though_it_answers_ping(
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_session_folder_that_refuses_writes_is_not_ready(make_app, tmp_path, caplog):
+@pytest.mark.parametrize("part", ["entries", "locks"])
+def test_a_session_folder_that_refuses_writes_is_not_ready(make_app, tmp_path, caplog, part):
+    """The locks too: without them no sign-in, refresh or logout goes through, and /healthz
+    says so; /readyz must not send such an instance traffic."""
     folder = tmp_path / "store"
     client = make_app(SESSION_FILE_DIR=str(folder)).test_client()
     assert client.get("/readyz").status_code == 200
-    shutil.rmtree(folder / "entries")
-    (folder / "entries").write_text("not a folder")
+    shutil.rmtree(folder / part)
+    (folder / part).write_text("not a folder")
+    assert client.get("/healthz").status_code == 503
     with caplog.at_level(logging.ERROR, logger="views.health"):
         response = client.get("/readyz")
     assert response.status_code == 503

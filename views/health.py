@@ -73,10 +73,12 @@ def readyz():
 
 
 def session_store_round_trip() -> str | None:
-    """A write, a read and a delete of an entry of its own: a Redis at `maxmemory` or a full
-    disk still answers a PING, but refuses the writes every sign-in needs."""
+    """What /healthz asks (the store answers; for files, its entries and locks folders take
+    files), then a write, a read and a delete of an entry of its own: a Redis at `maxmemory`
+    or a full disk still answers a PING, but refuses the writes every sign-in needs."""
     probe = secrets.token_urlsafe(16)
     try:
+        store.current().check()
         store.current().put("readiness", probe, {"probe": probe}, READINESS_PROBE_LIFETIME)
         found = store.current().get("readiness", probe)
         store.current().delete("readiness", probe)
