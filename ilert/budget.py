@@ -84,11 +84,17 @@ class Budget:
         """Wait for this call's turn (at most MAX_WAIT seconds), or raise the 503 "ilert is
         busy, try again in N s" without calling ilert. A store that cannot keep the budget
         (a full disk, Redis out of memory) lets the call through: ilert's own limit still
-        holds, and a refresh must not fail for want of a count."""
+        holds, and a refresh must not fail for want of a count. So does a budget whose lock
+        another process held past MAX_WAIT (a stalled worker, a slow disk)."""
         try:
             taken, wait = self.state.reserve(store.now(), self.rate, MAX_WAIT)
         except store.StoreError as error:
             log.warning("The ilert budget could not be kept (%s): calling ilert anyway", error)
+            return
+        except store.LockBusy:
+            log.warning(
+                "The ilert budget's lock stayed busy for %g s: calling ilert anyway", MAX_WAIT
+            )
             return
         if not taken:
             metrics.BUSY.labels("ilert_busy").inc()

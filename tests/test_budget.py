@@ -1,6 +1,9 @@
 """One ilert budget for the whole deployment (ILERT_RATE_LIMIT), a 429 that pauses every
 worker and instance, and at most one refresh per session per 5 minutes."""
 
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -256,3 +259,37 @@ def test_readyz_answers_503_while_ilert_asks_for_a_pause(
     assert other_instance.get("/healthz").status_code == 200  # liveness is another matter
     clock.advance(PAUSE)
     assert other_instance.get("/readyz").status_code == 200
+
+
+# A process holding the budget's lock file (`python -c HOLD_THE_LOCK <path>`), to be killed.
+HOLD_THE_LOCK = """
+import sys, time, filelock
+held = filelock.FileLock(sys.argv[1])
+held.acquire()
+print("held", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_budget_lock_another_process_holds_lets_a_refresh_through(
+    make_app, auth_for, start_sandbox, clock
+):
+    """A stalled worker holding the budget's lock costs each call MAX_WAIT, never the refresh
+    (it was a 503, and the session then stayed locked out while its refresh mark lived)."""
+    sandbox = start_sandbox(access_token_ttl=60)  # outlives the waits, which are real time
+    app = make_app(sandbox=sandbox)
+    client = app.test_client()
+    auth_for(client, sandbox).sign_in()
+    lock_file = os.path.join(app.extensions["store"].backend.locks, "ilert-budget.lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, lock_file], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        clock.advance(60)
+        assert client.get("/me").status_code == 200
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert sandbox.stats()["token"]["refresh_token"] == 1
+    assert client.get("/me").status_code == 200
