@@ -119,7 +119,7 @@ class Budget:
 
     def paused_for(self) -> float:
         """Seconds the pause that ilert asked for still lasts (0 when there is none)."""
-        return max(0.0, self.state.paused_until() - store.now())
+        return min(max(0.0, self.state.paused_until() - store.now()), LONGEST_PAUSE)
 
 
 def init_app(app: Flask) -> None:
@@ -145,16 +145,28 @@ def current() -> Budget | None:
     return current_app.extensions["ilert_budget"]
 
 
+def within_reach(tat: float, paused_until: float, now: float, rate: Rate) -> tuple[float, float]:
+    """The two times no further ahead of `now` than they can be: a pause ends within
+    LONGEST_PAUSE, and the tat is within a burst and MAX_WAIT of its end. A clock stepped back
+    (or one instance's clock behind another's) would otherwise leave them that far in the
+    future, and every call would be "ilert is busy" until the clock caught up."""
+    paused_until = min(paused_until, now + LONGEST_PAUSE)
+    reach = max(now, paused_until) + rate.burst * rate.interval + MAX_WAIT
+    return min(tat, reach), paused_until
+
+
 def reserve(
     tat: float, paused_until: float, now: float, rate: Rate, max_wait: float
-) -> tuple[float | None, float]:
-    """GCRA: (the new tat, or None if the next turn is not due within `max_wait`; the seconds
-    until it is due). The Lua script of `budget_redis` is this function, line for line."""
+) -> tuple[float, float, bool, float]:
+    """GCRA: the tat and pause to keep, whether this call's turn is due within `max_wait`, and
+    the seconds until it is. The Lua script of `budget_redis` is this function, line for line.
+    A refused call changes nothing, unless the times were beyond reach (`within_reach`)."""
+    tat, paused_until = within_reach(tat, paused_until, now, rate)
     due = max(paused_until, max(tat, now) + rate.interval - rate.burst * rate.interval)
     wait = max(0.0, due - now)
     if wait > max_wait:
-        return None, wait
-    return max(tat, now + wait) + rate.interval, wait
+        return tat, paused_until, False, wait
+    return max(tat, now + wait) + rate.interval, paused_until, True, wait
 
 
 def paused(
@@ -162,6 +174,7 @@ def paused(
 ) -> tuple[float, float]:
     """(tat, paused_until) after a pause of `seconds`: no turn until it ends, and then no
     burst, one turn every interval (the tat as if a burst had just been taken then)."""
+    tat, paused_until = within_reach(tat, paused_until, now, rate)
     paused_until = max(paused_until, now + seconds)
     return max(tat, paused_until + (rate.burst - 1) * rate.interval), paused_until
 
@@ -176,10 +189,10 @@ class FileState:
 
     def reserve(self, now: float, rate: Rate, max_wait: float) -> tuple[bool, float]:
         with self._changing() as (descriptor, tat, paused_until):
-            new_tat, wait = reserve(tat, paused_until, now, rate, max_wait)
-            if new_tat is not None:
-                _write(descriptor, new_tat, paused_until)
-            return new_tat is not None, wait
+            *kept, taken, wait = reserve(tat, paused_until, now, rate, max_wait)
+            if kept != [tat, paused_until]:
+                _write(descriptor, *kept)
+            return taken, wait
 
     def pause(self, now: float, rate: Rate, seconds: float) -> None:
         with self._changing() as (descriptor, tat, paused_until):

@@ -14,7 +14,7 @@ from test_pages import url_of
 
 from config import SESSION_COOKIE, redirect_uri_at
 from ilert import cache
-from ilert.budget import MAX_WAIT, FileState, Rate
+from ilert.budget import LONGEST_PAUSE, MAX_WAIT, FileState, Rate
 from ilert.budget_redis import RedisState
 from ilert.session_tokens import REFRESH_FLOOR
 from sandbox import hooks
@@ -49,6 +49,24 @@ def test_a_burst_of_a_second_then_one_turn_per_interval(state):
     assert state.reserve(now, RATE, MAX_WAIT) == (False, pytest.approx(2.1))  # nothing taken
     assert state.reserve(now, RATE, MAX_WAIT) == (False, pytest.approx(2.1))
     assert state.reserve(now + 2.1, RATE, MAX_WAIT) == (True, pytest.approx(0))
+
+
+@pytest.mark.parametrize("step_back", [120, 3600])
+def test_a_clock_stepped_back_costs_a_burst_and_a_pause_at_most(state, step_back):
+    """The times kept are the callers' clocks: after a step back (NTP, a VM restored) they lie
+    that far ahead. A spent burst and a pause still hold; beyond them, the budget is not
+    "busy" for as long as the step (it was, for every call of every instance)."""
+    now = 1_000_000.0
+    for _ in range(RATE.burst + 20):
+        state.reserve(now, RATE, MAX_WAIT)
+    earlier = now - step_back
+    assert state.reserve(earlier, RATE, MAX_WAIT) == (False, pytest.approx(2.1))
+    assert state.reserve(earlier + 2.1, RATE, MAX_WAIT)[0]
+    state.pause(now, RATE, LONGEST_PAUSE)
+    longest = LONGEST_PAUSE + RATE.burst * RATE.interval + MAX_WAIT
+    taken, wait = state.reserve(earlier, RATE, MAX_WAIT)
+    assert not taken and LONGEST_PAUSE <= wait <= longest
+    assert state.reserve(earlier + longest, RATE, MAX_WAIT)[0]
 
 
 def test_a_pause_stops_every_turn_then_lets_them_in_one_at_a_time(state):
