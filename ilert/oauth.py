@@ -8,8 +8,8 @@
 6. `revoke`: revoke the refresh token, at logout (and one in a token answer refused here).
 
 Settings come from `current_app.config`; nothing here touches `flask.session` (views call
-ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call takes its turn
-from the deployment's budget (`ilert/budget.py`) and goes through one pooled
+ilert through `ilert.client`, which keeps the tokens fresh). Every upstream call but a revoke
+takes its turn from the deployment's budget (`ilert/budget.py`) and goes through one pooled
 `requests.Session` (`ilert/upstream.py`) with `HTTP_TIMEOUT`; a 429 pauses the budget.
 Whatever goes wrong becomes an `IlertError` that says which HTTP status our own answer should
 have.
@@ -182,7 +182,7 @@ def revoke(refresh_token: str) -> None:
         "client_secret": config["ILERT_CLIENT_SECRET"],
     }
     try:
-        _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form)
+        _send("POST", REVOKE_PATH, "6. Revoke the refresh token", data=form, budgeted=False)
     except IlertError:
         metrics.REVOKES.labels("failed").inc()
         raise
@@ -233,15 +233,16 @@ def _bad_token_answer(what: str) -> IlertError:
     return IlertError(502, "bad_token_answer", f"ilert's token answer {what}.", answer_lost=True)
 
 
-def _send(method, path, step, data=None, headers=None, params=None, body=None):
+def _send(method, path, step, data=None, headers=None, params=None, body=None, budgeted=True):
     """Send one request to ilert's API origin (a form in `data`, or JSON in `body`);
-    non-2xx answers raise IlertError."""
+    non-2xx answers raise IlertError. Unless `budgeted` is false (a revoke: rare, and one
+    held back leaves a refresh token alive for as long as it lives), it takes its turn."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     url = app.config["ILERT_API_URL"] + path
     timeout = app.config["HTTP_TIMEOUT"]
     connect_timeout = min(timeout, max(1.0, timeout - 3))
     budget = app.extensions["ilert_budget"]  # ilert/budget.py; None when off
-    if budget is not None:
+    if budget is not None and budgeted:
         budget.take_turn()
     call = {"step": step, "method": method, "url": url, "sent": data or {}, "started": time.time()}
     if headers:

@@ -10,6 +10,7 @@ import pytest
 import requests
 from conftest import EVERY_SCOPE, free_port, signed_in_browser
 from test_concurrency import gunicorn
+from test_hardening import still_refreshes
 from test_pages import url_of
 
 from config import SESSION_COOKIE, redirect_uri_at
@@ -130,6 +131,21 @@ def test_a_429_pauses_every_instance(
     clock.advance(PAUSE)
     assert first.get("/me").status_code == 200
     assert second.get("/token-info").status_code == 200
+
+
+def test_a_logout_during_a_pause_still_revokes(make_app, auth_for, busy_sandbox):
+    """A revoke takes no turn: held back, it would leave the refresh token alive at ilert for
+    as long as it lives (and counting against ilert's ten per person)."""
+    client = make_app(sandbox=busy_sandbox).test_client()
+    signing = auth_for(client, busy_sandbox)
+    signing.sign_in()
+    busy_sandbox.fault(endpoint="users_current", status=429, body=TOO_MANY)
+    assert client.get("/me").status_code == 503  # every other call now waits PAUSE
+    refresh_token = signing.tokens()["refresh_token"]
+    signing.log_out()
+    assert busy_sandbox.stats()["revoke"] == 1
+    assert "You are signed out." in client.get("/").text
+    assert not still_refreshes(busy_sandbox, refresh_token)
 
 
 def test_a_budget_of_0_is_off(make_app, auth_for, busy_sandbox):
