@@ -137,7 +137,11 @@ class FileBackend:
         """A new file in entries/ holding `value`, its modification time its expiry."""
         temporary = None
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
+            try:
+                descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
+            except FileNotFoundError:
+                self._make_folders_again()
+                descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.entries)
             with os.fdopen(descriptor, "wb") as file:
                 file.write(value)
             expires = self.clock() + ttl
@@ -201,6 +205,8 @@ class FileBackend:
         held = self._held_by_this_thread.__dict__.setdefault("stripes", {})
         record = held.get(stripe)
         if record is None:
+            if not os.path.isdir(self.locks):  # else filelock makes it, as the umask says
+                self._make_folders_again()
             lock = filelock.FileLock(os.path.join(self.locks, f"{stripe}.lock"), mode=0o600)
             try:
                 lock.acquire(timeout=wait, poll_interval=0.02)
@@ -262,6 +268,16 @@ class FileBackend:
             return False
         finally:
             self._sweeping.release()
+
+    def _make_folders_again(self) -> None:
+        """The folders as start-up made them, after someone deleted them while the app ran
+        (every session in them is lost): else no sign-in would work again until a restart."""
+        log.warning("The session folder %s was gone: made again, empty", self.entries)
+        try:
+            for path in (os.path.dirname(self.entries), self.entries, self.locks):
+                _private_folder(path)
+        except ConfigError as error:
+            raise StoreError(str(error)) from None
 
     def _path(self, name: str) -> str:
         return f"{self.entries}/{name}"

@@ -4,9 +4,11 @@ concurrent sign-ins lose nothing, and sessions end when they should."""
 
 import base64
 import binascii
+import logging
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -574,6 +576,29 @@ def test_the_file_store_is_created_private(make_app, auth_for, tmp_path):
     assert entries
     for entry in entries:
         assert entry.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_session_folder_deleted_while_the_app_runs_is_made_again_private(
+    make_app, auth_for, tmp_path, caplog
+):
+    """Its sessions are gone with it; sign-ins work again at once (they answered 503 until a
+    restart), and the folders are 0700 again (filelock made them as the umask said)."""
+    top = tmp_path / "store"
+    client = make_app(SESSION_FILE_DIR=str(top)).test_client()
+    auth = auth_for(client)
+    auth.sign_in()
+    shutil.rmtree(top)
+    assert client.get("/me").status_code == 302  # signed out: the session is gone
+    old_umask = os.umask(0o022)
+    try:
+        with caplog.at_level(logging.WARNING, logger="store.backends"):
+            assert auth.sign_in().status_code == 302
+    finally:
+        os.umask(old_umask)
+    assert client.get("/me").status_code == 200
+    for folder in (top, top / "entries", top / "locks"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert "was gone: made again" in caplog.text
 
 
 @pytest.mark.slow
