@@ -47,6 +47,7 @@ from sandbox.data import PEOPLE
 from store import SealedStore
 from store.backends import FileBackend
 from tests.conftest import (
+    LANDING,
     ROOT,
     RedisServer,
     RunningSandbox,
@@ -114,7 +115,7 @@ class Run:
         browser = requests.Session()
         consent = browser.get(f"{self.url}/login", timeout=30)
         answer = browser.post(consent.url, data={"user": user, "decision": "allow"}, timeout=30)
-        if answer.url != f"{self.url}/me":
+        if answer.url != f"{self.url}{LANDING}":
             assert not strict, answer.status_code
             return None
         return browser
