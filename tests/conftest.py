@@ -1,6 +1,7 @@
 """Shared fixtures. The sandbox runs for real on a free loopback port and is reached
 over HTTP, as the app reaches ilert."""
 
+import functools
 import itertools
 import os
 import random
@@ -35,15 +36,17 @@ from views.registry import declared_scopes
 EVERY_SCOPE = " ".join(sorted(declared_scopes() | set(DEFAULT_SCOPES.split())))
 
 
-def _path_of(endpoint):
-    """The path of a view of the pages blueprint, by its rule: a fork may move any page."""
+@functools.cache
+def path_of(endpoint):
+    """The path of a view of the pages blueprint (`pages.token_info`), by its rule: a fork may
+    move any page, and a test that needs one asks for it here, never by its path."""
     probe = Flask(__name__)
     probe.register_blueprint(registry.bp)
     with probe.test_request_context():
         return url_for(endpoint)
 
 
-LANDING = _path_of(LANDING_PAGE)  # where a sign-in without `next` ends
+LANDING = path_of(LANDING_PAGE)  # where a sign-in without `next` ends
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -13,7 +13,7 @@ import functools
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from conftest import EVERY_SCOPE, LANDING, tool_paths
+from conftest import EVERY_SCOPE, LANDING, path_of, tool_paths
 from playwright.sync_api import expect, sync_playwright
 
 from config import APP_NAME, CALLBACK_PATH, SESSION_COOKIE
@@ -281,9 +281,9 @@ def test_keyboard_alone_signs_in_and_out_with_visible_focus(person, live_app):
 def test_no_alert_sources_show_an_empty_state(person, live_app):
     served = live_app(ILERT_SCOPES=EVERY_SCOPE)
     served.sandbox.fault(endpoint="alert_sources", status=200, body="[]")
-    person.open(f"{served.url}/alert-sources")
+    person.open(f"{served.url}{path_of('pages.alert_sources')}")
     person.click_button("Allow")
-    person.page.wait_for_url(f"{served.url}/alert-sources")
+    person.page.wait_for_url(f"{served.url}{path_of('pages.alert_sources')}")
     person.sees_page("Alert sources")
     person.sees("No alert sources yet")
     expect(person.page.get_by_role("link", name="Check again")).to_be_visible()
@@ -422,7 +422,7 @@ def test_axe_finds_no_violation_on_any_page_on_a_desktop_or_a_phone(person, live
 
     served.sandbox.fault(endpoint="alert_sources", status=403, body='{"error": "Forbidden"}')
     person.expect_error_page(403)
-    person.open(f"{served.url}/alert-sources")
+    person.open(f"{served.url}{path_of('pages.alert_sources')}")
     check("missing scope (403)")
     person.expect_error_page(404)
     person.open(f"{served.url}/nowhere")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE, free_port, signed_in_browser
+from conftest import EVERY_SCOPE, free_port, path_of, signed_in_browser
 from test_concurrency import gunicorn
 from test_hardening import still_refreshes
 from test_pages import url_of
@@ -130,7 +130,7 @@ def test_a_429_pauses_every_instance(
     assert busy_sandbox.stats() == stats  # nothing reached ilert during the pause
     clock.advance(PAUSE)
     assert first.get("/me").status_code == 200
-    assert second.get("/token-info").status_code == 200
+    assert second.get(path_of("pages.token_info")).status_code == 200
 
 
 def test_a_logout_during_a_pause_still_revokes(make_app, auth_for, busy_sandbox):

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE, LANDING
+from conftest import EVERY_SCOPE, LANDING, path_of
 
 from config import CALLBACK_PATH, DEFAULT_SCOPES, SIGN_IN_COOKIE_PREFIX
 from ilert import oauth
@@ -26,7 +26,13 @@ def test_layout_links_follow_the_path_the_app_is_mounted_under(client, auth):
     auth.sign_in()
     for mount in ("/ilert", "", "/other/prefix", "/ilert"):
         page = client.get("/me", base_url=f"{client.origin}{mount}").get_data(as_text=True)
-        for path in ("/static/style.css", "/static/favicon.svg", "/", "/me", "/token-info"):
+        for path in (
+            "/static/style.css",
+            "/static/favicon.svg",
+            "/",
+            "/me",
+            path_of("pages.token_info"),
+        ):
             assert f'href="{mount}{path}"' in page
         assert f'action="{mount}/logout"' in page
 
@@ -102,8 +108,8 @@ def test_sign_in_gives_the_session_a_new_id(client, auth):
 
 
 def test_sign_in_returns_to_next(client, auth):
-    response = auth.sign_in(next="/alert-sources?page=2")
-    assert response.headers["Location"] == "/alert-sources?page=2"
+    response = auth.sign_in(next=f"{path_of('pages.alert_sources')}?page=2")
+    assert response.headers["Location"] == f"{path_of('pages.alert_sources')}?page=2"
 
 
 @pytest.mark.parametrize(
@@ -174,10 +180,10 @@ def test_callback_with_a_state_older_than_ten_minutes_is_refused(client, auth, s
 
 
 def test_two_tabs_can_sign_in_in_either_order(client, auth):
-    first = auth.consent(auth.start(next="/token-info"))
-    second = auth.consent(auth.start(next="/alert-sources"))
-    assert client.get(second).headers["Location"] == "/alert-sources"
-    assert client.get(first).headers["Location"] == "/token-info"
+    first = auth.consent(auth.start(next=path_of("pages.token_info")))
+    second = auth.consent(auth.start(next=path_of("pages.alert_sources")))
+    assert client.get(second).headers["Location"] == path_of("pages.alert_sources")
+    assert client.get(first).headers["Location"] == path_of("pages.token_info")
 
 
 def test_unknown_code_explains_that_codes_live_two_minutes(client, auth, sandbox):
@@ -201,14 +207,16 @@ def test_me_as_json(client, auth):
 
 def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, app):
     auth.sign_in()
-    response = client.get("/token-info")
+    response = client.get(path_of("pages.token_info"))
     assert response.status_code == 200
     for scope in DEFAULT_SCOPES.split():
         assert f'<span class="badge">{scope}</span>'.encode() in response.data
     assert b"UTC</time>" in response.data
     tokens = auth.tokens()
     assert tokens["access_token"].encode() not in response.data
-    info = client.get("/token-info", headers={"Accept": "application/json"}).get_json()
+    info = client.get(
+        path_of("pages.token_info"), headers={"Accept": "application/json"}
+    ).get_json()
     assert info["active"] is True
     assert info["username"] == "ada.lovelace"
     assert info["scope"] == DEFAULT_SCOPES
@@ -217,10 +225,12 @@ def test_token_info_shows_scopes_and_expiry_but_never_the_token(client, auth, ap
 def test_alert_sources_are_listed(make_app, auth_for, sandbox):
     client = make_app(ILERT_SCOPES=EVERY_SCOPE).test_client()
     auth_for(client).sign_in()
-    response = client.get("/alert-sources")
+    response = client.get(path_of("pages.alert_sources"))
     assert response.status_code == 200
     assert b"<table>" in response.data
-    sources = client.get("/alert-sources", headers={"Accept": "application/json"}).get_json()
+    sources = client.get(
+        path_of("pages.alert_sources"), headers={"Accept": "application/json"}
+    ).get_json()
     assert sources and {"id", "name", "integrationType", "status"} <= set(sources[0])
     assert sandbox.stats()["alert_sources"] == 2
 
@@ -229,7 +239,7 @@ def test_alert_sources_without_the_scope_offer_to_allow_it_in_words(make_app, au
     app = make_app(ILERT_SCOPES="profile")
     client = app.test_client()
     auth_for(client).sign_in()
-    response = client.get("/alert-sources")
+    response = client.get(path_of("pages.alert_sources"))
     assert response.status_code == 403
     page = response.get_data(as_text=True)
     asked = scope_to_ask("pages.alert_sources", "source:r")
@@ -481,7 +491,7 @@ def test_a_token_lifetime_past_belief_is_cut_to_a_day(client, auth, sandbox, exp
     answer = {**real_tokens_without_refresh_token(sandbox), "expires_in": expires_in}
     sandbox.fault(endpoint="authorization_code", status=200, body=json.dumps(answer))
     assert auth.sign_in().status_code == 302
-    assert client.get("/token-info").status_code == 200
+    assert client.get(path_of("pages.token_info")).status_code == 200
     store = client.application.extensions["store"]
     assert auth.tokens()["expires_at"] <= store.clock() + oauth.MAX_TOKEN_LIFETIME
 

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import EVERY_SCOPE
+from conftest import EVERY_SCOPE, path_of
 from test_grant import offered
 
 from sandbox import CLIENT_SECRET
@@ -122,7 +122,7 @@ def test_inspector_numbers_steps_in_order_and_shows_json_as_json(make_app, auth_
     client = make_app(FLOW_INSPECTOR="true").test_client()
     auth_for(client).sign_in()
     assert client.get("/me").status_code == 200
-    assert client.get("/token-info").status_code == 200
+    assert client.get(path_of("pages.token_info")).status_code == 200
     text = client.get("/flow-inspector").get_data(as_text=True)
     calls = client.get("/flow-inspector", headers={"Accept": "application/json"}).get_json()
     headings = re.findall(r"<h2>(\d+)\. ([^<]+) <span[^>]*>\(step (\d) of ilert's guide\)", text)
@@ -177,7 +177,7 @@ def test_an_alert_sources_integration_key_is_hidden_in_what_was_sent_and_answere
     client = make_app(FLOW_INSPECTOR="true", ILERT_SCOPES=EVERY_SCOPE).test_client()
     auth = auth_for(client)
     auth.sign_in()
-    source = client.get("/alert-sources", headers=JSON).get_json()[0]
+    source = client.get(path_of("pages.alert_sources"), headers=JSON).get_json()[0]
     secrets = [source["integrationKey"], *filter(None, [source.get("integrationUrl")])]
     form = {"csrf_token": auth.csrf_token(), "active": "false"}
     assert client.post(f"/alert-sources/{source['id']}/active", data=form).status_code == 303

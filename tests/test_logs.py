@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, free_port, signed_in_browser
+from conftest import ROOT, free_port, path_of, signed_in_browser
 from test_production import environ_for
 
 import logs
@@ -123,7 +123,7 @@ def test_every_call_to_ilert_names_the_app(make_app, auth_for, start_sandbox):
     client = make_app(sandbox=sandbox).test_client()
     auth = auth_for(client, sandbox)
     auth.sign_in()
-    assert client.get("/token-info").status_code == 200
+    assert client.get(path_of("pages.token_info")).status_code == 200
     auth.log_out()
     assert user_agent() == "-".join(re.findall("[A-Za-z0-9]+", APP_NAME)) + f"/{APP_VERSION}"
     api_paths = {TOKEN_PATH, "/api/users/current", TOKEN_INFO_PATH, REVOKE_PATH}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE, LANDING, ROOT, ServerProcess, free_port, process_environ
+from conftest import EVERY_SCOPE, LANDING, ROOT, ServerProcess, free_port, path_of, process_environ
 
 from config import CALLBACK_PATH, redirect_uri_at
 from tests.test_app_py import run_app_py
@@ -84,8 +84,8 @@ def test_sandbox_mode_can_be_clicked_through(shared_app_py):
     profile = browser.get(app_py.url + "/me")
     assert "Ada Lovelace" in profile.text
     assert "Sandbox mode" in profile.text
-    assert "ada.lovelace" in browser.get(app_py.url + "/token-info").text
-    assert "<table>" in browser.get(app_py.url + "/alert-sources").text
+    assert "ada.lovelace" in browser.get(app_py.url + path_of("pages.token_info")).text
+    assert "<table>" in browser.get(app_py.url + path_of("pages.alert_sources")).text
     signed_out = browser.post(app_py.url + "/logout", data={"csrf_token": csrf_token(profile.text)})
     assert signed_out.url == app_py.url + "/"
     assert "You are signed out." in signed_out.text

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import EVERY_SCOPE, free_port, tool_paths
+from conftest import EVERY_SCOPE, free_port, path_of, tool_paths
 from test_pages import post_forms, url_of
 from test_production import GUNICORN, environ_for
 
@@ -59,7 +59,7 @@ def test_no_secret_reaches_a_response_or_a_log_line(served_app, caplog, clock):
     )
     secrets = {CLIENT_SECRET}
 
-    consent = browser.get(f"{url}/login?next=/token-info")
+    consent = browser.get(f"{url}/login", params={"next": path_of("pages.token_info")})
     secrets.update(pending_sign_in_secrets(app, browser.cookies.get_dict()))
     granted = browser.post(
         consent.url, data={"user": "ada.lovelace", "decision": "allow"}, allow_redirects=False
@@ -136,7 +136,8 @@ def test_session_cookie_is_secure_with_https(make_app, settings, secure):
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/me", "/token-info", CALLBACK_PATH, "/nowhere", "/static/nowhere.css"]
+    "path",
+    ["/", "/me", path_of("pages.token_info"), CALLBACK_PATH, "/nowhere", "/static/nowhere.css"],
 )
 def test_pages_send_security_headers(client, auth, path):
     auth.sign_in()

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from conftest import LANDING, ROOT, process_environ, signed_in_browser, tool_paths
+from conftest import LANDING, ROOT, path_of, process_environ, signed_in_browser, tool_paths
 from test_pages import url_of
 
 from ilert.budget_redis import KEY
@@ -269,10 +269,12 @@ def test_two_tabs_starting_sign_in_at_once_both_finish(served):
             return answer.headers["Location"]
 
         with ThreadPoolExecutor(2) as pool:
-            authorize_urls = list(pool.map(begin, ["/token-info", "/alert-sources"]))
+            authorize_urls = list(
+                pool.map(begin, [path_of("pages.token_info"), path_of("pages.alert_sources")])
+            )
         callbacks = [consent(url) for url in authorize_urls]
         landed = [browser.get(cb, allow_redirects=False).headers["Location"] for cb in callbacks]
-        assert landed == ["/token-info", "/alert-sources"]
+        assert landed == [path_of("pages.token_info"), path_of("pages.alert_sources")]
         assert browser.get(f"{served.url}/me", allow_redirects=False).status_code == 200
 
 
