@@ -30,6 +30,7 @@ class RedisBackend:
     def __init__(self, client: redis.Redis, lease: float = 10.0) -> None:
         self.client = client
         self.lease = lease
+        self._policy_checked = False  # whether `check` has looked at maxmemory-policy yet
 
     @classmethod
     def from_url(cls, url: str, timeout: float) -> "RedisBackend":
@@ -114,8 +115,23 @@ class RedisBackend:
                 log.warning("A Redis lock was not released (%s)", error)
 
     def check(self) -> None:
+        """PING; and, the first time it answers, a warning if Redis may evict keys: a session
+        evicted without its tokens leaves a refresh token that nothing revokes, and tokens
+        evicted without their session sign the person out (docs/production.md: noeviction)."""
         with redis_errors():
             self.client.ping()
+        if not self._policy_checked:
+            self._policy_checked = True
+            try:
+                policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
+            except redis.RedisError:  # CONFIG is often renamed away on managed Redis
+                return
+            if policy not in (None, "noeviction"):
+                log.warning(
+                    "Redis evicts keys (maxmemory-policy %s): set it to noeviction, or sessions "
+                    "and their tokens may be evicted apart",
+                    policy,
+                )
 
 
 class _Renewer(threading.Thread):

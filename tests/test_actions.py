@@ -8,7 +8,7 @@ these check what each one does."""
 import re
 
 import pytest
-from conftest import EVERY_SCOPE
+from conftest import EVERY_SCOPE, path_of
 
 TIMEOUT = 2  # HTTP_TIMEOUT of the app that sees a lost answer (not less: a loaded CI machine)
 
@@ -32,11 +32,13 @@ def impatient_person(make_app, auth_for):
 
 
 def open_alerts(client):
-    return {alert["id"]: alert for alert in client.get("/alerts", headers=JSON).get_json()}
+    return {
+        alert["id"]: alert for alert in client.get(path_of("pages.alerts"), headers=JSON).get_json()
+    }
 
 
 def sources(client):
-    return {s["id"]: s for s in client.get("/alert-sources", headers=JSON).get_json()}
+    return {s["id"]: s for s in client.get(path_of("pages.alert_sources"), headers=JSON).get_json()}
 
 
 JSON = {"Accept": "application/json"}
@@ -51,7 +53,7 @@ def test_the_alerts_page_lists_the_open_alerts_with_their_buttons(person):
     client, _ = person
     alerts = open_alerts(client)
     assert alerts and {a["status"] for a in alerts.values()} == {"PENDING", "ACCEPTED"}
-    page = client.get("/alerts").get_data(as_text=True)
+    page = client.get(path_of("pages.alerts")).get_data(as_text=True)
     for alert_id, alert in alerts.items():
         assert f'action="/alerts/{alert_id}/resolve"' in page
         assert (f'action="/alerts/{alert_id}/accept"' in page) is (alert["status"] == "PENDING")
@@ -59,10 +61,10 @@ def test_the_alerts_page_lists_the_open_alerts_with_their_buttons(person):
 
 def test_accepting_an_alert_accepts_it_at_ilert_and_says_so_once(person, sandbox):
     client, signing = person
-    answer = act(client, signing, f"/alerts/{PENDING}/accept", next="/alerts")
+    answer = act(client, signing, f"/alerts/{PENDING}/accept", next=path_of("pages.alerts"))
     assert answer.status_code == 303
-    assert answer.headers["Location"] == "/alerts"
-    page = client.get("/alerts").get_data(as_text=True)
+    assert answer.headers["Location"] == path_of("pages.alerts")
+    page = client.get(path_of("pages.alerts")).get_data(as_text=True)
     summary = open_alerts(client)[PENDING]["summary"]
     assert f"Accepted: {summary}." in page
     assert open_alerts(client)[PENDING]["status"] == "ACCEPTED"
@@ -74,7 +76,7 @@ def test_resolving_an_alert_takes_it_off_the_list(person):
     client, signing = person
     assert act(client, signing, f"/alerts/{PENDING}/resolve").status_code == 303
     assert PENDING not in open_alerts(client)
-    assert "Resolved: " in client.get("/alerts").get_data(as_text=True)
+    assert "Resolved: " in client.get(path_of("pages.alerts")).get_data(as_text=True)
 
 
 def test_what_ilert_refuses_is_said_on_a_page_and_the_person_stays_signed_in(person):
@@ -137,7 +139,9 @@ def test_a_2xx_answer_with_or_without_a_body_is_success(person, sandbox, body):
     sandbox.fault(endpoint="alert_accept", status=204 if not body else 200, body=body)
     answer = act(client, signing, f"/alerts/{PENDING}/accept")
     assert answer.status_code == 303
-    assert f"Accepted: alert {PENDING}." in client.get("/alerts").get_data(as_text=True)
+    assert f"Accepted: alert {PENDING}." in client.get(path_of("pages.alerts")).get_data(
+        as_text=True
+    )
 
 
 def test_switching_an_alert_source_off_and_on(person, sandbox):
@@ -145,10 +149,10 @@ def test_switching_an_alert_source_off_and_on(person, sandbox):
     (source_id,) = [i for i, s in sources(client).items() if s["active"]][:1]
     answer = act(client, signing, f"/alert-sources/{source_id}/active", active="false")
     assert answer.status_code == 303
-    assert answer.headers["Location"] == "/alert-sources"
+    assert answer.headers["Location"] == path_of("pages.alert_sources")
     switched = sources(client)[source_id]
     assert (switched["active"], switched["status"]) == (False, "DISABLED")
-    assert f"{switched['name']} is switched off." in client.get("/alert-sources").text
+    assert f"{switched['name']} is switched off." in client.get(path_of("pages.alert_sources")).text
     act(client, signing, f"/alert-sources/{source_id}/active", active="true")
     assert sources(client)[source_id]["active"] is True
     assert sandbox.stats()["alert_source_update"] == 2

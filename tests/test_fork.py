@@ -1,5 +1,6 @@
 """What a fork does first, done to copies of the project, whose own tests then run there:
-renaming the app, its port, its cookies and its scopes in the one place (config.py), adding
+renaming the app, its port, its cookies, its scopes and the page a sign-in lands on in the one
+place (config.py), moving two pages to other paths, adding
 the README's page and action, and each removal recipe of docs/forking.md applied exactly
 as written, leave the fork's quick suite (ruff and mypy in it) green, and the slow tests the
 change touches.
@@ -37,6 +38,7 @@ RENAMED = {
     "DEFAULT_SCOPES": '"profile alert:r"',  # the rest granted on demand
     "LANDING_PAGE": '"pages.alerts"',
 }
+MOVED = {"/token-info": "/access-token", "/alert-sources": "/sources"}.items()  # pages' paths
 
 
 def copy_of_project(tmp_path):
@@ -91,14 +93,19 @@ def edit(path, remove=(), replace=()):
 
 
 def rename(copy):
-    """Rename the app, its port, its callback path, its cookies and its default scopes in
-    config.py's block."""
+    """Rename the app, its port, its callback path, its cookies, its default scopes and its
+    landing page in config.py's block, and move two pages."""
     config = copy / "config.py"
     text = config.read_text()
     for name, value in RENAMED.items():
         text, count = re.subn(rf"^{name} = .*?(  #.*)?$", rf"{name} = {value}\1", text, flags=re.M)
         assert count == 1, f"config.py has no one line for {name}"
     config.write_text(text)
+    # and two pages move, as a fork moves them: the tests ask the app where they are
+    edit(
+        copy / "views" / "pages.py",
+        replace=[(f'@page("{old}",', f'@page("{new}",') for old, new in MOVED],
+    )
     shown = run(copy, "-c", "import config; print(config.DEFAULT_REDIRECT_URI, config.APP_NAME)")
     assert shown.stdout.strip() == "http://localhost:5150/oauth/ilert/done Acme on-call desk"
     # What the project ships for a deployment names no port of its own, so none is left stale.

@@ -1,6 +1,9 @@
 """SESSION_TYPE=redis against a real redis-server."""
 
+import logging
+
 import pytest
+import redis
 
 from ilert import budget_redis
 
@@ -81,3 +84,17 @@ def test_each_request_renews_the_session_and_its_tokens(make_app, redis_server, 
         redis.expire(key, 100)  # as if signed in long ago, active since
     assert client.get("/me").status_code == 200
     assert sorted(redis.ttl(key) > 3500 for key in keys) == [False, False, True, True]
+
+
+@pytest.mark.parametrize("policy", ["noeviction", "allkeys-lru", "volatile-lru"])
+def test_a_redis_that_may_evict_keys_is_warned_of_once(make_app, own_redis_server, caplog, policy):
+    """A session evicted without its tokens leaves a refresh token nothing revokes: the health
+    check's first answer says so in the log (docs/production.md asks for noeviction)."""
+    with redis.Redis.from_url(own_redis_server.url) as admin:
+        admin.config_set("maxmemory-policy", policy)
+    client = make_app(SESSION_TYPE="redis", REDIS_URL=own_redis_server.url).test_client()
+    with caplog.at_level(logging.WARNING, logger="store.redis_backend"):
+        assert [client.get("/healthz").status_code for _ in range(3)] == [200] * 3
+    warnings = [r.getMessage() for r in caplog.records if "evicts keys" in r.getMessage()]
+    assert len(warnings) == (0 if policy == "noeviction" else 1)
+    assert all(f"maxmemory-policy {policy}" in warning for warning in warnings)
