@@ -657,8 +657,7 @@ class ServerProcess:
             return "(install py-spy to see where it hangs)"
         pid = self.process.pid
         try:
-            with open(f"/proc/{pid}/task/{pid}/children") as children:
-                pids = [pid, *map(int, children.read().split())]
+            pids = [pid, *self.children()]
         except OSError:
             pids = [pid]
         dumps = [
@@ -671,6 +670,12 @@ class ServerProcess:
             f"py-spy dump {each}:\n{d.stdout}{d.stderr}"
             for each, d in zip(pids, dumps, strict=True)
         )
+
+    def children(self):
+        """The process ids of the server's children (gunicorn's workers), as Linux lists them."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
 
     def log(self):
         return self.output.read_text()

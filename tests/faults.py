@@ -167,9 +167,7 @@ class Run:
         return self.sandbox.stats()["token"]["refresh_token"]
 
     def workers(self) -> list:
-        pid = self.server.process.pid
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(child) for child in children.read().split()]
+        return self.server.children()
 
     def close(self) -> None:
         self.stop_browsing()

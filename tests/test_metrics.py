@@ -129,11 +129,11 @@ def test_a_hup_reloads_gunicorn_and_keeps_the_counts(start_server, start_sandbox
     environ = environ_for(sandbox, port, tmp_path, WEB_CONCURRENCY=2)
     server = start_server([sys.executable, "-m", "gunicorn", "app:create_app()"], environ, port)
     browser = signed_in_browser(server.url)
-    first_workers = set(worker_pids(server.process.pid))
+    first_workers = set(server.children())
     server.process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        workers = set(worker_pids(server.process.pid))
+        workers = set(server.children())
         if len(workers) == 2 and not workers & first_workers:
             break
         time.sleep(0.2)
@@ -144,8 +144,3 @@ def test_a_hup_reloads_gunicorn_and_keeps_the_counts(start_server, start_sandbox
     found = samples(requests.get(f"{server.url}/metrics", timeout=10).text)
     assert value(found, "ilert_app_sign_ins_total", outcome="signed_in") == 1
     assert "Configuration error" not in server.log()
-
-
-def worker_pids(master):
-    with open(f"/proc/{master}/task/{master}/children") as children:
-        return [int(pid) for pid in children.read().split()]

@@ -324,10 +324,8 @@ def test_a_worker_killed_mid_refresh_holds_back_no_session(production):
 
 def workers_of(server):
     """The process id of gunicorn's one worker."""
-    pid = server.process.pid
-    with open(f"/proc/{pid}/task/{pid}/children") as children:
-        (worker,) = children.read().split()
-    return int(worker)
+    (worker,) = server.children()
+    return worker
 
 
 def test_one_session_whose_refresh_hangs_does_not_starve_the_others(production, tmp_path):
